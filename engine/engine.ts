@@ -1,0 +1,96 @@
+import { nanos, type NatsConnection } from '@nats-io/nats-core';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { Config } from '../lib/config.js';
+import { decodeJson } from '../lib/json.js';
+import { JetStreamPublisher } from '../lib/js-publisher.js';
+import { KeyedQueue } from '../lib/keyed-queue.js';
+import type { Logger } from '../lib/log.js';
+import type { Names } from '../lib/names.js';
+import { StreamReader } from '../lib/stream-reader.js';
+import { validateCommand } from '../schemas/index.js';
+import { CommandHandler } from './command-handler.js';
+import { ConversationStore } from './conversation-store.js';
+
+export type Engine = {
+  stats(): { processed: number; rejected: number; duplicates: number; failed: number; cached: number };
+  stop(): Promise<void>;
+};
+
+/**
+ * The engine process: one durable pull consumer per command partition. Commands of one
+ * conversation are decided in order (they share a partition and a KeyedQueue lane); a command is
+ * acked only after its events are in the log, so a crash loses nothing — the command comes back
+ * after ack_wait and its events' Nats-Msg-Ids make the second attempt a no-op.
+ */
+export async function startEngine(opts: { nc: NatsConnection; config: Config; names: Names; log: Logger }): Promise<Engine> {
+  const { nc, config, names } = opts;
+  const log = opts.log.child({ component: 'engine' });
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const publisher = new JetStreamPublisher(nc);
+  const store = new ConversationStore(new StreamReader(jsm, names.streams.events), names, config.engine.cacheSize);
+  const handler = new CommandHandler({ nc, names, store, events: new StreamReader(jsm, names.streams.events), publisher, log });
+  const queue = new KeyedQueue();
+  const counts = { processed: 0, rejected: 0, duplicates: 0, failed: 0 };
+  const subscriptions: ConsumerMessages[] = [];
+  const loops: Promise<void>[] = [];
+
+  const process = (m: JsMsg): void => {
+    let command;
+    try {
+      const checked = validateCommand(decodeJson(m.data));
+      if (!checked.ok) throw new Error(checked.message);
+      command = checked.value;
+    } catch (err) {
+      // A command no engine can read will not get better by redelivery.
+      log.error({ err, seq: m.seq, subject: m.subject }, 'unreadable command, terminated');
+      m.term();
+      return;
+    }
+    void queue
+      .run(command.conversationId, () => handler.handle(command))
+      .then((outcome) => {
+        counts.processed++;
+        if (outcome === 'rejected') counts.rejected++;
+        if (outcome === 'duplicate') counts.duplicates++;
+        m.ack();
+      })
+      .catch((err: unknown) => {
+        counts.failed++;
+        log.warn({ err, commandId: command.id }, 'command failed, will be redelivered');
+        m.nak(500);
+      });
+  };
+
+  for (let p = 0; p < config.partitions; p++) {
+    const durable = names.consumers.enginePartition(p);
+    await jsm.consumers.add(names.streams.commands, {
+      durable_name: durable,
+      filter_subject: names.subjects.command(p),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(config.engine.ackWaitMs),
+      max_ack_pending: config.engine.maxAckPending,
+    });
+    const consumer = await js.consumers.get(names.streams.commands, durable);
+    const messages = await consumer.consume({ max_messages: 512 });
+    subscriptions.push(messages);
+    loops.push(
+      (async () => {
+        for await (const m of messages) process(m);
+      })(),
+    );
+  }
+  log.info({ partitions: config.partitions }, 'engine consuming commands');
+
+  return {
+    stats: () => ({ ...counts, cached: store.cached }),
+    async stop() {
+      for (const s of subscriptions) s.stop();
+      await Promise.allSettled(loops);
+      await queue.idle();
+      await publisher.close();
+      log.info(counts, 'engine stopped');
+    },
+  };
+}

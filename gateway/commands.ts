@@ -1,0 +1,94 @@
+import type { ErrorCode } from '../lib/errors.js';
+import { directConversationId, newId, sendCommandId } from '../lib/ids.js';
+import type { Actor, ClientPayload, ConversationCommand, Origin } from '../schemas/index.js';
+import type { Identity } from './auth.js';
+
+/**
+ * Client frames (or REST bodies) → engine commands. Pure: the gateway stamps who, when and where
+ * from, and generates the ids the decider needs, so deciding stays free of clocks and randomness.
+ */
+export type CommandContext = { identity: Identity; origin?: Origin; now: number };
+
+export type Built = { ok: true; command: ConversationCommand } | { ok: false; code: ErrorCode; message: string };
+
+const fail = (code: ErrorCode, message: string): Built => ({ ok: false, code, message });
+
+function actorOf(identity: Identity): Actor {
+  return {
+    id: identity.userId,
+    ...(identity.name !== undefined ? { name: identity.name } : {}),
+    ...(identity.avatar !== undefined ? { avatar: identity.avatar } : {}),
+  };
+}
+
+function meta(ctx: CommandContext) {
+  return { actor: actorOf(ctx.identity), at: ctx.now, ...(ctx.origin ? { origin: ctx.origin } : {}) };
+}
+
+export function buildCreateConversation(p: ClientPayload<'conversation.create'>, ctx: CommandContext): Built {
+  const me = ctx.identity.userId;
+  if (p.kind === 'direct') {
+    if (p.userId === me) return fail('validation_error', 'a direct conversation needs another user');
+    return {
+      ok: true,
+      command: {
+        type: 'conversation.create',
+        id: newId('c', ctx.now),
+        conversationId: directConversationId(me, p.userId),
+        ...meta(ctx),
+        data: { kind: 'direct', members: [me, p.userId] },
+      },
+    };
+  }
+  const members = [...new Set([me, ...p.members])];
+  return {
+    ok: true,
+    command: {
+      type: 'conversation.create',
+      id: newId('c', ctx.now),
+      conversationId: newId('g', ctx.now),
+      ...meta(ctx),
+      data: { kind: 'group', title: p.title, members },
+    },
+  };
+}
+
+export function buildMembership(
+  type: 'conversation.join' | 'conversation.leave',
+  p: ClientPayload<'conversation.join'>,
+  ctx: CommandContext,
+): Built {
+  return { ok: true, command: { type, id: newId('c', ctx.now), conversationId: p.conversationId, ...meta(ctx), data: {} } };
+}
+
+export function buildSendMessage(p: ClientPayload<'message.send'>, ctx: CommandContext): Built {
+  const me = ctx.identity.userId;
+  if ((p.conversationId === undefined) === (p.toUserId === undefined)) {
+    return fail('validation_error', 'give exactly one of conversationId and toUserId');
+  }
+  if (p.toUserId === me) return fail('validation_error', 'cannot send a direct message to yourself');
+  const hasContent = typeof p.content === 'string' && p.content.trim().length > 0;
+  if (!hasContent && !(p.media?.length ?? 0)) return fail('validation_error', 'a message needs content or media');
+  const type = p.type ?? 'text';
+  if (type === 'text' && !hasContent) return fail('validation_error', 'a text message needs content');
+  const conversationId = p.conversationId ?? directConversationId(me, p.toUserId!);
+  return {
+    ok: true,
+    command: {
+      type: 'message.send',
+      id: sendCommandId(me, p.tempId),
+      conversationId,
+      ...meta(ctx),
+      data: {
+        messageId: newId('m', ctx.now),
+        tempId: p.tempId,
+        type,
+        ...(p.content !== undefined ? { content: p.content } : {}),
+        ...(p.media ? { media: p.media } : {}),
+        ...(p.replyToId ? { replyToId: p.replyToId } : {}),
+        ...(p.mentions ? { mentions: p.mentions } : {}),
+        ...(p.toUserId !== undefined ? { directWith: p.toUserId } : {}),
+      },
+    },
+  };
+}

@@ -1,0 +1,273 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { Config } from '../lib/config.js';
+import { closeCodes, isErrorCode, ParleyError } from '../lib/errors.js';
+import { newId } from '../lib/ids.js';
+import { decodeJson } from '../lib/json.js';
+import { JetStreamPublisher } from '../lib/js-publisher.js';
+import type { Logger } from '../lib/log.js';
+import type { Names } from '../lib/names.js';
+import { StreamReader } from '../lib/stream-reader.js';
+import type { CommandOutcome } from '../schemas/index.js';
+import { createTokenVerifier, tokenFromRequest, type TokenVerifier } from './auth.js';
+import { decodeFrame, negotiate } from './codec.js';
+import { Connection, type SocketData } from './connection.js';
+import { FrameHandler } from './frame-handler.js';
+import { UserFeeds } from './user-feeds.js';
+import { uWS, uwsRuntime } from './uws.js';
+
+export type Gateway = {
+  port: number;
+  url: string;
+  health(): GatewayHealth;
+  stop(): Promise<void>;
+};
+
+export type GatewayHealth = {
+  status: 'ok' | 'degraded' | 'draining';
+  gatewayId: string;
+  nats: { connected: boolean; server: string };
+  uws: { native: boolean; reason?: string };
+  connections: number;
+  users: number;
+  uptimeSec: number;
+};
+
+/**
+ * The WebSocket gateway: auth at upgrade or by `authenticate` frame, frames in both codecs,
+ * commands onto the command stream, per-user inbox feeds out, command outcomes back to the one
+ * socket that sent the command, and /health.
+ */
+export async function startGateway(opts: {
+  nc: NatsConnection;
+  config: Config;
+  names: Names;
+  log: Logger;
+  verifier?: TokenVerifier;
+}): Promise<Gateway> {
+  const { nc, config, names } = opts;
+  const log = opts.log.child({ component: 'gateway', gatewayId: config.gatewayId });
+  if (!uwsRuntime.native) {
+    log.error({ reason: uwsRuntime.reason, binary: uwsRuntime.binary }, 'uWebSockets.js is running its SLOW ws FALLBACK, not the native server');
+  }
+  const verifier = opts.verifier ?? createTokenVerifier(config.auth);
+  const jsm = await jetstreamManager(nc);
+  const publisher = new JetStreamPublisher(nc);
+  const feeds = new UserFeeds(nc, names, new StreamReader(jsm, names.streams.inbox), log);
+  const connections = new Map<string, Connection>();
+  const startedAt = Date.now();
+  let draining = false;
+
+  const armExpiry = (conn: Connection): void => {
+    clearTimeout(conn.expiryTimer);
+    const ms = conn.identity!.expiresAt - Date.now() + config.auth.clockToleranceSec * 1000;
+    // setTimeout overflows past 2^31-1 ms; a token that long-lived is re-checked when the timer fires.
+    conn.expiryTimer = setTimeout(() => {
+      if (conn.identity && conn.identity.expiresAt + config.auth.clockToleranceSec * 1000 <= Date.now()) {
+        conn.sendError('token_expired', 'token expired; reconnect with a fresh token');
+        conn.close(closeCodes.unauthorized, 'token expired');
+      } else if (!conn.closed) armExpiry(conn);
+    }, Math.min(Math.max(ms, 0), 2 ** 31 - 1));
+    conn.expiryTimer.unref();
+  };
+
+  const onAuthenticated = (conn: Connection, requestedCursor?: number): void => {
+    clearTimeout(conn.authTimer);
+    armExpiry(conn);
+    const userId = conn.identity!.userId;
+    feeds.attach(conn, userId, requestedCursor).then(
+      ({ cursor, resumed }) => {
+        if (conn.closed) return feeds.detach(conn);
+        conn.ws.cork(() => {
+          conn.send({
+            type: 'connection.success',
+            payload: { userId, deviceId: conn.deviceId, connectionId: conn.id, cursor, resumed, serverTime: new Date().toISOString() },
+          });
+        });
+        feeds.start(conn);
+        log.debug({ userId, connectionId: conn.id, cursor, resumed }, 'connected');
+      },
+      (err: unknown) => {
+        log.warn({ err, userId }, 'could not attach the inbox feed');
+        conn.sendError('internal', 'inbox unavailable; retry');
+        conn.close(1011, 'inbox unavailable');
+      },
+    );
+  };
+
+  const frames = new FrameHandler({
+    names,
+    partitions: config.partitions,
+    gatewayId: config.gatewayId,
+    publisher,
+    verifier,
+    log,
+    onAuthenticated: (conn) => onAuthenticated(conn, conn.ws.getUserData().requestedCursor),
+    onTokenRefreshed: (conn) => {
+      armExpiry(conn);
+      conn.send({ type: 'auth.refreshed', payload: { expiresAt: new Date(conn.identity!.expiresAt).toISOString() } });
+    },
+  });
+
+  // Command outcomes for sockets on this gateway: rejections and answers to repeated commands.
+  // Accepted commands need nothing here: their events reach the socket through the inbox.
+  const outcomes = nc.subscribe(names.subjects.reply(config.gatewayId), {
+    callback: (err, msg) => {
+      if (err) return;
+      const o = decodeJson<CommandOutcome>(msg.data);
+      const conn = connections.get(o.connectionId);
+      if (!conn || conn.closed) return;
+      const ref = o.ref !== undefined ? { ref: o.ref } : {};
+      conn.ws.cork(() => {
+        if (o.outcome === 'rejected') {
+          const code = o.error?.code;
+          conn.sendError(isErrorCode(code) ? code : 'internal', o.error?.message ?? 'rejected', {
+            ...ref,
+            ...(o.tempId !== undefined ? { tempId: o.tempId } : {}),
+          });
+        } else if (o.outcome === 'duplicate' && o.result) {
+          if (o.commandType === 'message.send') {
+            conn.send({ type: 'message.sent', ...ref, payload: { tempId: o.tempId, message: o.result } });
+          } else if (o.commandType === 'conversation.create') {
+            conn.send({ type: 'conversation.created', ...ref, payload: { conversation: o.result } });
+          }
+        }
+      });
+    },
+  });
+
+  const app: TemplatedApp = uWS.App();
+  app.ws<SocketData>('/ws', {
+    maxPayloadLength: config.limits.maxPayloadBytes * 2,
+    maxBackpressure: config.limits.maxBackpressureBytes * 2,
+    idleTimeout: config.limits.idleTimeoutSec,
+    sendPingsAutomatically: true,
+    upgrade: (res, req, context) => {
+      if (draining) {
+        res.writeStatus('503 Service Unavailable').end('draining');
+        return;
+      }
+      // Copy everything out of req now: it is gone after the first await.
+      const key = req.getHeader('sec-websocket-key');
+      const protocols = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const query = new URLSearchParams(req.getQuery() ?? '');
+      const token = tokenFromRequest({ authorization: req.getHeader('authorization'), query: req.getQuery() ?? '', protocols });
+      const deviceId = (req.getHeader('x-device-id') || query.get('deviceId') || 'default').slice(0, 128);
+      const cursorText = query.get('cursor');
+      const { codec, protocol } = negotiate(protocols);
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      const data: SocketData = { connectionId: newId('conn'), codec, deviceId };
+      if (cursorText !== null) {
+        const cursor = Number(cursorText);
+        if (!Number.isInteger(cursor) || cursor < 0) {
+          res.writeStatus('400 Bad Request').end('cursor must be a non-negative integer');
+          return;
+        }
+        data.requestedCursor = cursor;
+      }
+      const upgrade = () => {
+        if (aborted) return;
+        res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+      };
+      if (token === undefined) return upgrade();
+      verifier.verify(token).then(
+        (identity) => {
+          data.identity = identity;
+          upgrade();
+        },
+        (err: unknown) => {
+          data.authError = {
+            code: err instanceof ParleyError ? err.code : 'unauthorized',
+            message: (err as Error).message,
+          };
+          upgrade();
+        },
+      );
+    },
+    open: (ws) => {
+      const data = ws.getUserData();
+      const conn = new Connection(ws, data, config.limits);
+      data.connection = conn;
+      connections.set(conn.id, conn);
+      if (data.authError) {
+        conn.sendError(data.authError.code, data.authError.message);
+        conn.close(closeCodes.unauthorized, data.authError.code);
+        return;
+      }
+      if (data.identity) {
+        conn.identity = data.identity;
+        onAuthenticated(conn, data.requestedCursor);
+        return;
+      }
+      conn.authTimer = setTimeout(() => {
+        if (conn.identity || conn.closed) return;
+        conn.sendError('unauthorized', `no authenticate frame within ${config.auth.timeoutMs} ms`);
+        conn.close(closeCodes.unauthorized, 'authentication timeout');
+      }, config.auth.timeoutMs);
+    },
+    message: (ws, message, isBinary) => {
+      const conn = ws.getUserData().connection!;
+      if (message.byteLength > config.limits.maxPayloadBytes) {
+        conn.sendError('payload_too_large', `frames are limited to ${config.limits.maxPayloadBytes} bytes`);
+        return;
+      }
+      const decoded = decodeFrame(message, isBinary);
+      frames.handle(conn, decoded.ok ? decoded.value : undefined, decoded.ok ? undefined : decoded.message);
+    },
+    close: (ws) => {
+      const conn = ws.getUserData().connection;
+      if (!conn) return;
+      conn.closed = true;
+      clearTimeout(conn.authTimer);
+      clearTimeout(conn.expiryTimer);
+      connections.delete(conn.id);
+      feeds.detach(conn);
+    },
+  });
+
+  const health = (): GatewayHealth => ({
+    status: draining ? 'draining' : nc.isClosed() ? 'degraded' : 'ok',
+    gatewayId: config.gatewayId,
+    nats: { connected: !nc.isClosed(), server: nc.getServer() },
+    uws: { native: uwsRuntime.native, ...(uwsRuntime.reason ? { reason: uwsRuntime.reason } : {}) },
+    connections: connections.size,
+    users: feeds.users,
+    uptimeSec: Math.round((Date.now() - startedAt) / 1000),
+  });
+
+  const json = (res: HttpResponse, status: string, body: unknown) => {
+    res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
+  };
+  app.get('/health', (res) => {
+    const h = health();
+    json(res, h.status === 'ok' ? '200 OK' : '503 Service Unavailable', h);
+  });
+  app.any('/*', (res) => json(res, '404 Not Found', { error: { code: 'not_found', message: 'no such route' } }));
+
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`))));
+  });
+  const port = uWS.us_socket_local_port(listenSocket);
+  const url = `ws://${config.host}:${port}/ws`;
+  log.info({ url, native: uwsRuntime.native }, 'gateway listening');
+
+  return {
+    port,
+    url,
+    health,
+    async stop() {
+      draining = true;
+      uWS.us_listen_socket_close(listenSocket);
+      for (const conn of connections.values()) conn.close(closeCodes.goingAway, 'server going away');
+      outcomes.unsubscribe();
+      feeds.close();
+      await publisher.close();
+      log.info('gateway stopped');
+    },
+  };
+}

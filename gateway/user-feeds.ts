@@ -1,0 +1,149 @@
+import type { NatsConnection, Subscription, Msg } from '@nats-io/nats-core';
+import { decodeJson } from '../lib/json.js';
+import type { Logger } from '../lib/log.js';
+import { headers, type Names } from '../lib/names.js';
+import type { StreamReader } from '../lib/stream-reader.js';
+import type { InboxEntry } from '../projections/delivery/inbox-entry.js';
+import type { Connection } from './connection.js';
+
+/**
+ * One core NATS subscription per connected user on this gateway (`<prefix>.live.<user>`, the
+ * inbox's republish), shared by all the user's sockets here. Each socket keeps its own cursor: a
+ * live entry whose Nats-Last-Sequence is past the socket's cursor means something was missed (the
+ * socket was resuming, or a republish was lost), and the gap is filled from the inbox with Direct
+ * Get before the live entry is sent. Entries at or below the cursor are dropped: never twice.
+ */
+export class UserFeeds {
+  readonly #nc: NatsConnection;
+  readonly #names: Names;
+  readonly #inbox: StreamReader;
+  readonly #log: Logger;
+  readonly #feeds = new Map<string, { sub: Subscription; connections: Set<Connection> }>();
+
+  constructor(nc: NatsConnection, names: Names, inbox: StreamReader, log: Logger) {
+    this.#nc = nc;
+    this.#names = names;
+    this.#inbox = inbox;
+    this.#log = log;
+  }
+
+  get users(): number {
+    return this.#feeds.size;
+  }
+
+  /**
+   * Subscribe (if this is the user's first socket here) and fix the socket's starting cursor:
+   * the requested one (clamped to the inbox's end), or the inbox's end for a fresh start.
+   * Live entries are held until `start` has sent what is stored after the cursor.
+   */
+  async attach(conn: Connection, userId: string, requestedCursor?: number): Promise<{ cursor: number; resumed: boolean }> {
+    let feed = this.#feeds.get(userId);
+    if (!feed) {
+      const connections = new Set<Connection>();
+      const sub = this.#nc.subscribe(this.#names.subjects.live(userId), {
+        callback: (err, msg) => (err ? this.#log.warn({ err, userId }, 'live subscription error') : this.#onLive(connections, msg)),
+      });
+      feed = { sub, connections };
+      this.#feeds.set(userId, feed);
+    }
+    conn.catchingUp = true;
+    feed.connections.add(conn);
+    const last = await this.#inbox.last(this.#names.subjects.inbox(userId));
+    const end = last?.seq ?? 0;
+    const resumed = requestedCursor !== undefined;
+    conn.lastSeq = resumed ? Math.min(requestedCursor, end) : end;
+    return { cursor: conn.lastSeq, resumed };
+  }
+
+  /** Send what is stored after the socket's cursor, then what arrived live meanwhile. */
+  start(conn: Connection): void {
+    void this.#catchUp(conn);
+  }
+
+  detach(conn: Connection): void {
+    const userId = conn.userId;
+    if (!userId) return;
+    const feed = this.#feeds.get(userId);
+    if (!feed) return;
+    feed.connections.delete(conn);
+    if (feed.connections.size === 0) {
+      feed.sub.unsubscribe();
+      this.#feeds.delete(userId);
+    }
+  }
+
+  #onLive(connections: Set<Connection>, msg: Msg): void {
+    const seq = Number(msg.headers?.get(headers.sequence));
+    const prev = Number(msg.headers?.get(headers.lastSequence) ?? 0);
+    if (!Number.isFinite(seq) || seq <= 0) return;
+    let entry: InboxEntry;
+    try {
+      entry = decodeJson<InboxEntry>(msg.data);
+    } catch (err) {
+      this.#log.error({ err, seq }, 'unreadable inbox entry');
+      return;
+    }
+    for (const conn of connections) this.#offer(conn, seq, prev, entry);
+  }
+
+  #offer(conn: Connection, seq: number, prev: number, entry: InboxEntry): void {
+    if (conn.closed) return;
+    if (conn.catchingUp) {
+      conn.pending.push({ seq, prev, entry });
+      return;
+    }
+    if (seq <= conn.lastSeq) return;
+    if (prev > conn.lastSeq) {
+      conn.pending.push({ seq, prev, entry });
+      conn.catchingUp = true;
+      void this.#catchUp(conn);
+      return;
+    }
+    conn.deliver(seq, entry);
+  }
+
+  async #catchUp(conn: Connection): Promise<void> {
+    if (conn.catchUpRunning) return;
+    conn.catchUpRunning = true;
+    conn.catchingUp = true;
+    const subject = this.#names.subjects.inbox(conn.userId!);
+    try {
+      for (;;) {
+        for (;;) {
+          if (conn.closed) return;
+          const stored = await this.#inbox.nextAfter(subject, conn.lastSeq);
+          if (!stored) break;
+          conn.deliver(stored.seq, decodeJson<InboxEntry>(stored.data));
+        }
+        // Drain what came live meanwhile; synchronous, so nothing new arrives while it runs.
+        const pending = conn.pending.sort((a, b) => a.seq - b.seq);
+        conn.pending = [];
+        let gapAt = -1;
+        for (let i = 0; i < pending.length; i++) {
+          const p = pending[i]!;
+          if (p.seq <= conn.lastSeq) continue;
+          if (p.prev > conn.lastSeq) {
+            gapAt = i;
+            break;
+          }
+          conn.deliver(p.seq, p.entry);
+        }
+        if (gapAt < 0) {
+          conn.catchingUp = false;
+          return;
+        }
+        conn.pending = pending.slice(gapAt);
+      }
+    } catch (err) {
+      this.#log.warn({ err, connectionId: conn.id }, 'inbox read failed; closing so the client resumes');
+      conn.close(1011, 'inbox unavailable, resume from your cursor');
+    } finally {
+      conn.catchUpRunning = false;
+    }
+  }
+
+  close(): void {
+    for (const feed of this.#feeds.values()) feed.sub.unsubscribe();
+    this.#feeds.clear();
+  }
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * All configuration, from environment variables with defaults in one place. Every variable is
+ * listed in README.md ("Configuration"). Bad values fail at start-up with the variable's name.
+ */
+export type Config = {
+  natsUrl: string[];
+  prefix: string;
+  /** Stream replicas: 1 on one server, 3 on a cluster. */
+  replicas: number;
+  partitions: number;
+  host: string;
+  port: number;
+  gatewayId: string;
+  auth: {
+    secret?: string;
+    jwksUrl?: string;
+    algorithms: string[];
+    issuer?: string;
+    audience?: string;
+    clockToleranceSec: number;
+    /** How long an unauthenticated socket may wait for its `authenticate` frame. */
+    timeoutMs: number;
+  };
+  limits: {
+    maxPayloadBytes: number;
+    /** A socket whose unsent buffer passes this is closed with 4009 (it resumes from its cursor). */
+    maxBackpressureBytes: number;
+    idleTimeoutSec: number;
+    /** Per connection: token bucket of frames. */
+    framesPerSecond: number;
+    frameBurst: number;
+    /** Bad frames tolerated per minute before the socket is closed with 4008. */
+    badFramesPerMinute: number;
+  };
+  inbox: { maxAgeSec: number; maxPerUser: number; duplicateWindowSec: number };
+  engine: { ackWaitMs: number; maxAckPending: number; cacheSize: number };
+  delivery: { maxAckPending: number };
+  logLevel: string;
+  dataDir: string;
+};
+
+/** The dev secret `npm start` uses when none is configured; start-up says so loudly. */
+export const DEV_JWT_SECRET = 'parley-dev-secret-do-not-use-in-production';
+
+export function defaultConfig(): Config {
+  return {
+    natsUrl: ['nats://127.0.0.1:4222'],
+    prefix: 'chat',
+    replicas: 1,
+    partitions: 8,
+    host: '127.0.0.1',
+    port: 8080,
+    gatewayId: `gw-${randomBytes(4).toString('hex')}`,
+    auth: { algorithms: ['HS256'], clockToleranceSec: 5, timeoutMs: 10_000 },
+    limits: {
+      maxPayloadBytes: 64 * 1024,
+      maxBackpressureBytes: 1024 * 1024,
+      idleTimeoutSec: 60,
+      framesPerSecond: 100,
+      frameBurst: 200,
+      badFramesPerMinute: 30,
+    },
+    inbox: { maxAgeSec: 30 * 24 * 3600, maxPerUser: 10_000, duplicateWindowSec: 600 },
+    engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000 },
+    delivery: { maxAckPending: 2_000 },
+    logLevel: 'info',
+    dataDir: '.parley',
+  };
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function str(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const d = defaultConfig();
+  const algorithms = (str(env, 'PARLEY_JWT_ALGORITHMS') ?? (str(env, 'PARLEY_JWKS_URL') ? 'RS256,ES256,EdDSA' : 'HS256'))
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+  if (algorithms.some((a) => a.toLowerCase() === 'none')) throw new Error('PARLEY_JWT_ALGORITHMS must not include none');
+  const config: Config = {
+    natsUrl: (str(env, 'PARLEY_NATS_URL') ?? d.natsUrl.join(',')).split(',').map((s) => s.trim()),
+    prefix: str(env, 'PARLEY_PREFIX') ?? d.prefix,
+    replicas: int(env, 'PARLEY_REPLICAS', d.replicas, 1),
+    partitions: int(env, 'PARLEY_PARTITIONS', d.partitions, 1),
+    host: str(env, 'PARLEY_HOST') ?? d.host,
+    port: int(env, 'PARLEY_PORT', d.port),
+    gatewayId: str(env, 'PARLEY_GATEWAY_ID') ?? d.gatewayId,
+    auth: {
+      secret: str(env, 'PARLEY_JWT_SECRET'),
+      jwksUrl: str(env, 'PARLEY_JWKS_URL'),
+      algorithms,
+      issuer: str(env, 'PARLEY_JWT_ISSUER'),
+      audience: str(env, 'PARLEY_JWT_AUDIENCE'),
+      clockToleranceSec: int(env, 'PARLEY_JWT_CLOCK_TOLERANCE_S', d.auth.clockToleranceSec),
+      timeoutMs: int(env, 'PARLEY_AUTH_TIMEOUT_MS', d.auth.timeoutMs, 1),
+    },
+    limits: {
+      maxPayloadBytes: int(env, 'PARLEY_MAX_PAYLOAD', d.limits.maxPayloadBytes, 256),
+      maxBackpressureBytes: int(env, 'PARLEY_MAX_BACKPRESSURE', d.limits.maxBackpressureBytes, 1024),
+      idleTimeoutSec: int(env, 'PARLEY_IDLE_TIMEOUT_S', d.limits.idleTimeoutSec, 8),
+      framesPerSecond: int(env, 'PARLEY_FRAMES_PER_SECOND', d.limits.framesPerSecond, 1),
+      frameBurst: int(env, 'PARLEY_FRAME_BURST', d.limits.frameBurst, 1),
+      badFramesPerMinute: int(env, 'PARLEY_BAD_FRAMES_PER_MINUTE', d.limits.badFramesPerMinute, 1),
+    },
+    inbox: {
+      maxAgeSec: int(env, 'PARLEY_INBOX_MAX_AGE_S', d.inbox.maxAgeSec, 1),
+      maxPerUser: int(env, 'PARLEY_INBOX_MAX_PER_USER', d.inbox.maxPerUser, 1),
+      duplicateWindowSec: int(env, 'PARLEY_INBOX_DUPLICATE_WINDOW_S', d.inbox.duplicateWindowSec, 1),
+    },
+    engine: {
+      ackWaitMs: int(env, 'PARLEY_ENGINE_ACK_WAIT_MS', d.engine.ackWaitMs, 1000),
+      maxAckPending: int(env, 'PARLEY_ENGINE_MAX_ACK_PENDING', d.engine.maxAckPending, 1),
+      cacheSize: int(env, 'PARLEY_ENGINE_CACHE_SIZE', d.engine.cacheSize, 1),
+    },
+    delivery: { maxAckPending: int(env, 'PARLEY_DELIVERY_MAX_ACK_PENDING', d.delivery.maxAckPending, 1) },
+    logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
+    dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
+  };
+  if (config.auth.secret === undefined && config.auth.jwksUrl === undefined) {
+    // Left unset on purpose: `parley start` decides whether the dev secret is acceptable.
+  }
+  return config;
+}

@@ -1,0 +1,46 @@
+/**
+ * Stable error codes: what clients see in `error` frames and REST bodies, and what the engine uses
+ * for rejections. One table, so a code is never spelled two ways.
+ */
+export const errorCodes = {
+  unauthorized: { http: 401, temporary: false },
+  token_expired: { http: 401, temporary: false },
+  bad_frame: { http: 400, temporary: false },
+  unknown_type: { http: 400, temporary: false },
+  validation_error: { http: 400, temporary: false },
+  payload_too_large: { http: 413, temporary: false },
+  rate_limited: { http: 429, temporary: true },
+  conversation_not_found: { http: 404, temporary: false },
+  conversation_exists: { http: 409, temporary: false },
+  not_a_member: { http: 403, temporary: false },
+  already_a_member: { http: 409, temporary: false },
+  blocked: { http: 403, temporary: false },
+  forbidden: { http: 403, temporary: false },
+  send_failed: { http: 503, temporary: true },
+  internal: { http: 500, temporary: true },
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(errorCodes, value);
+}
+
+/** WebSocket close codes (PROTOCOL.md). */
+export const closeCodes = {
+  goingAway: 1001,
+  unauthorized: 4001,
+  policy: 4008,
+  slowConsumer: 4009,
+} as const;
+
+export class ParleyError extends Error {
+  readonly code: ErrorCode;
+  readonly temporary: boolean;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ParleyError';
+    this.code = code;
+    this.temporary = errorCodes[code].temporary;
+  }
+}

@@ -1,0 +1,8 @@
+/** JSON bytes on NATS: every stored event, command and inbox entry is readable by any client. */
+export function encodeJson(value: unknown): Uint8Array {
+  return Buffer.from(JSON.stringify(value));
+}
+
+export function decodeJson<T = unknown>(bytes: Uint8Array): T {
+  return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as T;
+}

@@ -1,0 +1,76 @@
+/**
+ * Every stream, subject, consumer, KV bucket and header name Parley uses, in one place.
+ *
+ * A prefix (default "chat") namespaces everything, so several Parley installations — or several
+ * test files running in parallel — share one NATS server without seeing each other's traffic.
+ * Subjects are `<prefix>.<kind>.…`; streams and buckets are `<PREFIX>_<KIND>`.
+ */
+
+const TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** A value that is safe as one subject token (no '.', '*', '>', whitespace). */
+export function isSubjectToken(value: string): boolean {
+  return TOKEN.test(value);
+}
+
+function token(kind: string, value: string): string {
+  if (!TOKEN.test(value)) throw new Error(`invalid ${kind} for a subject token: ${JSON.stringify(value)}`);
+  return value;
+}
+
+export const headers = {
+  msgId: 'Nats-Msg-Id',
+  expectedLastSubjectSequence: 'Nats-Expected-Last-Subject-Sequence',
+  // Set by JetStream RePublish on chat.live.<user>:
+  sequence: 'Nats-Sequence',
+  lastSequence: 'Nats-Last-Sequence',
+  subject: 'Nats-Subject',
+} as const;
+
+export type Names = ReturnType<typeof makeNames>;
+
+export function makeNames(prefix = 'chat') {
+  if (!/^[a-z][a-z0-9_]{0,31}$/.test(prefix)) {
+    throw new Error(`invalid prefix ${JSON.stringify(prefix)}: lower-case letters, digits and _ (max 32)`);
+  }
+  const P = prefix.toUpperCase();
+  return {
+    prefix,
+    streams: {
+      commands: `${P}_CMD`,
+      events: `${P}_EVENTS`,
+      inbox: `${P}_INBOX`,
+    },
+    buckets: {
+      snapshots: `${P}_SNAPSHOTS`,
+      leases: `${P}_LEASES`,
+    },
+    consumers: {
+      enginePartition: (partition: number) => `engine-p${partition}`,
+      delivery: 'delivery',
+      postgres: 'postgres',
+    },
+    subjects: {
+      /** Commands, partitioned by conversation so one conversation is decided in order. */
+      command: (partition: number) => `${prefix}.cmd.${partition}`,
+      commandsAll: `${prefix}.cmd.*`,
+      /** The audit log: one subject per conversation (optimistic concurrency), one per user. */
+      conversationEvents: (conversationId: string) => `${prefix}.ev.conv.${token('conversation id', conversationId)}`,
+      userEvents: (userId: string) => `${prefix}.ev.user.${token('user id', userId)}`,
+      eventsAll: `${prefix}.ev.>`,
+      conversationOfSubject: (subject: string): string | undefined => {
+        const head = `${prefix}.ev.conv.`;
+        return subject.startsWith(head) ? subject.slice(head.length) : undefined;
+      },
+      /** Per-user inbox (durable, the cursor is its stream sequence) and its live republish. */
+      inbox: (userId: string) => `${prefix}.inbox.${token('user id', userId)}`,
+      inboxAll: `${prefix}.inbox.>`,
+      live: (userId: string) => `${prefix}.live.${token('user id', userId)}`,
+      liveAll: `${prefix}.live.>`,
+      /** Ephemeral, core NATS only: typing, presence. Never stored. */
+      ephemeral: (userId: string) => `${prefix}.eph.${token('user id', userId)}`,
+      /** Command outcomes (rejections, duplicates, acceptances) back to the gateway that sent it. */
+      reply: (gatewayId: string) => `${prefix}.reply.${token('gateway id', gatewayId)}`,
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import { connect } from '@nats-io/transport-node';
+import { nanos, type NatsConnection } from '@nats-io/nats-core';
+import {
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  DiscardPolicy,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import type { Config } from './config.js';
+import type { Names } from './names.js';
+import type { Logger } from './log.js';
+
+export type { NatsConnection };
+
+/** One connection per process role; it reconnects forever, and says so in the log. */
+export async function connectNats(config: Config, name: string, log: Logger): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: config.natsUrl,
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    // Async stack traces cost more than the publish itself on the hot path.
+    noAsyncTraces: true,
+  });
+  log.info({ server: nc.getServer(), name }, 'nats connected');
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
+        log.warn({ status: s.type, server: 'server' in s ? s.server : undefined }, 'nats status');
+      }
+    }
+  })();
+  return nc;
+}
+
+export function streamConfigs(names: Names, config: Config): (Partial<StreamConfig> & { name: string })[] {
+  const replicas = config.replicas;
+  return [
+    {
+      // Commands wait here until an engine has decided them; acked ones are removed.
+      name: names.streams.commands,
+      subjects: [names.subjects.commandsAll],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      duplicate_window: nanos(120_000),
+      num_replicas: replicas,
+    },
+    {
+      // The audit log: kept forever; Direct Get serves conversation tails to engines.
+      name: names.streams.events,
+      subjects: [names.subjects.eventsAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      duplicate_window: nanos(120_000),
+      allow_direct: true,
+      num_replicas: replicas,
+    },
+    {
+      // Per-user inboxes; every stored entry is republished live on <prefix>.live.<user> with
+      // Nats-Sequence / Nats-Last-Sequence so gateways can spot and fill gaps.
+      name: names.streams.inbox,
+      subjects: [names.subjects.inboxAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(config.inbox.maxAgeSec * 1000),
+      max_msgs_per_subject: config.inbox.maxPerUser,
+      duplicate_window: nanos(config.inbox.duplicateWindowSec * 1000),
+      allow_direct: true,
+      republish: { src: names.subjects.inboxAll, dest: names.subjects.liveAll },
+      num_replicas: replicas,
+    },
+  ];
+}
+
+/** Create the streams, or bring an existing one's limits up to the configuration. */
+export async function ensureStreams(jsm: JetStreamManager, names: Names, config: Config): Promise<void> {
+  for (const sc of streamConfigs(names, config)) {
+    try {
+      await jsm.streams.info(sc.name);
+      await jsm.streams.update(sc.name, sc);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await jsm.streams.add(sc);
+    }
+  }
+}
+
+export async function deleteStreams(jsm: JetStreamManager, names: Names): Promise<void> {
+  for (const name of Object.values(names.streams)) {
+    await jsm.streams.delete(name).catch(() => undefined);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { code?: number | string; api_error?: { err_code?: number }; message?: string };
+  return e?.api_error?.err_code === 10059 || /not found/i.test(e?.message ?? '');
+}
+
+export { jetstreamManager };

@@ -1,0 +1,79 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Actor, ConversationId, ConversationKind, Id, Media, MessageType, Origin, TempId, UserId, limits } from './common.js';
+
+/**
+ * Commands on the <PREFIX>_CMD stream (`<prefix>.cmd.<partition>`), JSON. The gateway fills in the
+ * metadata (id, actor, at, origin) so the engine's decider stays pure.
+ */
+function command<T extends string, D extends TSchema>(type: T, data: D) {
+  return Type.Object(
+    {
+      type: Type.Literal(type),
+      id: Type.String({ minLength: 1, maxLength: 300, description: 'command id; Nats-Msg-Id of the command and of its events' }),
+      conversationId: ConversationId,
+      actor: Actor,
+      at: Type.Integer({ description: 'ms since the epoch, stamped by the gateway' }),
+      origin: Type.Optional(Origin),
+      data,
+    },
+    { $id: `command.${type}`, title: `command ${type}` },
+  );
+}
+
+export const CreateConversation = command(
+  'conversation.create',
+  Type.Object({
+    kind: ConversationKind,
+    title: Type.Optional(Type.String({ maxLength: limits.titleMaxLength })),
+    /** All members, creator included. */
+    members: Type.Array(UserId, { minItems: 1, maxItems: limits.groupMaxMembers }),
+  }),
+);
+
+export const JoinConversation = command('conversation.join', Type.Object({}));
+export const LeaveConversation = command('conversation.leave', Type.Object({}));
+
+export const SendMessage = command(
+  'message.send',
+  Type.Object({
+    messageId: Id,
+    tempId: TempId,
+    type: MessageType,
+    content: Type.Optional(Type.String({ maxLength: limits.contentMaxLength })),
+    media: Type.Optional(Type.Array(Media, { maxItems: limits.mediaMaxItems })),
+    replyToId: Type.Optional(Id),
+    mentions: Type.Optional(Type.Array(UserId, { maxItems: limits.mentionsMaxItems })),
+    /** Set when the client addressed a user (toUserId): create the direct conversation if it is new. */
+    directWith: Type.Optional(UserId),
+  }),
+);
+
+export const commandSchemas = { CreateConversation, JoinConversation, LeaveConversation, SendMessage } as const;
+
+export type CreateConversation = Static<typeof CreateConversation>;
+export type JoinConversation = Static<typeof JoinConversation>;
+export type LeaveConversation = Static<typeof LeaveConversation>;
+export type SendMessage = Static<typeof SendMessage>;
+export type ConversationCommand = CreateConversation | JoinConversation | LeaveConversation | SendMessage;
+export const ConversationCommand = Type.Union(Object.values(commandSchemas), { $id: 'ConversationCommand' });
+
+/**
+ * What the engine answers to the origin gateway (`<prefix>.reply.<gatewayId>`, core NATS):
+ * accepted (with what was appended), duplicate (the original result) or rejected (a stable code).
+ */
+export const CommandOutcome = Type.Object(
+  {
+    commandId: Type.String(),
+    connectionId: Id,
+    ref: Type.Optional(Type.String()),
+    commandType: Type.String(),
+    outcome: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate'), Type.Literal('rejected')]),
+    conversationId: ConversationId,
+    tempId: Type.Optional(TempId),
+    /** What the command made, as clients see it: the message of a send, the conversation of a create. */
+    result: Type.Optional(Type.Unknown()),
+    error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+  },
+  { $id: 'CommandOutcome' },
+);
+export type CommandOutcome = Static<typeof CommandOutcome>;

@@ -1,0 +1,6 @@
+export * from './common.js';
+export * from './events.js';
+export * from './commands.js';
+export * from './client-frames.js';
+export * from './server-frames.js';
+export * from './validators.js';
