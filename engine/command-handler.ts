@@ -34,7 +34,13 @@ export class CommandHandler {
     this.#d = deps;
   }
 
-  async handle(command: ConversationCommand): Promise<CommandOutcome['outcome']> {
+  /**
+   * `redelivered`: JetStream delivered this same command message before (an engine died or timed
+   * out holding it). If it was decided then, its events are already on their way to the sender
+   * through the inbox, so a duplicate needs no answer; a duplicate that is a new message is the
+   * client retrying, and gets the original result.
+   */
+  async handle(command: ConversationCommand, redelivered = false): Promise<CommandOutcome['outcome']> {
     const { store, names, publisher } = this.#d;
     const subject = names.subjects.conversationEvents(command.conversationId);
     let state = await store.get(command.conversationId);
@@ -46,7 +52,7 @@ export class CommandHandler {
         return 'rejected';
       }
       if (decision.kind === 'duplicate') {
-        await this.#replyWithOriginal(command, decision.eventSeq);
+        if (!redelivered) await this.#replyWithOriginal(command, decision.eventSeq);
         return 'duplicate';
       }
       let raced = false;

@@ -1,5 +1,6 @@
-import { nanos, type NatsConnection } from '@nats-io/nats-core';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { durableConsumer, waitForAbandonedMessages } from '../lib/durable-consumer.js';
 import type { Config } from '../lib/config.js';
 import { decodeJson } from '../lib/json.js';
 import { JetStreamPublisher } from '../lib/js-publisher.js';
@@ -48,7 +49,7 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       return;
     }
     void queue
-      .run(command.conversationId, () => handler.handle(command))
+      .run(command.conversationId, () => handler.handle(command, m.info.deliveryCount > 1))
       .then((outcome) => {
         counts.processed++;
         if (outcome === 'rejected') counts.rejected++;
@@ -62,30 +63,33 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       });
   };
 
-  for (let p = 0; p < config.partitions; p++) {
-    const durable = names.consumers.enginePartition(p);
-    await jsm.consumers.add(names.streams.commands, {
-      durable_name: durable,
-      filter_subject: names.subjects.command(p),
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(config.engine.ackWaitMs),
-      max_ack_pending: config.engine.maxAckPending,
-    });
-    const consumer = await js.consumers.get(names.streams.commands, durable);
+  let stopped = false;
+  const consumePartition = async (p: number, consumer: Consumer) => {
+    if (!(await waitForAbandonedMessages(consumer, config.engine.ackWaitMs, log.child({ partition: p }), () => stopped))) return;
     const messages = await consumer.consume({ max_messages: 512 });
     subscriptions.push(messages);
-    loops.push(
-      (async () => {
-        for await (const m of messages) process(m);
-      })(),
-    );
-  }
+    for await (const m of messages) process(m);
+  };
+  const consumers = await Promise.all(
+    Array.from({ length: config.partitions }, (_, p) =>
+      durableConsumer(jsm, js, {
+        stream: names.streams.commands,
+        durable: names.consumers.enginePartition(p),
+        filterSubject: names.subjects.command(p),
+        ackWaitMs: config.engine.ackWaitMs,
+        maxAckPending: config.engine.maxAckPending,
+      }),
+    ),
+  );
+  consumers.forEach((consumer, p) => {
+    loops.push(consumePartition(p, consumer).catch((err: unknown) => log.error({ err, partition: p }, 'partition consumer failed')));
+  });
   log.info({ partitions: config.partitions }, 'engine consuming commands');
 
   return {
     stats: () => ({ ...counts, cached: store.cached }),
     async stop() {
+      stopped = true;
       for (const s of subscriptions) s.stop();
       await Promise.allSettled(loops);
       await queue.idle();

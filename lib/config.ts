@@ -36,7 +36,7 @@ export type Config = {
   };
   inbox: { maxAgeSec: number; maxPerUser: number; duplicateWindowSec: number };
   engine: { ackWaitMs: number; maxAckPending: number; cacheSize: number };
-  delivery: { maxAckPending: number };
+  delivery: { ackWaitMs: number; maxAckPending: number };
   logLevel: string;
   dataDir: string;
 };
@@ -64,7 +64,7 @@ export function defaultConfig(): Config {
     },
     inbox: { maxAgeSec: 30 * 24 * 3600, maxPerUser: 10_000, duplicateWindowSec: 600 },
     engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000 },
-    delivery: { maxAckPending: 2_000 },
+    delivery: { ackWaitMs: 10_000, maxAckPending: 2_000 },
     logLevel: 'info',
     dataDir: '.parley',
   };
@@ -127,7 +127,10 @@ export function loadConfig(env: Env = process.env): Config {
       maxAckPending: int(env, 'PARLEY_ENGINE_MAX_ACK_PENDING', d.engine.maxAckPending, 1),
       cacheSize: int(env, 'PARLEY_ENGINE_CACHE_SIZE', d.engine.cacheSize, 1),
     },
-    delivery: { maxAckPending: int(env, 'PARLEY_DELIVERY_MAX_ACK_PENDING', d.delivery.maxAckPending, 1) },
+    delivery: {
+      ackWaitMs: int(env, 'PARLEY_DELIVERY_ACK_WAIT_MS', d.delivery.ackWaitMs, 1000),
+      maxAckPending: int(env, 'PARLEY_DELIVERY_MAX_ACK_PENDING', d.delivery.maxAckPending, 1),
+    },
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
   };

@@ -1,5 +1,6 @@
-import { nanos, type NatsConnection } from '@nats-io/nats-core';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { durableConsumer, waitForAbandonedMessages } from '../../lib/durable-consumer.js';
 import type { Config } from '../../lib/config.js';
 import { decodeJson, encodeJson } from '../../lib/json.js';
 import { JetStreamPublisher } from '../../lib/js-publisher.js';
@@ -37,16 +38,15 @@ export async function startDeliveryProjector(opts: {
   const counts = { events: 0, writes: 0, failed: 0, lastEventSeq: 0 };
   const inFlight = new Set<Promise<void>>();
 
-  await jsm.consumers.add(names.streams.events, {
-    durable_name: names.consumers.delivery,
-    filter_subject: names.subjects.eventsAll,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(30_000),
-    max_ack_pending: config.delivery.maxAckPending,
+  const consumer = await durableConsumer(jsm, js, {
+    stream: names.streams.events,
+    durable: names.consumers.delivery,
+    filterSubject: names.subjects.eventsAll,
+    ackWaitMs: config.delivery.ackWaitMs,
+    maxAckPending: config.delivery.maxAckPending,
   });
-  const consumer = await js.consumers.get(names.streams.events, names.consumers.delivery);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: 1024 });
+  let stopped = false;
+  let messages: ConsumerMessages | undefined;
 
   const project = async (m: JsMsg): Promise<void> => {
     const conversationId = names.subjects.conversationOfSubject(m.subject);
@@ -83,6 +83,9 @@ export async function startDeliveryProjector(opts: {
   };
 
   const loop = (async () => {
+    // Inbox order is log order only if a restarted projector does not run ahead of what it abandoned.
+    if (!(await waitForAbandonedMessages(consumer, config.delivery.ackWaitMs, log, () => stopped))) return;
+    messages = await consumer.consume({ max_messages: 1024 });
     for await (const m of messages) {
       try {
         await project(m);
@@ -92,13 +95,14 @@ export async function startDeliveryProjector(opts: {
         m.nak(1_000);
       }
     }
-  })();
+  })().catch((err: unknown) => log.error({ err }, 'delivery consumer failed'));
   log.info('delivery projector consuming events');
 
   return {
     stats: () => ({ ...counts }),
     async stop() {
-      messages.stop();
+      stopped = true;
+      messages?.stop();
       await loop;
       await Promise.allSettled([...inFlight]);
       await publisher.close();

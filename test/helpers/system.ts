@@ -22,6 +22,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     gatewayId: `gw-${randomBytes(3).toString('hex')}`,
     auth: { ...base.auth, secret },
     engine: { ...base.engine, ackWaitMs: 2_000 },
+    delivery: { ...base.delivery, ackWaitMs: 2_000 },
     ...overrides,
   };
 }

@@ -1,0 +1,58 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
+import type { Config } from '../../lib/config.js';
+import type { Role } from '../../lib/roles.js';
+
+const runner = fileURLToPath(new URL('./run-role.ts', import.meta.url));
+
+/** The PARLEY_* environment that reproduces `config` in another process. */
+export function envFor(config: Config): Record<string, string> {
+  return {
+    PARLEY_NATS_URL: config.natsUrl.join(','),
+    PARLEY_PREFIX: config.prefix,
+    PARLEY_PARTITIONS: String(config.partitions),
+    PARLEY_JWT_SECRET: config.auth.secret!,
+    PARLEY_ENGINE_ACK_WAIT_MS: String(config.engine.ackWaitMs),
+    PARLEY_DELIVERY_ACK_WAIT_MS: String(config.delivery.ackWaitMs),
+    PARLEY_HOST: config.host,
+    PARLEY_PORT: '0',
+    PARLEY_LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'warn',
+  };
+}
+
+export type RoleProcess = { child: ChildProcess; url: string; exited: Promise<number | null>; kill(signal?: NodeJS.Signals): Promise<number | null> };
+
+/** Start a role in a child process and wait until it says it is ready. Killed at teardown. */
+export async function startRoleProcess(t: Test, role: Role, config: Config, env: Record<string, string> = {}): Promise<RoleProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', runner, role], {
+    env: { ...process.env, ...envFor(config), ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${role} process not ready in 20 s`)), 20_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /ready ?(\S*)\n/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] ?? '');
+      }
+    });
+    void exited.then((code) => reject(new Error(`${role} process exited with ${code} before it was ready`)));
+  });
+  return {
+    child,
+    url,
+    exited,
+    kill: (signal = 'SIGKILL') => {
+      child.kill(signal);
+      return exited;
+    },
+  };
+}

@@ -1,0 +1,16 @@
+/**
+ * Runs one role of Parley in its own process from PARLEY_* variables, for tests that kill and
+ * restart processes. Prints "ready" on stdout once started; stops cleanly on SIGTERM.
+ */
+import { loadConfig } from '../../lib/config.js';
+import { createLogger } from '../../lib/log.js';
+import { startRoles, type Role } from '../../lib/roles.js';
+
+const role = (process.argv[2] ?? 'all') as Role;
+const config = loadConfig(process.env);
+const log = createLogger({ level: config.logLevel });
+const running = await startRoles(role, config, log);
+process.stdout.write(`ready ${running.gateway?.url ?? ''}\n`);
+process.once('SIGTERM', () => {
+  void running.stop().then(() => process.exit(0));
+});
