@@ -1,8 +1,12 @@
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import type { TSchema, Static } from '@sinclair/typebox';
+import { FormatRegistry, type TSchema, type Static } from '@sinclair/typebox';
 import { ClientEnvelope, clientPayloads, type ClientFrameType } from './client-frames.js';
 import { ConversationCommand } from './commands.js';
-import { ConversationEvent } from './events.js';
+import { ConversationEvent, eventSchemas } from './events.js';
+
+// TypeBox checks only the formats it is told about; ours is the ISO 8601 instant every event carries.
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => ISO_INSTANT.test(v) && !Number.isNaN(Date.parse(v)));
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -26,4 +30,12 @@ export const validateClientPayload = Object.fromEntries(
 ) as { [K in ClientFrameType]: Validator<(typeof clientPayloads)[K]> };
 
 export const validateCommand = compile(ConversationCommand);
-export const validateEvent = compile(ConversationEvent);
+const eventValidators = Object.fromEntries(Object.entries(eventSchemas).map(([type, schema]) => [type, compile(schema)]));
+const validateAnyEvent = compile(ConversationEvent);
+
+/** Validate an event against the schema of its own type, so the error names the field that is wrong. */
+export function validateEvent(value: unknown): Validation<Static<typeof ConversationEvent>> {
+  const type = (value as { type?: unknown } | null)?.type;
+  const byType = typeof type === 'string' ? eventValidators[type] : undefined;
+  return byType ? (byType(value) as Validation<Static<typeof ConversationEvent>>) : validateAnyEvent(value);
+}
