@@ -5,9 +5,11 @@ import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
 import type { StreamReader } from '../lib/stream-reader.js';
 import { toWireConversation, toWireMessage } from '../lib/wire.js';
-import type { CommandOutcome, ConversationCommand, ConversationEvent } from '../schemas/index.js';
-import { decide, evolve } from './decider.js';
-import type { ConversationStore } from './conversation-store.js';
+import type { AnyCommand, CommandOutcome, ConversationCommand, ConversationEvent, UserEvent } from '../schemas/index.js';
+import type { AggregateStore } from './aggregate-store.js';
+import type { ConversationState } from './conversation-state.js';
+import { decide, type DecideContext, type Decision } from './decider.js';
+import { decideUser, type UserState } from './user-decider.js';
 
 /** Appends that lose the optimistic-concurrency race this often in a row are given up (and retried by redelivery). */
 const MAX_ATTEMPTS = 20;
@@ -15,11 +17,23 @@ const MAX_ATTEMPTS = 20;
 export type HandlerDeps = {
   nc: NatsConnection;
   names: Names;
-  store: ConversationStore;
+  conversations: AggregateStore<ConversationState, ConversationEvent>;
+  users: AggregateStore<UserState, UserEvent>;
   events: StreamReader;
   publisher: JetStreamPublisher;
   log: Logger;
 };
+
+export type Outcome = CommandOutcome['outcome'];
+
+export function isUserCommand(command: AnyCommand): command is Extract<AnyCommand, { userId: string }> {
+  return 'userId' in command && !('conversationId' in command);
+}
+
+/** The aggregate a command is decided against: its queue lane and its log subject. */
+export function aggregateKey(command: AnyCommand): string {
+  return isUserCommand(command) ? `user:${command.userId}` : command.conversationId;
+}
 
 /**
  * Load → decide → append → answer, for one command. Appends carry the state's version as the
@@ -40,26 +54,50 @@ export class CommandHandler {
    * through the inbox, so a duplicate needs no answer; a duplicate that is a new message is the
    * client retrying, and gets the original result.
    */
-  async handle(command: ConversationCommand, redelivered = false): Promise<CommandOutcome['outcome']> {
-    const { store, names, publisher } = this.#d;
-    const subject = names.subjects.conversationEvents(command.conversationId);
-    let state = await store.get(command.conversationId);
+  handle(command: AnyCommand, redelivered = false): Promise<Outcome> {
+    if (isUserCommand(command)) {
+      return this.#run(command, this.#d.users, command.userId, (state) => decideUser(command, state), redelivered);
+    }
+    return this.#run(
+      command,
+      this.#d.conversations,
+      command.conversationId,
+      async (state) => decide(command, state, await this.#context(command, state)),
+      redelivered,
+    );
+  }
+
+  async #run<S extends { id: string; version: number }, E extends { commandId: string }>(
+    command: AnyCommand,
+    store: AggregateStore<S, E>,
+    id: string,
+    decideOn: (state: S) => Decision<E> | Promise<Decision<E>>,
+    redelivered: boolean,
+  ): Promise<Outcome> {
+    const subject = store.kind.subject(id);
+    let state = await store.get(id);
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const decision = decide(command, state);
-      if (decision.kind === 'reject') {
-        this.#d.log.debug({ commandId: command.id, code: decision.rejection.code }, 'command rejected');
-        this.#reply(command, { outcome: 'rejected', error: decision.rejection });
-        return 'rejected';
-      }
-      if (decision.kind === 'duplicate') {
-        if (!redelivered) await this.#replyWithOriginal(command, decision.eventSeq);
-        return 'duplicate';
+      const decision = await decideOn(state);
+      switch (decision.kind) {
+        case 'reject':
+          this.#d.log.debug({ commandId: command.id, code: decision.rejection.code }, 'command rejected');
+          this.#reply(command, { outcome: 'rejected', error: decision.rejection });
+          return 'rejected';
+        case 'noop':
+          this.#reply(command, { outcome: 'noop' });
+          return 'noop';
+        case 'duplicate':
+          if (!redelivered) await this.#replyWithOriginal(command, decision.eventSeq);
+          return 'duplicate';
+        case 'append':
+          break;
       }
       let raced = false;
       for (const event of decision.events) {
         try {
-          const ack = await publisher.publish(subject, encodeJson(event), {
-            msgId: event.commandId,
+          const ack = await this.#d.publisher.publish(subject, encodeJson(event), {
+            // Scoped to the subject: a client may reuse a tempId in another conversation.
+            msgId: `${id}/${event.commandId}`,
             expectedLastSubjectSequence: state.version,
           });
           if (ack.duplicate) {
@@ -67,39 +105,52 @@ export class CommandHandler {
             raced = true;
             break;
           }
-          evolve(state, event, ack.seq);
+          store.kind.evolve(state, event, ack.seq);
         } catch (err) {
           if (err instanceof PublishError && err.code === 'wrong_last_sequence') {
             raced = true;
             break;
           }
-          store.forget(command.conversationId);
+          store.forget(id);
           throw err;
         }
       }
       if (!raced) {
-        this.#reply(command, { outcome: 'accepted', ...this.#result(decision.events.at(-1)!) });
+        this.#reply(command, { outcome: 'accepted', ...this.#result(decision.events.at(-1)) });
         return 'accepted';
       }
       state = await store.catchUp(state);
     }
-    store.forget(command.conversationId);
+    store.forget(id);
     throw new Error(`gave up on ${command.id} after ${MAX_ATTEMPTS} concurrent-write conflicts`);
   }
 
-  #result(event: ConversationEvent): Partial<CommandOutcome> {
-    if (event.type === 'MessageSent') return { result: toWireMessage(event) };
-    if (event.type === 'ConversationCreated') return { result: toWireConversation(event) };
+  /** Blocks live on the two users' subjects; a direct conversation's decisions need them. */
+  async #context(command: ConversationCommand, state: ConversationState): Promise<DecideContext> {
+    let pair: string[] | undefined;
+    if (state.exists && state.kind === 'direct') pair = [...state.members.keys()];
+    else if (command.type === 'message.send' && command.data.directWith) pair = [command.actor.id, command.data.directWith];
+    else if (command.type === 'conversation.create' && command.data.kind === 'direct') pair = command.data.members;
+    if (!pair || (command.type !== 'message.send' && command.type !== 'conversation.create')) return {};
+    const [a, b] = pair as [string, string];
+    const [ua, ub] = await Promise.all([this.#d.users.get(a), this.#d.users.get(b)]);
+    return { blockedPair: ua.blocked.has(b) || ub.blocked.has(a) };
+  }
+
+  #result(event: unknown): Partial<CommandOutcome> {
+    const e = event as ConversationEvent | UserEvent | undefined;
+    if (e?.type === 'MessageSent') return { result: toWireMessage(e) };
+    if (e?.type === 'ConversationCreated') return { result: toWireConversation(e) };
     return {};
   }
 
-  async #replyWithOriginal(command: ConversationCommand, eventSeq: number): Promise<void> {
+  async #replyWithOriginal(command: AnyCommand, eventSeq: number): Promise<void> {
     const stored = eventSeq > 0 ? await this.#d.events.bySeq(eventSeq) : null;
-    const original = stored ? decodeJson<ConversationEvent>(stored.data) : undefined;
-    this.#reply(command, { outcome: 'duplicate', ...(original ? this.#result(original) : {}) });
+    const original = stored ? decodeJson(stored.data) : undefined;
+    this.#reply(command, { outcome: 'duplicate', ...this.#result(original) });
   }
 
-  #reply(command: ConversationCommand, outcome: Pick<CommandOutcome, 'outcome'> & Partial<CommandOutcome>): void {
+  #reply(command: AnyCommand, outcome: Pick<CommandOutcome, 'outcome'> & Partial<CommandOutcome>): void {
     const origin = command.origin;
     if (!origin) return;
     const body: CommandOutcome = {
@@ -107,8 +158,9 @@ export class CommandHandler {
       connectionId: origin.connectionId,
       ...(origin.ref !== undefined ? { ref: origin.ref } : {}),
       commandType: command.type,
-      conversationId: command.conversationId,
+      ...(isUserCommand(command) ? { userId: command.userId } : { conversationId: command.conversationId }),
       ...(command.type === 'message.send' ? { tempId: command.data.tempId } : {}),
+      ...(command.type === 'block.add' || command.type === 'block.remove' ? { result: { userId: command.data.blockedUserId } } : {}),
       ...outcome,
     };
     // Core NATS: the answer matters only to a connection that is still there.

@@ -17,6 +17,17 @@ export type ConversationState = {
   members: Map<string, Role>;
   /** The last message's per-conversation seq (0 before the first). */
   lastMessageSeq: number;
+  /** Receipt watermarks per member: received (any device) and read up to this message seq. */
+  delivered: Map<string, number>;
+  read: Map<string, number>;
+  /** Per member: messages from others after their read watermark. Folded from the log, so exact. */
+  unread: Map<string, number>;
+  /**
+   * Who sent what, run-length encoded: [first seq of the run, sender]. Receipts and unread counts
+   * need "messages from others in (a, b]" without keeping the messages. Bounded: the oldest runs
+   * are dropped past SENDER_RUNS_KEPT, and a dropped range counts as "from others".
+   */
+  senderRuns: [number, string][];
   /** Stream sequence of the last event folded in (0: none). */
   version: number;
   /**
@@ -28,6 +39,7 @@ export type ConversationState = {
 
 /** How many command ids a conversation remembers beyond JetStream's duplicate window. */
 export const RECENT_COMMANDS_KEPT = 1_000;
+export const SENDER_RUNS_KEPT = 10_000;
 
 export function initialState(id: string): ConversationState {
   return {
@@ -38,21 +50,82 @@ export function initialState(id: string): ConversationState {
     createdAt: '',
     members: new Map(),
     lastMessageSeq: 0,
+    delivered: new Map(),
+    read: new Map(),
+    unread: new Map(),
+    senderRuns: [],
     version: 0,
     recentCommands: new Map(),
   };
 }
 
 /** A JSON-safe copy, for snapshots. */
-export type ConversationSnapshot = Omit<ConversationState, 'members' | 'recentCommands'> & {
+export type ConversationSnapshot = Omit<ConversationState, 'members' | 'recentCommands' | 'delivered' | 'read' | 'unread'> & {
   members: [string, Role][];
   recentCommands: [string, number][];
+  delivered: [string, number][];
+  read: [string, number][];
+  unread: [string, number][];
 };
 
 export function toSnapshot(state: ConversationState): ConversationSnapshot {
-  return { ...state, members: [...state.members], recentCommands: [...state.recentCommands] };
+  return {
+    ...state,
+    members: [...state.members],
+    recentCommands: [...state.recentCommands],
+    delivered: [...state.delivered],
+    read: [...state.read],
+    unread: [...state.unread],
+    senderRuns: state.senderRuns.map(([seq, sender]) => [seq, sender]),
+  };
 }
 
 export function fromSnapshot(snapshot: ConversationSnapshot): ConversationState {
-  return { ...snapshot, members: new Map(snapshot.members), recentCommands: new Map(snapshot.recentCommands) };
+  return {
+    ...snapshot,
+    members: new Map(snapshot.members),
+    recentCommands: new Map(snapshot.recentCommands),
+    delivered: new Map(snapshot.delivered),
+    read: new Map(snapshot.read),
+    unread: new Map(snapshot.unread),
+    senderRuns: snapshot.senderRuns.map(([seq, sender]) => [seq, sender]),
+  };
+}
+
+/** Record that message `seq` came from `sender`. */
+export function recordSender(state: ConversationState, seq: number, sender: string): void {
+  const last = state.senderRuns.at(-1);
+  if (last && last[1] === sender) return;
+  state.senderRuns.push([seq, sender]);
+  if (state.senderRuns.length > SENDER_RUNS_KEPT) state.senderRuns.splice(0, state.senderRuns.length - SENDER_RUNS_KEPT);
+}
+
+/**
+ * For messages with seq in (afterSeq, upToSeq]: how many each sender other than `userId` sent.
+ * A range older than the kept runs is attributed to "" (unknown, but not `userId`).
+ */
+export function sendersBetween(state: ConversationState, afterSeq: number, upToSeq: number, userId: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  const add = (sender: string, from: number, to: number) => {
+    const lo = Math.max(from, afterSeq + 1);
+    const hi = Math.min(to, upToSeq);
+    if (hi >= lo && sender !== userId) counts.set(sender, (counts.get(sender) ?? 0) + hi - lo + 1);
+  };
+  const runs = state.senderRuns;
+  if (runs.length === 0) return counts;
+  add('', 1, runs[0]![0] - 1);
+  for (let i = runs.length - 1; i >= 0; i--) {
+    const [from, sender] = runs[i]!;
+    const to = i + 1 < runs.length ? runs[i + 1]![0] - 1 : state.lastMessageSeq;
+    if (to <= afterSeq) break;
+    add(sender, from, to);
+  }
+  return counts;
+}
+
+/** Messages from others after the member's read watermark, counted from the sender runs. */
+export function countUnread(state: ConversationState, userId: string): number {
+  let n = 0;
+  for (const count of sendersBetween(state, state.read.get(userId) ?? 0, state.lastMessageSeq, userId).values()) n += count;
+  return n;
 }

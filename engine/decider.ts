@@ -7,10 +7,12 @@ import type {
   CreateConversation,
   JoinConversation,
   LeaveConversation,
+  MarkDelivered,
+  MarkRead,
   Member,
   SendMessage,
 } from '../schemas/index.js';
-import { RECENT_COMMANDS_KEPT, type ConversationState } from './conversation-state.js';
+import { countUnread, RECENT_COMMANDS_KEPT, recordSender, sendersBetween, type ConversationState } from './conversation-state.js';
 
 export { initialState } from './conversation-state.js';
 
@@ -22,16 +24,27 @@ export { initialState } from './conversation-state.js';
 
 export type Rejection = { code: ErrorCode; message: string };
 
-export type Decision =
-  | { kind: 'append'; events: ConversationEvent[] }
+export type Decision<E = ConversationEvent> =
+  | { kind: 'append'; events: E[] }
   /** The command was decided before: answer with the outcome of the event at this stream sequence. */
   | { kind: 'duplicate'; eventSeq: number }
+  /** Valid, but it changes nothing (a stale receipt): nothing to append, nothing to reject. */
+  | { kind: 'noop' }
   | { kind: 'reject'; rejection: Rejection };
 
-const reject = (code: ErrorCode, message: string): Decision => ({ kind: 'reject', rejection: { code, message } });
+export const reject = (code: ErrorCode, message: string): { kind: 'reject'; rejection: Rejection } => ({
+  kind: 'reject',
+  rejection: { code, message },
+});
+
+/**
+ * What a decision may need beyond the conversation itself, looked up by the handler beforehand:
+ * whether the two users of a direct conversation block each other (blocks live on user subjects).
+ */
+export type DecideContext = { blockedPair?: boolean };
 
 /** Event ids derive from the command id, so a redelivered command decides byte-identical events. */
-function eventId(commandId: string): string {
+export function eventId(commandId: string): string {
   return `e_${createHash('sha256').update(commandId).digest('base64url').slice(0, 26)}`;
 }
 
@@ -48,18 +61,21 @@ function envelope<T extends ConversationEvent['type']>(command: ConversationComm
   };
 }
 
-export function decide(command: ConversationCommand, state: ConversationState): Decision {
+export function decide(command: ConversationCommand, state: ConversationState, context: DecideContext = {}): Decision {
   const seen = state.recentCommands.get(command.id);
   if (seen !== undefined) return { kind: 'duplicate', eventSeq: seen };
   switch (command.type) {
     case 'conversation.create':
-      return decideCreate(command, state);
+      return decideCreate(command, state, context);
     case 'conversation.join':
       return decideJoin(command, state);
     case 'conversation.leave':
       return decideLeave(command, state);
     case 'message.send':
-      return decideSend(command, state);
+      return decideSend(command, state, context);
+    case 'receipt.delivered':
+    case 'receipt.read':
+      return decideReceipt(command, state);
     default: {
       const exhaustive: never = command;
       return reject('validation_error', `unknown command ${(exhaustive as { type: string }).type}`);
@@ -67,7 +83,7 @@ export function decide(command: ConversationCommand, state: ConversationState): 
   }
 }
 
-function decideCreate(command: CreateConversation, state: ConversationState): Decision {
+function decideCreate(command: CreateConversation, state: ConversationState, context: DecideContext): Decision {
   const actor = command.actor.id;
   const members = [...new Set(command.data.members)];
   if (!members.includes(actor)) return reject('validation_error', 'the creator must be a member');
@@ -77,6 +93,7 @@ function decideCreate(command: CreateConversation, state: ConversationState): De
     if (command.conversationId !== directConversationId(actor, other)) {
       return reject('validation_error', 'conversationId is not the direct conversation of these users');
     }
+    if (context.blockedPair) return reject('blocked', 'you cannot start a conversation with this user');
     // Creating a direct conversation that exists is asking for it again: answer with the original.
     if (state.exists) return { kind: 'duplicate', eventSeq: firstEventSeq(state) };
   } else {
@@ -124,8 +141,11 @@ function decideLeave(command: LeaveConversation, state: ConversationState): Deci
   return { kind: 'append', events: [{ ...envelope(command, 'MemberLeft', command.id), data: { userId: command.actor.id } }] };
 }
 
-function decideSend(command: SendMessage, state: ConversationState): Decision {
+function decideSend(command: SendMessage, state: ConversationState, context: DecideContext): Decision {
   const { data, actor } = command;
+  if (context.blockedPair && (state.kind === 'direct' || !state.exists)) {
+    return reject('blocked', 'you cannot send messages to this user');
+  }
   const hasContent = typeof data.content === 'string' && data.content.trim().length > 0;
   const hasMedia = (data.media?.length ?? 0) > 0;
   if (!hasContent && !hasMedia) return reject('validation_error', 'a message needs content or media');
@@ -140,8 +160,9 @@ function decideSend(command: SendMessage, state: ConversationState): Decision {
     }
     // The implicit create has a command id of its own, so a crash between the two appends is
     // repaired by the redelivered send: the conversation then exists and only the message is new.
+    // The space cannot occur in a tempId (visible ASCII only), so no send can ever share this id.
     events.push({
-      ...envelope(command, 'ConversationCreated', `${command.id}/create`),
+      ...envelope(command, 'ConversationCreated', `${command.id} create`),
       data: { kind: 'direct', members: [{ userId: actor.id, role: 'member' }, { userId: data.directWith, role: 'member' }] },
     });
   } else if (!state.members.has(actor.id)) {
@@ -166,6 +187,23 @@ function decideSend(command: SendMessage, state: ConversationState): Decision {
 }
 
 /**
+ * Receipts move a member's watermark forward over messages from others. A receipt that would not
+ * move it (stale, repeated, or covering only the member's own messages) is a no-op, not an error.
+ * Read implies delivered; a watermark past the last message stops at the last message.
+ */
+function decideReceipt(command: MarkDelivered | MarkRead, state: ConversationState): Decision {
+  if (!state.exists) return reject('conversation_not_found', `conversation ${command.conversationId} not found`);
+  const userId = command.actor.id;
+  if (!state.members.has(userId)) return reject('not_a_member', 'not a member of this conversation');
+  const upToSeq = Math.min(command.data.upToSeq ?? state.lastMessageSeq, state.lastMessageSeq);
+  const marks = command.type === 'receipt.read' ? state.read : state.delivered;
+  const from = marks.get(userId) ?? 0;
+  if (upToSeq <= from || sendersBetween(state, from, upToSeq, userId).size === 0) return { kind: 'noop' };
+  const type = command.type === 'receipt.read' ? 'MessageRead' : 'MessageDelivered';
+  return { kind: 'append', events: [{ ...envelope(command, type, command.id), data: { userId, upToSeq } }] };
+}
+
+/**
  * Fold one event into the state. It mutates and returns `state`: the engine's cache owns the
  * object, and copying a thousand remembered command ids for every message would dominate the hot
  * path. `streamSeq` is the event's position in the log.
@@ -182,13 +220,36 @@ export function evolve(state: ConversationState, event: ConversationEvent, strea
       for (const m of event.data.members) state.members.set(m.userId, m.role);
       break;
     case 'MembersAdded':
-      for (const m of event.data.members) state.members.set(m.userId, m.role);
+      for (const m of event.data.members) state.unread.set(m.userId, 0);
+      for (const m of event.data.members) {
+        state.members.set(m.userId, m.role);
+        // A member's history starts when they join: what came before is neither unread nor owed receipts.
+        if (state.lastMessageSeq > 0) {
+          state.read.set(m.userId, state.lastMessageSeq);
+          state.delivered.set(m.userId, state.lastMessageSeq);
+        }
+      }
       break;
     case 'MemberLeft':
       state.members.delete(event.data.userId);
+      state.delivered.delete(event.data.userId);
+      state.read.delete(event.data.userId);
+      state.unread.delete(event.data.userId);
       break;
     case 'MessageSent':
       state.lastMessageSeq = event.data.seq;
+      recordSender(state, event.data.seq, event.data.sender.id);
+      for (const member of state.members.keys()) {
+        if (member !== event.data.sender.id) state.unread.set(member, (state.unread.get(member) ?? 0) + 1);
+      }
+      break;
+    case 'MessageDelivered':
+      state.delivered.set(event.data.userId, Math.max(state.delivered.get(event.data.userId) ?? 0, event.data.upToSeq));
+      break;
+    case 'MessageRead':
+      state.read.set(event.data.userId, Math.max(state.read.get(event.data.userId) ?? 0, event.data.upToSeq));
+      state.delivered.set(event.data.userId, Math.max(state.delivered.get(event.data.userId) ?? 0, event.data.upToSeq));
+      state.unread.set(event.data.userId, countUnread(state, event.data.userId));
       break;
     default: {
       const exhaustive: never = event;

@@ -9,8 +9,8 @@ import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
 import { StreamReader } from '../lib/stream-reader.js';
 import { validateCommand } from '../schemas/index.js';
-import { CommandHandler } from './command-handler.js';
-import { ConversationStore } from './conversation-store.js';
+import { AggregateStore, conversations, users } from './aggregate-store.js';
+import { aggregateKey, CommandHandler } from './command-handler.js';
 
 export type Engine = {
   stats(): { processed: number; rejected: number; duplicates: number; failed: number; cached: number };
@@ -29,8 +29,17 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const publisher = new JetStreamPublisher(nc);
-  const store = new ConversationStore(new StreamReader(jsm, names.streams.events), names, config.engine.cacheSize);
-  const handler = new CommandHandler({ nc, names, store, events: new StreamReader(jsm, names.streams.events), publisher, log });
+  const events = new StreamReader(jsm, names.streams.events);
+  const conversationStore = new AggregateStore(events, conversations(names), config.engine.cacheSize);
+  const userStore = new AggregateStore(events, users(names), config.engine.cacheSize);
+  const handler = new CommandHandler({ nc, names, conversations: conversationStore, users: userStore, events, publisher, log });
+  // Blocks may be appended by another engine: hearing of one drops our copy of that user's state.
+  const userEvents = nc.subscribe(names.subjects.userEventsAll, {
+    callback: (err, msg) => {
+      const userId = names.subjects.userOfSubject(msg.subject);
+      if (!err && userId) userStore.forget(userId);
+    },
+  });
   const queue = new KeyedQueue();
   const counts = { processed: 0, rejected: 0, duplicates: 0, failed: 0 };
   const subscriptions: ConsumerMessages[] = [];
@@ -49,7 +58,7 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       return;
     }
     void queue
-      .run(command.conversationId, () => handler.handle(command, m.info.deliveryCount > 1))
+      .run(aggregateKey(command), () => handler.handle(command, m.info.deliveryCount > 1))
       .then((outcome) => {
         counts.processed++;
         if (outcome === 'rejected') counts.rejected++;
@@ -87,9 +96,10 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
   log.info({ partitions: config.partitions }, 'engine consuming commands');
 
   return {
-    stats: () => ({ ...counts, cached: store.cached }),
+    stats: () => ({ ...counts, cached: conversationStore.cached + userStore.cached }),
     async stop() {
       stopped = true;
+      userEvents.unsubscribe();
       for (const s of subscriptions) s.stop();
       await Promise.allSettled(loops);
       await queue.idle();

@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../lib/errors.js';
 import { directConversationId, newId, sendCommandId } from '../lib/ids.js';
-import type { Actor, ClientPayload, ConversationCommand, Origin } from '../schemas/index.js';
+import type { Actor, AnyCommand, ClientPayload, Origin } from '../schemas/index.js';
 import type { Identity } from './auth.js';
 
 /**
@@ -9,7 +9,7 @@ import type { Identity } from './auth.js';
  */
 export type CommandContext = { identity: Identity; origin?: Origin; now: number };
 
-export type Built = { ok: true; command: ConversationCommand } | { ok: false; code: ErrorCode; message: string };
+export type Built = { ok: true; command: AnyCommand } | { ok: false; code: ErrorCode; message: string };
 
 const fail = (code: ErrorCode, message: string): Built => ({ ok: false, code, message });
 
@@ -91,4 +91,23 @@ export function buildSendMessage(p: ClientPayload<'message.send'>, ctx: CommandC
       },
     },
   };
+}
+
+export function buildReceipt(
+  type: 'receipt.delivered' | 'receipt.read',
+  p: { conversationId: string; upToSeq?: number },
+  ctx: CommandContext,
+): Built {
+  const data = p.upToSeq !== undefined ? { upToSeq: p.upToSeq } : {};
+  if (type === 'receipt.delivered' && p.upToSeq === undefined) return fail('validation_error', 'upToSeq is required');
+  return {
+    ok: true,
+    command: { type, id: newId('c', ctx.now), conversationId: p.conversationId, ...meta(ctx), data } as AnyCommand,
+  };
+}
+
+export function buildBlock(type: 'block.add' | 'block.remove', p: ClientPayload<'block.add'>, ctx: CommandContext): Built {
+  const me = ctx.identity.userId;
+  if (p.userId === me) return fail('validation_error', 'you cannot block yourself');
+  return { ok: true, command: { type, id: newId('c', ctx.now), userId: me, ...meta(ctx), data: { blockedUserId: p.userId } } };
 }

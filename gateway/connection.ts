@@ -5,6 +5,8 @@ import type { Identity } from './auth.js';
 import { encodeFrame, type Codec } from './codec.js';
 import { MinuteCounter, TokenBucket } from './rate-limit.js';
 
+const UNACKED_KEPT = 4_096;
+
 /** What uWS keeps per socket, filled in at upgrade. */
 export type SocketData = {
   connectionId: string;
@@ -39,7 +41,11 @@ export class Connection {
   /** While stored entries are being read, live ones wait here. */
   catchingUp = true;
   catchUpRunning = false;
+  /** connection.success has been sent: frames may flow. */
+  started = false;
   pending: { seq: number; prev: number; entry: InboxEntry }[] = [];
+  /** Messages from others sent to this socket and not yet acknowledged: [inbox seq, conversation, message seq]. */
+  #unacked: [number, string, number][] = [];
   closed = false;
   authTimer?: NodeJS.Timeout;
   expiryTimer?: NodeJS.Timeout;
@@ -79,18 +85,34 @@ export class Connection {
 
   /** An inbox entry as this socket sees it: the sending socket gets its own message as `message.sent`. */
   deliver(seq: number, entry: InboxEntry): void {
-    if (entry.type === 'message.new' && entry.origin?.connectionId === this.id) {
+    // The socket whose command caused the event gets its `ref` back, and its own message as message.sent.
+    const mine = entry.origin?.connectionId === this.id;
+    const ref = mine && entry.origin?.ref !== undefined ? { ref: entry.origin.ref } : {};
+    if (entry.type === 'message.new' && entry.payload.message.senderId !== this.userId) {
+      this.#unacked.push([seq, entry.payload.message.conversationId, entry.payload.message.seq]);
+      // A client that never acks must not grow this without bound; its oldest receipts are dropped.
+      if (this.#unacked.length > UNACKED_KEPT) this.#unacked.splice(0, this.#unacked.length - UNACKED_KEPT);
+    }
+    if (mine && entry.type === 'message.new') {
       const message = entry.payload.message;
-      this.send({
-        type: 'message.sent',
-        seq,
-        ...(entry.origin.ref !== undefined ? { ref: entry.origin.ref } : {}),
-        payload: { tempId: message.tempId, message },
-      });
+      this.send({ type: 'message.sent', seq, ...ref, payload: { tempId: message.tempId, message } });
     } else {
-      this.send({ type: entry.type, seq, payload: entry.payload });
+      this.send({ type: entry.type, seq, ...ref, payload: entry.payload });
     }
     this.lastSeq = seq;
+  }
+
+  /** Per conversation, the highest message seq among the messages acknowledged by `ack {seq}`. */
+  takeReceipts(upToInboxSeq: number): Map<string, number> {
+    const receipts = new Map<string, number>();
+    let n = 0;
+    for (const [inboxSeq, conversationId, messageSeq] of this.#unacked) {
+      if (inboxSeq > upToInboxSeq) break;
+      receipts.set(conversationId, Math.max(receipts.get(conversationId) ?? 0, messageSeq));
+      n++;
+    }
+    this.#unacked.splice(0, n);
+    return receipts;
   }
 
   close(code: number, reason: string): void {

@@ -1,4 +1,4 @@
-import { closeCodes, ParleyError } from '../lib/errors.js';
+import { closeCodes, ParleyError, type ErrorCode } from '../lib/errors.js';
 import { encodeJson } from '../lib/json.js';
 import type { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
@@ -6,13 +6,23 @@ import type { Names } from '../lib/names.js';
 import { partitionOf } from '../lib/partition.js';
 import {
   isClientFrameType,
+  plannedClientFrames,
   validateClientEnvelope,
   validateClientPayload,
+  type AnyCommand,
   type ClientFrameType,
-  type ConversationCommand,
 } from '../schemas/index.js';
+import { aggregateKey } from '../engine/command-handler.js';
 import type { TokenVerifier } from './auth.js';
-import { buildCreateConversation, buildMembership, buildSendMessage, type Built, type CommandContext } from './commands.js';
+import {
+  buildBlock,
+  buildCreateConversation,
+  buildMembership,
+  buildReceipt,
+  buildSendMessage,
+  type Built,
+  type CommandContext,
+} from './commands.js';
 import type { Connection } from './connection.js';
 
 export type FrameHandlerDeps = {
@@ -22,15 +32,18 @@ export type FrameHandlerDeps = {
   publisher: JetStreamPublisher;
   verifier: TokenVerifier;
   log: Logger;
-  /** Called once a socket's identity is established (upgrade or `authenticate` frame). */
-  onAuthenticated: (conn: Connection) => void;
+  /** Called once a socket's identity is established by an `authenticate` frame (with its ref). */
+  onAuthenticated: (conn: Connection, ref: string | undefined) => void;
   /** Re-arm the token expiry timer after auth.refresh. */
-  onTokenRefreshed: (conn: Connection) => void;
+  onTokenRefreshed: (conn: Connection, ref: string | undefined) => void;
 };
+
+type Refs = { ref?: string; tempId?: string };
 
 /**
  * One decoded client frame → validation → a reply, a command on the command stream, or an error.
- * A bad frame gets an `error` and the socket stays usable; too many of them close it with 4008.
+ * A bad frame gets an `error` and the socket stays usable; too many of them (or too many frames
+ * over the rate or size limits) close it with 4008.
  */
 export class FrameHandler {
   readonly #d: FrameHandlerDeps;
@@ -41,104 +54,105 @@ export class FrameHandler {
 
   /** `raw` is what the codec decoded; `undefined` with `decodeError` when it could not. */
   handle(conn: Connection, raw: unknown, decodeError?: string): void {
-    if (decodeError !== undefined) return this.#bad(conn, 'bad_frame', decodeError);
+    if (decodeError !== undefined) return this.reject(conn, 'bad_frame', decodeError);
     const envelope = validateClientEnvelope(raw);
-    if (!envelope.ok) return this.#bad(conn, 'bad_frame', envelope.message);
+    if (!envelope.ok) return this.reject(conn, 'bad_frame', typeof raw === 'object' && raw !== null ? envelope.message : 'a frame is an object');
     const { type, ref } = envelope.value;
-    if (!isClientFrameType(type)) return this.#bad(conn, 'unknown_type', `unknown frame type ${JSON.stringify(type)}`, ref);
+    const tempId = (envelope.value.payload as { tempId?: unknown } | undefined)?.tempId;
+    const refs: Refs = { ...(ref !== undefined ? { ref } : {}), ...(typeof tempId === 'string' ? { tempId } : {}) };
+    if (!isClientFrameType(type)) {
+      if (plannedClientFrames.has(type)) return void conn.sendError('unknown_type', `${type} is not served by this version yet`, refs);
+      return this.reject(conn, 'unknown_type', `unknown frame type ${JSON.stringify(type)}`, refs);
+    }
     const payload = validateClientPayload[type](envelope.value.payload ?? {});
-    if (!payload.ok) {
-      const tempId = (envelope.value.payload as { tempId?: unknown } | undefined)?.tempId;
-      return this.#bad(conn, 'validation_error', payload.message, ref, typeof tempId === 'string' ? tempId : undefined);
-    }
-    if (!conn.frames.take()) {
-      conn.sendError('rate_limited', 'too many frames; slow down', ref !== undefined ? { ref } : {});
-      return;
-    }
-    this.#dispatch(conn, type, payload.value, ref);
+    if (!payload.ok) return this.reject(conn, 'validation_error', payload.message, refs);
+    if (!conn.frames.take()) return this.reject(conn, 'rate_limited', 'too many frames; slow down', refs);
+    this.#dispatch(conn, type, payload.value, refs);
   }
 
-  #bad(conn: Connection, code: 'bad_frame' | 'unknown_type' | 'validation_error', message: string, ref?: string, tempId?: string): void {
-    conn.sendError(code, message, { ...(ref !== undefined ? { ref } : {}), ...(tempId !== undefined ? { tempId } : {}) });
+  /** An error for this frame; it also counts toward closing a socket that keeps misbehaving. */
+  reject(conn: Connection, code: ErrorCode, message: string, refs: Refs = {}): void {
+    conn.sendError(code, message, refs);
     if (conn.badFrames.add()) conn.close(closeCodes.policy, 'too many bad frames');
   }
 
-  #dispatch(conn: Connection, type: ClientFrameType, payload: unknown, ref: string | undefined): void {
-    const refs = ref !== undefined ? { ref } : {};
-    if (type === 'authenticate') return void this.#authenticate(conn, (payload as { token: string }).token, ref);
-    if (!conn.identity) {
-      conn.sendError('unauthorized', 'authenticate first', refs);
-      return;
-    }
+  #dispatch(conn: Connection, type: ClientFrameType, payload: unknown, refs: Refs): void {
+    if (type === 'authenticate') return void this.#authenticate(conn, (payload as { token: string }).token, refs.ref);
+    if (!conn.identity) return void conn.sendError('unauthorized', 'authenticate first', refs);
+    const ctx = (): CommandContext => ({
+      identity: conn.identity!,
+      origin: { gatewayId: this.#d.gatewayId, connectionId: conn.id, ...(refs.ref !== undefined ? { ref: refs.ref } : {}) },
+      now: Date.now(),
+    });
     switch (type) {
       case 'auth.refresh':
-        return void this.#refresh(conn, (payload as { token: string }).token, ref);
-      case 'ping':
-        conn.send({ type: 'pong', ...refs, payload: { ...(payload as object), serverTime: new Date().toISOString() } });
+        return void this.#refresh(conn, (payload as { token: string }).token, refs.ref);
+      case 'ping': {
+        const timestamp = (payload as { timestamp?: number }).timestamp;
+        conn.send({ type: 'pong', ...(refs.ref !== undefined ? { ref: refs.ref } : {}), payload: { ...(timestamp !== undefined ? { timestamp } : {}), serverTime: new Date().toISOString() } });
         return;
+      }
       case 'ack':
-        // Receipts from acks come with the delivery-guarantees work; the cursor is the client's to keep.
-        return;
-      default:
-        return this.#command(conn, type, payload, ref);
+        return this.#ack(conn, (payload as { seq: number }).seq, ctx());
+      case 'conversation.create':
+        return this.#submit(conn, buildCreateConversation(payload as never, ctx()), refs);
+      case 'conversation.join':
+      case 'conversation.leave':
+        return this.#submit(conn, buildMembership(type, payload as never, ctx()), refs);
+      case 'message.send':
+        return this.#submit(conn, buildSendMessage(payload as never, ctx()), refs);
+      case 'message.delivered':
+        return this.#submit(conn, buildReceipt('receipt.delivered', payload as never, ctx()), refs);
+      case 'message.read':
+        return this.#submit(conn, buildReceipt('receipt.read', payload as never, ctx()), refs);
+      case 'block.add':
+      case 'block.remove':
+        return this.#submit(conn, buildBlock(type, payload as never, ctx()), refs);
+      default: {
+        const exhaustive: never = type;
+        conn.sendError('unknown_type', `frame type ${String(exhaustive)} is not handled here`, refs);
+      }
     }
   }
 
-  #command(conn: Connection, type: ClientFrameType, payload: unknown, ref: string | undefined): void {
-    const ctx: CommandContext = {
-      identity: conn.identity!,
-      origin: { gatewayId: this.#d.gatewayId, connectionId: conn.id, ...(ref !== undefined ? { ref } : {}) },
-      now: Date.now(),
-    };
-    let built: Built;
-    switch (type) {
-      case 'conversation.create':
-        built = buildCreateConversation(payload as never, ctx);
-        break;
-      case 'conversation.join':
-      case 'conversation.leave':
-        built = buildMembership(type, payload as never, ctx);
-        break;
-      case 'message.send':
-        built = buildSendMessage(payload as never, ctx);
-        break;
-      default:
-        conn.sendError('unknown_type', `frame type ${type} is not handled here`, ref !== undefined ? { ref } : {});
-        return;
-    }
-    const tempId = type === 'message.send' ? (payload as { tempId: string }).tempId : undefined;
-    const extra = { ...(ref !== undefined ? { ref } : {}), ...(tempId !== undefined ? { tempId } : {}) };
-    if (!built.ok) {
-      this.#bad(conn, 'validation_error', built.message, ref, tempId);
-      return;
-    }
+  #submit(conn: Connection, built: Built, refs: Refs): void {
+    if (!built.ok) return this.reject(conn, built.code, built.message, refs);
     this.publish(built.command).catch((err: unknown) => {
       this.#d.log.warn({ err, commandId: built.command.id }, 'command publish failed');
-      conn.sendError('send_failed', 'the command could not be queued; retry with the same tempId', extra);
+      conn.sendError('send_failed', 'the command could not be queued; retry (with the same tempId for a send)', refs);
     });
   }
 
+  /**
+   * The client acknowledges everything up to inbox seq N: the messages from others among them
+   * were received by a device, so they become delivery receipts (one watermark per conversation).
+   */
+  #ack(conn: Connection, seq: number, ctx: CommandContext): void {
+    for (const [conversationId, upToSeq] of conn.takeReceipts(seq)) {
+      this.#submit(conn, buildReceipt('receipt.delivered', { conversationId, upToSeq }, { ...ctx, origin: undefined }), {});
+    }
+  }
+
   /** Queue a command for the engine; resolves once the command stream has stored it. */
-  publish(command: ConversationCommand): Promise<unknown> {
-    const subject = this.#d.names.subjects.command(partitionOf(command.conversationId, this.#d.partitions));
+  publish(command: AnyCommand): Promise<unknown> {
+    const key = 'userId' in command && !('conversationId' in command) ? command.userId : aggregateKey(command);
+    const subject = this.#d.names.subjects.command(partitionOf(key, this.#d.partitions));
     return this.#d.publisher.publish(subject, encodeJson(command));
   }
 
   async #authenticate(conn: Connection, token: string, ref: string | undefined): Promise<void> {
-    if (conn.identity) {
-      conn.sendError('validation_error', 'already authenticated; use auth.refresh', ref !== undefined ? { ref } : {});
-      return;
-    }
+    const refs = ref !== undefined ? { ref } : {};
+    if (conn.identity) return void conn.sendError('validation_error', 'already authenticated; use auth.refresh', refs);
     try {
       conn.identity = await this.#d.verifier.verify(token);
     } catch (err) {
       if (conn.closed) return;
       const code = err instanceof ParleyError ? err.code : 'unauthorized';
-      conn.sendError(code, (err as Error).message, ref !== undefined ? { ref } : {});
+      conn.sendError(code, (err as Error).message, refs);
       conn.close(closeCodes.unauthorized, code);
       return;
     }
-    if (!conn.closed) this.#d.onAuthenticated(conn);
+    if (!conn.closed) this.#d.onAuthenticated(conn, ref);
   }
 
   async #refresh(conn: Connection, token: string, ref: string | undefined): Promise<void> {
@@ -146,7 +160,7 @@ export class FrameHandler {
       const identity = await this.#d.verifier.verify(token);
       if (identity.userId !== conn.identity!.userId) throw new ParleyError('unauthorized', 'token is for another user');
       conn.identity = identity;
-      this.#d.onTokenRefreshed(conn);
+      this.#d.onTokenRefreshed(conn, ref);
     } catch (err) {
       if (conn.closed) return;
       const code = err instanceof ParleyError ? err.code : 'unauthorized';

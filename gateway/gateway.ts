@@ -2,7 +2,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Config } from '../lib/config.js';
-import { closeCodes, isErrorCode, ParleyError } from '../lib/errors.js';
+import { closeCodes, ParleyError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
 import { decodeJson } from '../lib/json.js';
 import { JetStreamPublisher } from '../lib/js-publisher.js';
@@ -14,6 +14,8 @@ import { createTokenVerifier, tokenFromRequest, type TokenVerifier } from './aut
 import { decodeFrame, negotiate } from './codec.js';
 import { Connection, type SocketData } from './connection.js';
 import { FrameHandler } from './frame-handler.js';
+import { renderOutcome } from './outcomes.js';
+import { readUnread, totalOf } from '../projections/delivery/unread-totals.js';
 import { UserFeeds } from './user-feeds.js';
 import { uWS, uwsRuntime } from './uws.js';
 
@@ -56,6 +58,18 @@ export async function startGateway(opts: {
   const publisher = new JetStreamPublisher(nc);
   const feeds = new UserFeeds(nc, names, new StreamReader(jsm, names.streams.inbox), log);
   const connections = new Map<string, Connection>();
+  const unreadKv = new StreamReader(jsm, names.kv.stream(names.buckets.unread));
+
+  /** Unread counts are live updates (ephemeral); a connecting client first gets where they stand. */
+  const sendUnreadSummary = async (conn: Connection, userId: string): Promise<void> => {
+    try {
+      const map = await readUnread(unreadKv, names, userId);
+      const conversations = Object.entries(map).map(([conversationId, unread]) => ({ conversationId, unread }));
+      if (!conn.closed) conn.ws.cork(() => conn.send({ type: 'unread.summary', payload: { conversations, totalUnread: totalOf(map) } }));
+    } catch (err) {
+      log.warn({ err, userId }, 'could not read unread counts');
+    }
+  };
   const startedAt = Date.now();
   let draining = false;
 
@@ -72,7 +86,7 @@ export async function startGateway(opts: {
     conn.expiryTimer.unref();
   };
 
-  const onAuthenticated = (conn: Connection, requestedCursor?: number): void => {
+  const onAuthenticated = (conn: Connection, requestedCursor?: number, ref?: string): void => {
     clearTimeout(conn.authTimer);
     armExpiry(conn);
     const userId = conn.identity!.userId;
@@ -82,16 +96,18 @@ export async function startGateway(opts: {
         conn.ws.cork(() => {
           conn.send({
             type: 'connection.success',
+            ...(ref !== undefined ? { ref } : {}),
             payload: { userId, deviceId: conn.deviceId, connectionId: conn.id, cursor, resumed, serverTime: new Date().toISOString() },
           });
         });
         feeds.start(conn);
+        void sendUnreadSummary(conn, userId);
         log.debug({ userId, connectionId: conn.id, cursor, resumed }, 'connected');
       },
       (err: unknown) => {
         log.warn({ err, userId }, 'could not attach the inbox feed');
         conn.sendError('internal', 'inbox unavailable; retry');
-        conn.close(1011, 'inbox unavailable');
+        conn.close(closeCodes.internalError, 'inbox unavailable');
       },
     );
   };
@@ -103,37 +119,24 @@ export async function startGateway(opts: {
     publisher,
     verifier,
     log,
-    onAuthenticated: (conn) => onAuthenticated(conn, conn.ws.getUserData().requestedCursor),
-    onTokenRefreshed: (conn) => {
+    onAuthenticated: (conn, ref) => onAuthenticated(conn, conn.ws.getUserData().requestedCursor, ref),
+    onTokenRefreshed: (conn, ref) => {
       armExpiry(conn);
-      conn.send({ type: 'auth.refreshed', payload: { expiresAt: new Date(conn.identity!.expiresAt).toISOString() } });
+      conn.send({
+        type: 'auth.refreshed',
+        ...(ref !== undefined ? { ref } : {}),
+        payload: { expiresAt: new Date(conn.identity!.expiresAt).toISOString() },
+      });
     },
   });
 
-  // Command outcomes for sockets on this gateway: rejections and answers to repeated commands.
-  // Accepted commands need nothing here: their events reach the socket through the inbox.
+  // Command outcomes for sockets on this gateway (rejections, answers to repeated commands).
   const outcomes = nc.subscribe(names.subjects.reply(config.gatewayId), {
     callback: (err, msg) => {
       if (err) return;
       const o = decodeJson<CommandOutcome>(msg.data);
       const conn = connections.get(o.connectionId);
-      if (!conn || conn.closed) return;
-      const ref = o.ref !== undefined ? { ref: o.ref } : {};
-      conn.ws.cork(() => {
-        if (o.outcome === 'rejected') {
-          const code = o.error?.code;
-          conn.sendError(isErrorCode(code) ? code : 'internal', o.error?.message ?? 'rejected', {
-            ...ref,
-            ...(o.tempId !== undefined ? { tempId: o.tempId } : {}),
-          });
-        } else if (o.outcome === 'duplicate' && o.result) {
-          if (o.commandType === 'message.send') {
-            conn.send({ type: 'message.sent', ...ref, payload: { tempId: o.tempId, message: o.result } });
-          } else if (o.commandType === 'conversation.create') {
-            conn.send({ type: 'conversation.created', ...ref, payload: { conversation: o.result } });
-          }
-        }
-      });
+      if (conn && !conn.closed) conn.ws.cork(() => renderOutcome(conn, o));
     },
   });
 
@@ -213,7 +216,7 @@ export async function startGateway(opts: {
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData().connection!;
       if (message.byteLength > config.limits.maxPayloadBytes) {
-        conn.sendError('payload_too_large', `frames are limited to ${config.limits.maxPayloadBytes} bytes`);
+        frames.reject(conn, 'payload_too_large', `frames are limited to ${config.limits.maxPayloadBytes} bytes`);
         return;
       }
       const decoded = decodeFrame(message, isBinary);

@@ -37,11 +37,15 @@ export class MinuteCounter {
   }
 
   add(now = Date.now()): boolean {
+    if (now - this.#slotStart >= 60_000) {
+      // Quiet for a whole window: nothing in it counts any more.
+      this.#slots.fill(0);
+      this.#slotStart = now;
+    }
     while (now - this.#slotStart >= 10_000) {
       this.#slot = (this.#slot + 1) % 6;
       this.#slots[this.#slot] = 0;
       this.#slotStart += 10_000;
-      if (now - this.#slotStart > 60_000) this.#slotStart = now - ((now - this.#slotStart) % 10_000);
     }
     this.#slots[this.#slot]! += 1;
     return this.#slots.reduce((a, b) => a + b, 0) > this.#limit;

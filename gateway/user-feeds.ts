@@ -1,4 +1,5 @@
 import type { NatsConnection, Subscription, Msg } from '@nats-io/nats-core';
+import { closeCodes } from '../lib/errors.js';
 import { decodeJson } from '../lib/json.js';
 import type { Logger } from '../lib/log.js';
 import { headers, type Names } from '../lib/names.js';
@@ -18,7 +19,7 @@ export class UserFeeds {
   readonly #names: Names;
   readonly #inbox: StreamReader;
   readonly #log: Logger;
-  readonly #feeds = new Map<string, { sub: Subscription; connections: Set<Connection> }>();
+  readonly #feeds = new Map<string, { subs: Subscription[]; connections: Set<Connection> }>();
 
   constructor(nc: NatsConnection, names: Names, inbox: StreamReader, log: Logger) {
     this.#nc = nc;
@@ -40,10 +41,14 @@ export class UserFeeds {
     let feed = this.#feeds.get(userId);
     if (!feed) {
       const connections = new Set<Connection>();
-      const sub = this.#nc.subscribe(this.#names.subjects.live(userId), {
+      const live = this.#nc.subscribe(this.#names.subjects.live(userId), {
         callback: (err, msg) => (err ? this.#log.warn({ err, userId }, 'live subscription error') : this.#onLive(connections, msg)),
       });
-      feed = { sub, connections };
+      // Ephemeral frames (unread counts, later typing and presence): no seq, no replay.
+      const ephemeral = this.#nc.subscribe(this.#names.subjects.ephemeral(userId), {
+        callback: (err, msg) => (err ? undefined : this.#onEphemeral(connections, msg)),
+      });
+      feed = { subs: [live, ephemeral], connections };
       this.#feeds.set(userId, feed);
     }
     conn.catchingUp = true;
@@ -57,6 +62,7 @@ export class UserFeeds {
 
   /** Send what is stored after the socket's cursor, then what arrived live meanwhile. */
   start(conn: Connection): void {
+    conn.started = true;
     void this.#catchUp(conn);
   }
 
@@ -67,7 +73,7 @@ export class UserFeeds {
     if (!feed) return;
     feed.connections.delete(conn);
     if (feed.connections.size === 0) {
-      feed.sub.unsubscribe();
+      for (const sub of feed.subs) sub.unsubscribe();
       this.#feeds.delete(userId);
     }
   }
@@ -84,6 +90,16 @@ export class UserFeeds {
       return;
     }
     for (const conn of connections) this.#offer(conn, seq, prev, entry);
+  }
+
+  #onEphemeral(connections: Set<Connection>, msg: Msg): void {
+    let frame: object;
+    try {
+      frame = decodeJson<object>(msg.data);
+    } catch {
+      return;
+    }
+    for (const conn of connections) if (conn.started && !conn.closed) conn.send(frame);
   }
 
   #offer(conn: Connection, seq: number, prev: number, entry: InboxEntry): void {
@@ -136,14 +152,14 @@ export class UserFeeds {
       }
     } catch (err) {
       this.#log.warn({ err, connectionId: conn.id }, 'inbox read failed; closing so the client resumes');
-      conn.close(1011, 'inbox unavailable, resume from your cursor');
+      conn.close(closeCodes.internalError, 'inbox unavailable, resume from your cursor');
     } finally {
       conn.catchUpRunning = false;
     }
   }
 
   close(): void {
-    for (const feed of this.#feeds.values()) feed.sub.unsubscribe();
+    for (const feed of this.#feeds.values()) for (const sub of feed.subs) sub.unsubscribe();
     this.#feeds.clear();
   }
 }

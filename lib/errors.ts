@@ -16,6 +16,7 @@ export const errorCodes = {
   already_a_member: { http: 409, temporary: false },
   blocked: { http: 403, temporary: false },
   forbidden: { http: 403, temporary: false },
+  not_found: { http: 404, temporary: false },
   send_failed: { http: 503, temporary: true },
   internal: { http: 500, temporary: true },
 } as const;
@@ -29,6 +30,8 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 /** WebSocket close codes (PROTOCOL.md). */
 export const closeCodes = {
   goingAway: 1001,
+  /** The server cannot serve the socket right now (its inbox is unreadable): reconnect with the cursor. */
+  internalError: 1011,
   unauthorized: 4001,
   policy: 4008,
   slowConsumer: 4009,

@@ -44,6 +44,13 @@ export function makeNames(prefix = 'chat') {
     buckets: {
       snapshots: `${P}_SNAPSHOTS`,
       leases: `${P}_LEASES`,
+      /** Per user: { conversationId: unread } — the delivery projector's running totals. */
+      unread: `${P}_UNREAD`,
+    },
+    /** A KV bucket is the stream KV_<bucket> with one subject per key. */
+    kv: {
+      stream: (bucket: string) => `KV_${bucket}`,
+      key: (bucket: string, key: string) => `$KV.${bucket}.${token('key', key)}`,
     },
     consumers: {
       enginePartition: (partition: number) => `engine-p${partition}`,
@@ -57,6 +64,11 @@ export function makeNames(prefix = 'chat') {
       /** The audit log: one subject per conversation (optimistic concurrency), one per user. */
       conversationEvents: (conversationId: string) => `${prefix}.ev.conv.${token('conversation id', conversationId)}`,
       userEvents: (userId: string) => `${prefix}.ev.user.${token('user id', userId)}`,
+      userEventsAll: `${prefix}.ev.user.*`,
+      userOfSubject: (subject: string): string | undefined => {
+        const head = `${prefix}.ev.user.`;
+        return subject.startsWith(head) ? subject.slice(head.length) : undefined;
+      },
       eventsAll: `${prefix}.ev.>`,
       conversationOfSubject: (subject: string): string | undefined => {
         const head = `${prefix}.ev.conv.`;

@@ -8,6 +8,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import type { Config } from './config.js';
 import type { Names } from './names.js';
 import type { Logger } from './log.js';
@@ -75,8 +76,9 @@ export function streamConfigs(names: Names, config: Config): (Partial<StreamConf
   ];
 }
 
-/** Create the streams, or bring an existing one's limits up to the configuration. */
+/** Create the streams and KV buckets, or bring an existing stream's limits up to the configuration. */
 export async function ensureStreams(jsm: JetStreamManager, names: Names, config: Config): Promise<void> {
+  await new Kvm(jsm.jetstream()).create(names.buckets.unread, { history: 1, replicas: config.replicas });
   for (const sc of streamConfigs(names, config)) {
     try {
       await jsm.streams.info(sc.name);
@@ -89,7 +91,7 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, config:
 }
 
 export async function deleteStreams(jsm: JetStreamManager, names: Names): Promise<void> {
-  for (const name of Object.values(names.streams)) {
+  for (const name of [...Object.values(names.streams), ...Object.values(names.buckets).map(names.kv.stream)]) {
     await jsm.streams.delete(name).catch(() => undefined);
   }
 }

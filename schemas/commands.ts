@@ -48,14 +48,48 @@ export const SendMessage = command(
   }),
 );
 
-export const commandSchemas = { CreateConversation, JoinConversation, LeaveConversation, SendMessage } as const;
+/** Receipts: watermarks that never move backwards; a stale one is a no-op, not an error. */
+export const MarkDelivered = command('receipt.delivered', Type.Object({ upToSeq: Type.Integer({ minimum: 1 }) }));
+export const MarkRead = command(
+  'receipt.read',
+  Type.Object({ upToSeq: Type.Optional(Type.Integer({ minimum: 1, description: 'omitted: everything so far' })) }),
+);
+
+export const commandSchemas = { CreateConversation, JoinConversation, LeaveConversation, SendMessage, MarkDelivered, MarkRead } as const;
+
+/** Commands on a user's own stream (`<prefix>.ev.user.<userId>`); `userId` is the acting user. */
+function userCommand<T extends string, D extends TSchema>(type: T, data: D) {
+  return Type.Object(
+    {
+      type: Type.Literal(type),
+      id: Type.String({ minLength: 1, maxLength: 300 }),
+      userId: UserId,
+      actor: Actor,
+      at: Type.Integer(),
+      origin: Type.Optional(Origin),
+      data,
+    },
+    { $id: `command.${type}`, title: `command ${type}` },
+  );
+}
+
+export const BlockUser = userCommand('block.add', Type.Object({ blockedUserId: UserId }));
+export const UnblockUser = userCommand('block.remove', Type.Object({ blockedUserId: UserId }));
+export const userCommandSchemas = { BlockUser, UnblockUser } as const;
+export type BlockUser = Static<typeof BlockUser>;
+export type UnblockUser = Static<typeof UnblockUser>;
+export type UserCommand = BlockUser | UnblockUser;
 
 export type CreateConversation = Static<typeof CreateConversation>;
 export type JoinConversation = Static<typeof JoinConversation>;
 export type LeaveConversation = Static<typeof LeaveConversation>;
 export type SendMessage = Static<typeof SendMessage>;
-export type ConversationCommand = CreateConversation | JoinConversation | LeaveConversation | SendMessage;
+export type MarkDelivered = Static<typeof MarkDelivered>;
+export type MarkRead = Static<typeof MarkRead>;
+export type ConversationCommand = CreateConversation | JoinConversation | LeaveConversation | SendMessage | MarkDelivered | MarkRead;
 export const ConversationCommand = Type.Union(Object.values(commandSchemas), { $id: 'ConversationCommand' });
+export type AnyCommand = ConversationCommand | UserCommand;
+export const AnyCommand = Type.Union([...Object.values(commandSchemas), ...Object.values(userCommandSchemas)], { $id: 'Command' });
 
 /**
  * What the engine answers to the origin gateway (`<prefix>.reply.<gatewayId>`, core NATS):
@@ -67,8 +101,10 @@ export const CommandOutcome = Type.Object(
     connectionId: Id,
     ref: Type.Optional(Type.String()),
     commandType: Type.String(),
-    outcome: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate'), Type.Literal('rejected')]),
-    conversationId: ConversationId,
+    /** noop: valid, but nothing changed (a stale receipt, blocking someone already blocked). */
+    outcome: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate'), Type.Literal('rejected'), Type.Literal('noop')]),
+    conversationId: Type.Optional(ConversationId),
+    userId: Type.Optional(UserId),
     tempId: Type.Optional(TempId),
     /** What the command made, as clients see it: the message of a send, the conversation of a create. */
     result: Type.Optional(Type.Unknown()),

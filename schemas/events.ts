@@ -57,12 +57,57 @@ export const MessageSent = event(
   'A message was appended to a conversation.',
 );
 
-export const eventSchemas = { ConversationCreated, MembersAdded, MemberLeft, MessageSent } as const;
+/**
+ * Receipts are watermarks: "user U has received (read) conversation C up to message seq N". One
+ * event covers one message, "mark all as read" and everything between.
+ */
+export const MessageDelivered = event(
+  'MessageDelivered',
+  Type.Object({ userId: UserId, upToSeq: Type.Integer({ minimum: 1 }) }),
+  "A member's devices received the conversation's messages up to upToSeq.",
+);
+
+export const MessageRead = event(
+  'MessageRead',
+  Type.Object({ userId: UserId, upToSeq: Type.Integer({ minimum: 1 }) }),
+  'A member read the conversation up to upToSeq (which implies delivered).',
+);
+
+/** Events of one user (`<prefix>.ev.user.<userId>`): who they block. */
+function userEvent<T extends string, D extends TSchema>(type: T, data: D, description: string) {
+  return Type.Object(
+    {
+      type: Type.Literal(type),
+      v: Type.Literal(1),
+      id: Id,
+      userId: UserId,
+      actor: Actor,
+      at: Timestamp,
+      commandId: Type.String({ maxLength: 300 }),
+      origin: Type.Optional(Origin),
+      data,
+    },
+    { $id: type, title: type, description },
+  );
+}
+
+export const UserBlocked = userEvent('UserBlocked', Type.Object({ blockedUserId: UserId }), 'A user blocked another: no direct messages either way.');
+export const UserUnblocked = userEvent('UserUnblocked', Type.Object({ blockedUserId: UserId }), 'A user lifted a block.');
+
+export const eventSchemas = { ConversationCreated, MembersAdded, MemberLeft, MessageSent, MessageDelivered, MessageRead } as const;
+export const userEventSchemas = { UserBlocked, UserUnblocked } as const;
 
 export type ConversationCreated = Static<typeof ConversationCreated>;
 export type MembersAdded = Static<typeof MembersAdded>;
 export type MemberLeft = Static<typeof MemberLeft>;
 export type MessageSent = Static<typeof MessageSent>;
-export type ConversationEvent = ConversationCreated | MembersAdded | MemberLeft | MessageSent;
+export type MessageDelivered = Static<typeof MessageDelivered>;
+export type MessageRead = Static<typeof MessageRead>;
+export type ConversationEvent = ConversationCreated | MembersAdded | MemberLeft | MessageSent | MessageDelivered | MessageRead;
 export type ConversationEventType = ConversationEvent['type'];
 export const ConversationEvent = Type.Union(Object.values(eventSchemas), { $id: 'ConversationEvent', title: 'ConversationEvent' });
+
+export type UserBlocked = Static<typeof UserBlocked>;
+export type UserUnblocked = Static<typeof UserUnblocked>;
+export type UserEvent = UserBlocked | UserUnblocked;
+export const UserEvent = Type.Union(Object.values(userEventSchemas), { $id: 'UserEvent', title: 'UserEvent' });

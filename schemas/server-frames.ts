@@ -7,6 +7,9 @@ import { Actor, ConversationId, ConversationKind, Id, Media, Member, MessageType
  */
 
 /** A message as clients see it. */
+export const MessageStatus = Type.Union([Type.Literal('sent'), Type.Literal('delivered'), Type.Literal('read')]);
+export type MessageStatus = Static<typeof MessageStatus>;
+
 export const WireMessage = Type.Object(
   {
     id: Id,
@@ -58,6 +61,30 @@ export const serverPayloads = {
     at: Timestamp,
   }),
   'conversation.member_left': Type.Object({ conversationId: ConversationId, userId: UserId, at: Timestamp }),
+  'message.status': Type.Object({
+    conversationId: ConversationId,
+    /** The range of the sender's messages whose status changed: seq fromSeq..upToSeq (inclusive). */
+    fromSeq: Type.Integer({ minimum: 1 }),
+    upToSeq: Type.Integer({ minimum: 1 }),
+    oldStatus: MessageStatus,
+    newStatus: MessageStatus,
+    updatedBy: UserId,
+    timestamp: Timestamp,
+  }),
+  'message.read_update': Type.Object({ conversationId: ConversationId, readBy: UserId, upToSeq: Type.Integer({ minimum: 1 }), readAt: Timestamp }),
+  'message.read_ack': Type.Object({ conversationId: ConversationId, upToSeq: Type.Integer({ minimum: 1 }), readAt: Timestamp }),
+  'unread.update': Type.Object({ conversationId: ConversationId, unread: Type.Integer({ minimum: 0 }), totalUnread: Type.Integer({ minimum: 0 }) }),
+  'unread.summary': Type.Object({
+    conversations: Type.Array(Type.Object({ conversationId: ConversationId, unread: Type.Integer({ minimum: 1 }) })),
+    totalUnread: Type.Integer({ minimum: 0 }),
+  }),
+  'block.added': Type.Object({ userId: UserId, at: Type.Optional(Timestamp) }),
+  'block.removed': Type.Object({ userId: UserId, at: Type.Optional(Timestamp) }),
+  'resume.reset': Type.Object({
+    requestedCursor: Type.Integer({ minimum: 0 }),
+    cursor: Type.Integer({ minimum: 0, description: 'where this connection continues from' }),
+    reason: Type.String(),
+  }),
   'auth.refreshed': Type.Object({ expiresAt: Timestamp }),
   pong: Type.Object({ timestamp: Type.Optional(Type.Number()), serverTime: Timestamp }),
 } satisfies Record<string, TSchema>;

@@ -1,7 +1,7 @@
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { FormatRegistry, type TSchema, type Static } from '@sinclair/typebox';
 import { ClientEnvelope, clientPayloads, type ClientFrameType } from './client-frames.js';
-import { ConversationCommand } from './commands.js';
+import { AnyCommand } from './commands.js';
 import { ConversationEvent, eventSchemas } from './events.js';
 
 // TypeBox checks only the formats it is told about; ours is the ISO 8601 instant every event carries.
@@ -29,7 +29,7 @@ export const validateClientPayload = Object.fromEntries(
   Object.entries(clientPayloads).map(([type, schema]) => [type, compile(schema)]),
 ) as { [K in ClientFrameType]: Validator<(typeof clientPayloads)[K]> };
 
-export const validateCommand = compile(ConversationCommand);
+export const validateCommand = compile(AnyCommand);
 const eventValidators = Object.fromEntries(Object.entries(eventSchemas).map(([type, schema]) => [type, compile(schema)]));
 const validateAnyEvent = compile(ConversationEvent);
 

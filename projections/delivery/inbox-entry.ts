@@ -1,58 +1,167 @@
-import type { ConversationEvent, Origin, ServerPayload } from '../../schemas/index.js';
+import type { ConversationEvent, MessageStatus, Origin, ServerPayload, UserEvent } from '../../schemas/index.js';
+import { sendersBetween, type ConversationState } from '../../engine/conversation-state.js';
 import { toWireConversation, toWireMessage } from '../../lib/wire.js';
 
 /**
  * What the delivery projector writes to a user's inbox for one event: the frame clients get, minus
- * its `seq` (the inbox stream sequence is the seq). The same bytes go to every recipient, so the
- * entry is encoded once per event. `origin` lets the gateway turn the sender's own copy into
- * `message.sent` on the connection that sent it.
+ * its `seq` (the inbox stream sequence is the seq). The same bytes go to every recipient, so an
+ * entry is encoded once. `origin` lets the gateway turn the sender's own copy into `message.sent`
+ * on the connection that sent it.
  */
-export type InboxEntry =
-  | { type: 'message.new'; payload: ServerPayload<'message.new'>; origin?: Origin; eventSeq: number }
-  | { type: 'conversation.created'; payload: ServerPayload<'conversation.created'>; origin?: Origin; eventSeq: number }
-  | { type: 'conversation.member_joined'; payload: ServerPayload<'conversation.member_joined'>; origin?: Origin; eventSeq: number }
-  | { type: 'conversation.member_left'; payload: ServerPayload<'conversation.member_left'>; origin?: Origin; eventSeq: number };
+type Durable =
+  | 'message.new'
+  | 'conversation.created'
+  | 'conversation.member_joined'
+  | 'conversation.member_left'
+  | 'message.status'
+  | 'message.read_update'
+  | 'message.read_ack'
+  | 'block.added'
+  | 'block.removed';
+
+export type InboxEntry = {
+  [K in Durable]: { type: K; payload: ServerPayload<K>; origin?: Origin; eventSeq: number };
+}[Durable];
 
 export type Delivery = { recipients: string[]; entry: InboxEntry };
 
+/** What the projector knew just before the event: members, and the acting member's watermarks. */
+export type Before = { members: string[]; delivered: number; read: number };
+
+export function beforeOf(state: ConversationState, userId: string | undefined): Before {
+  return {
+    members: [...state.members.keys()],
+    delivered: userId ? (state.delivered.get(userId) ?? 0) : 0,
+    read: userId ? (state.read.get(userId) ?? 0) : 0,
+  };
+}
+
+/** The member a receipt event is about. */
+export function subjectUserOf(event: ConversationEvent): string | undefined {
+  return event.type === 'MessageDelivered' || event.type === 'MessageRead' ? event.data.userId : undefined;
+}
+
 /**
- * Who sees an event, given the members just before and just after it. Pure.
- * A leaver gets their own `member_left` (their other devices learn of it); a joiner gets
- * `member_joined` like everyone else.
+ * Who sees a conversation event, given what was known before it and the state after it. Pure.
+ * A leaver gets their own `member_left` (their other devices learn of it); receipts go to the
+ * senders of the messages they cover (never to the reader for their own messages), and a read
+ * is confirmed to the reader's devices.
  */
-export function deliveryFor(event: ConversationEvent, eventSeq: number, before: Iterable<string>, after: Iterable<string>): Delivery {
+export function deliveriesFor(event: ConversationEvent, eventSeq: number, before: Before, after: ConversationState): Delivery[] {
   const origin = event.origin ? { origin: event.origin } : {};
+  const members = () => [...after.members.keys()];
   switch (event.type) {
     case 'ConversationCreated':
-      return {
-        recipients: [...after],
-        entry: { type: 'conversation.created', payload: { conversation: toWireConversation(event) }, eventSeq, ...origin },
-      };
+      return [{ recipients: members(), entry: { type: 'conversation.created', payload: { conversation: toWireConversation(event) }, eventSeq, ...origin } }];
     case 'MembersAdded':
-      return {
-        recipients: [...after],
-        entry: {
-          type: 'conversation.member_joined',
-          payload: { conversationId: event.conversationId, members: event.data.members, at: event.at },
-          eventSeq,
-          ...origin,
+      return [
+        {
+          recipients: members(),
+          entry: {
+            type: 'conversation.member_joined',
+            payload: { conversationId: event.conversationId, members: event.data.members, at: event.at },
+            eventSeq,
+            ...origin,
+          },
         },
-      };
+      ];
     case 'MemberLeft':
-      return {
-        recipients: [...before],
-        entry: {
-          type: 'conversation.member_left',
-          payload: { conversationId: event.conversationId, userId: event.data.userId, at: event.at },
-          eventSeq,
-          ...origin,
+      return [
+        {
+          recipients: before.members,
+          entry: {
+            type: 'conversation.member_left',
+            payload: { conversationId: event.conversationId, userId: event.data.userId, at: event.at },
+            eventSeq,
+            ...origin,
+          },
         },
-      };
+      ];
     case 'MessageSent':
-      return { recipients: [...after], entry: { type: 'message.new', payload: { message: toWireMessage(event) }, eventSeq, ...origin } };
+      return [{ recipients: members(), entry: { type: 'message.new', payload: { message: toWireMessage(event) }, eventSeq, ...origin } }];
+    case 'MessageDelivered':
+      return statusChanges(event, eventSeq, after, [[before.delivered, event.data.upToSeq, 'sent']], 'delivered');
+    case 'MessageRead': {
+      const { userId, upToSeq } = event.data;
+      // Messages already delivered go delivered → read; the rest go straight from sent.
+      const deliveredTo = Math.min(Math.max(before.delivered, before.read), upToSeq);
+      const ranges: [number, number, MessageStatus][] = [
+        [before.read, deliveredTo, 'delivered'],
+        [Math.max(before.read, deliveredTo), upToSeq, 'sent'],
+      ];
+      const deliveries = statusChanges(event, eventSeq, after, ranges, 'read');
+      const senders = [...sendersBetween(after, before.read, upToSeq, userId).keys()].filter((s) => s && after.members.has(s));
+      if (senders.length > 0) {
+        deliveries.push({
+          recipients: senders,
+          entry: { type: 'message.read_update', payload: { conversationId: event.conversationId, readBy: userId, upToSeq, readAt: event.at }, eventSeq },
+        });
+      }
+      deliveries.push({
+        recipients: [userId],
+        entry: { type: 'message.read_ack', payload: { conversationId: event.conversationId, upToSeq, readAt: event.at }, eventSeq, ...origin },
+      });
+      return deliveries;
+    }
     default: {
       const exhaustive: never = event;
       throw new Error(`no delivery for ${(exhaustive as { type: string }).type}`);
     }
+  }
+}
+
+/** `message.status` to the senders of the messages in each range (after, upTo], per old status. */
+function statusChanges(
+  event: Extract<ConversationEvent, { type: 'MessageDelivered' | 'MessageRead' }>,
+  eventSeq: number,
+  after: ConversationState,
+  ranges: [number, number, MessageStatus][],
+  newStatus: MessageStatus,
+): Delivery[] {
+  const out: Delivery[] = [];
+  for (const [from, upTo, oldStatus] of ranges) {
+    if (upTo <= from) continue;
+    const senders = [...sendersBetween(after, from, upTo, event.data.userId).keys()].filter((s) => s && after.members.has(s));
+    if (senders.length === 0) continue;
+    out.push({
+      recipients: senders,
+      entry: {
+        type: 'message.status',
+        payload: {
+          conversationId: event.conversationId,
+          fromSeq: from + 1,
+          upToSeq: upTo,
+          oldStatus,
+          newStatus,
+          updatedBy: event.data.userId,
+          timestamp: event.at,
+        },
+        eventSeq,
+      },
+    });
+  }
+  return out;
+}
+
+/** A block is news to the blocker's own devices only: the blocked user is not told. */
+export function userDeliveriesFor(event: UserEvent, eventSeq: number): Delivery[] {
+  const type = event.type === 'UserBlocked' ? 'block.added' : 'block.removed';
+  const origin = event.origin ? { origin: event.origin } : {};
+  return [{ recipients: [event.userId], entry: { type, payload: { userId: event.data.blockedUserId, at: event.at }, eventSeq, ...origin } }];
+}
+
+/** Members whose unread count for the conversation an event may have changed. */
+export function unreadAffected(event: ConversationEvent, before: Before): string[] {
+  switch (event.type) {
+    case 'MessageSent':
+      return before.members.filter((m) => m !== event.data.sender.id);
+    case 'MessageRead':
+      return [event.data.userId];
+    case 'MembersAdded':
+      return event.data.members.map((m) => m.userId);
+    case 'MemberLeft':
+      return [event.data.userId];
+    default:
+      return [];
   }
 }

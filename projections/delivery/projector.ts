@@ -1,16 +1,16 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import { durableConsumer, waitForAbandonedMessages } from '../../lib/durable-consumer.js';
 import type { Config } from '../../lib/config.js';
+import { durableConsumer, waitForAbandonedMessages } from '../../lib/durable-consumer.js';
 import { decodeJson, encodeJson } from '../../lib/json.js';
 import { JetStreamPublisher } from '../../lib/js-publisher.js';
 import type { Logger } from '../../lib/log.js';
 import type { Names } from '../../lib/names.js';
 import { StreamReader } from '../../lib/stream-reader.js';
-import { ConversationStore } from '../../engine/conversation-store.js';
-import { evolve } from '../../engine/decider.js';
-import type { ConversationEvent } from '../../schemas/index.js';
-import { deliveryFor } from './inbox-entry.js';
+import { AggregateStore, conversations } from '../../engine/aggregate-store.js';
+import type { ConversationEvent, ServerPayload, UserEvent } from '../../schemas/index.js';
+import { beforeOf, deliveriesFor, subjectUserOf, unreadAffected, userDeliveriesFor, type Delivery } from './inbox-entry.js';
+import { UnreadTotals } from './unread-totals.js';
 
 export type DeliveryProjector = {
   stats(): { events: number; writes: number; failed: number; lastEventSeq: number };
@@ -19,9 +19,11 @@ export type DeliveryProjector = {
 
 /**
  * Reads the event log in order and writes each event to the inbox of every member who should see
- * it. Membership comes from folding the same events with the engine's `evolve`. Inbox writes are
- * pipelined (published in log order on one connection, so each inbox keeps log order) and
- * idempotent (Nats-Msg-Id `<eventSeq>:<userId>`); an event is acked once all its writes are stored.
+ * it. Membership, watermarks and unread counts come from folding the same events with the
+ * engine's `evolve`. Inbox writes are pipelined (published in log order on one connection, so each
+ * inbox keeps log order) and idempotent (Nats-Msg-Id `<eventSeq>:<userId>[:n]`); an event is acked
+ * once all its writes are stored. Unread changes go out live on the ephemeral subject and into the
+ * unread KV bucket.
  */
 export async function startDeliveryProjector(opts: {
   nc: NatsConnection;
@@ -34,7 +36,13 @@ export async function startDeliveryProjector(opts: {
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const publisher = new JetStreamPublisher(nc);
-  const memberships = new ConversationStore(new StreamReader(jsm, names.streams.events), names, config.engine.cacheSize);
+  const memberships = new AggregateStore(new StreamReader(jsm, names.streams.events), conversations(names), config.engine.cacheSize);
+  const unread = new UnreadTotals(
+    new StreamReader(jsm, names.kv.stream(names.buckets.unread)),
+    publisher,
+    names,
+    config.engine.cacheSize,
+  );
   const counts = { events: 0, writes: 0, failed: 0, lastEventSeq: 0 };
   const inFlight = new Set<Promise<void>>();
 
@@ -48,22 +56,50 @@ export async function startDeliveryProjector(opts: {
   let stopped = false;
   let messages: ConsumerMessages | undefined;
 
-  const project = async (m: JsMsg): Promise<void> => {
-    const conversationId = names.subjects.conversationOfSubject(m.subject);
-    if (!conversationId) {
-      m.ack(); // user-level events have no inbox fan-out (yet)
-      return;
-    }
+  const write = (deliveries: Delivery[], eventSeq: number): Promise<unknown>[] => {
+    const writes: Promise<unknown>[] = [];
+    deliveries.forEach((d, i) => {
+      const bytes = encodeJson(d.entry);
+      // One event may write several entries to one inbox (two status ranges): number them.
+      const suffix = i === 0 ? '' : `:${i}`;
+      for (const userId of d.recipients) {
+        writes.push(publisher.publish(names.subjects.inbox(userId), bytes, { msgId: `${eventSeq}:${userId}${suffix}` }));
+      }
+    });
+    return writes;
+  };
+
+  const publishUnread = async (userId: string, conversationId: string, value: number, stored: Promise<unknown>[]) => {
+    const changed = await unread.set(userId, conversationId, value);
+    if (!changed) return;
+    stored.push(changed.stored);
+    const frame: { type: 'unread.update'; payload: ServerPayload<'unread.update'> } = {
+      type: 'unread.update',
+      payload: { conversationId, unread: value, totalUnread: changed.total },
+    };
+    nc.publish(names.subjects.ephemeral(userId), encodeJson(frame));
+  };
+
+  const projectConversation = async (m: JsMsg, conversationId: string): Promise<Promise<unknown>[]> => {
     const event = decodeJson<ConversationEvent>(m.data);
     const state = await memberships.before(conversationId, m.seq);
-    const before = [...state.members.keys()];
-    // A redelivered event is already folded in; the members are then "after" for both.
-    if (state.version < m.seq) evolve(state, event, m.seq);
-    const { recipients, entry } = deliveryFor(event, m.seq, before, state.members.keys());
-    const bytes = encodeJson(entry);
-    const writes = recipients.map((userId) =>
-      publisher.publish(names.subjects.inbox(userId), bytes, { msgId: `${m.seq}:${userId}` }),
-    );
+    const before = beforeOf(state, subjectUserOf(event));
+    // A redelivered event is already folded in; what it changed is then already visible.
+    if (state.version < m.seq) memberships.kind.evolve(state, event, m.seq);
+    const writes = write(deliveriesFor(event, m.seq, before, state), m.seq);
+    for (const userId of unreadAffected(event, before)) {
+      await publishUnread(userId, conversationId, state.unread.get(userId) ?? 0, writes);
+    }
+    return writes;
+  };
+
+  const project = async (m: JsMsg): Promise<void> => {
+    const conversationId = names.subjects.conversationOfSubject(m.subject);
+    const userId = names.subjects.userOfSubject(m.subject);
+    let writes: Promise<unknown>[];
+    if (conversationId) writes = await projectConversation(m, conversationId);
+    else if (userId) writes = write(userDeliveriesFor(decodeJson<UserEvent>(m.data), m.seq), m.seq);
+    else writes = [];
     counts.writes += writes.length;
     const done = Promise.all(writes).then(
       () => {
@@ -74,7 +110,7 @@ export async function startDeliveryProjector(opts: {
       (err: unknown) => {
         counts.failed++;
         log.warn({ err, seq: m.seq }, 'inbox write failed, event will be redelivered');
-        memberships.forget(conversationId);
+        if (conversationId) memberships.forget(conversationId);
         m.nak(1_000);
       },
     );

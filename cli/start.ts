@@ -1,0 +1,165 @@
+/** `parley start [--role all|gateway|engine|projector]`: run Parley until SIGINT/SIGTERM. */
+import { parseArgs } from 'node:util';
+import { signDevToken } from '../gateway/auth.js';
+import { DEV_JWT_SECRET, loadConfig, type Config } from '../lib/config.js';
+import { createLogger } from '../lib/log.js';
+import { startRoles, type Role, type Running } from '../lib/roles.js';
+import { ensureNats, type EnsuredNats } from './embedded-nats.js';
+import type { Cli } from './main.js';
+
+export const usage = `Usage: parley start [--role all|gateway|engine|projector]
+
+Runs Parley against NATS JetStream. With --role all (the default) one process runs the WebSocket
+gateway, the engine and the delivery projector; scale out by running roles separately.
+
+If NATS does not answer at the default local address (nats://127.0.0.1:4222) and nats-server is
+installed, it is started for you (store and log under $PARLEY_DATA_DIR/nats, default .parley/nats)
+and stopped with Parley. Without PARLEY_JWT_SECRET or PARLEY_JWKS_URL a development secret is
+used (and said so loudly): never do that in production.
+
+Options:
+  -r, --role <role>   all | gateway | engine | projector (default all)
+  -h, --help          this help
+
+Configuration: PARLEY_* environment variables (lib/config.ts), e.g. PARLEY_NATS_URL, PARLEY_PORT,
+PARLEY_HOST, PARLEY_PREFIX, PARLEY_JWT_SECRET, PARLEY_LOG_LEVEL.
+`;
+
+const ROLES: readonly Role[] = ['all', 'gateway', 'engine', 'projector'];
+const STOP_TIMEOUT_MS = 15_000;
+
+export async function run(args: string[], cli: Cli): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: { role: { type: 'string', short: 'r', default: 'all' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const role = values.role as Role;
+  if (!ROLES.includes(role)) cli.usageError(`--role must be one of ${ROLES.join(', ')}; got ${JSON.stringify(values.role)}`);
+
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    process.stderr.write(`parley start: bad configuration: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const log = createLogger({ level: config.logLevel });
+  const devSecret = config.auth.secret === undefined && config.auth.jwksUrl === undefined;
+  if (devSecret) {
+    config = { ...config, auth: { ...config.auth, secret: DEV_JWT_SECRET } };
+    log.warn('NO PARLEY_JWT_SECRET OR PARLEY_JWKS_URL: USING THE BUILT-IN DEVELOPMENT SECRET. Anyone can mint tokens. Never run like this in production.');
+    process.stderr.write(
+      [
+        '',
+        '!!! WARNING: neither PARLEY_JWT_SECRET nor PARLEY_JWKS_URL is set.',
+        '!!! Parley is using the built-in DEVELOPMENT JWT secret: anyone can mint a token for any user.',
+        '!!! Fine on your laptop; never in production.',
+        '',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  // Signals: the first one stops gracefully (also during start-up), a second one exits at once.
+  let signalled: NodeJS.Signals | undefined;
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = resolve;
+  });
+  let nats: EnsuredNats | undefined;
+  const handler = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      log.warn({ signal }, 'second signal: exiting now');
+      void nats?.stop();
+      process.exit(1);
+    }
+    signalled = signal;
+    onSignal(signal);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+
+  try {
+    nats = await ensureNats(config, log);
+  } catch (err) {
+    log.error({ natsUrl: config.natsUrl }, 'NATS is not available');
+    process.stderr.write(`\nparley start: ${(err as Error).message}\n`);
+    return 1;
+  }
+
+  let running: Running;
+  try {
+    running = await startRoles(role, config, log);
+  } catch (err) {
+    log.error({ err }, 'start-up failed');
+    process.stderr.write(`parley start: start-up failed: ${(err as Error).message}\n`);
+    await nats.stop();
+    return 1;
+  }
+
+  if (!signalled) await printBanner(role, config, running, devSecret, nats.started);
+
+  const signal = await stopRequested;
+  log.info({ signal }, 'stopping');
+  let code = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    running.stop().then(
+      () => 'stopped' as const,
+      (err: unknown) => {
+        log.error({ err }, 'error while stopping');
+        return 'failed' as const;
+      },
+    ),
+    new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    log.error(`did not stop within ${STOP_TIMEOUT_MS / 1000} s; exiting anyway`);
+    code = 1;
+  } else if (outcome === 'failed') {
+    code = 1;
+  }
+  await nats.stop();
+  log.info('stopped');
+  return code;
+}
+
+async function printBanner(role: Role, config: Config, running: Running, devSecret: boolean, natsStarted: boolean): Promise<void> {
+  const lines: string[] = ['', `Parley is running (role ${role}, prefix ${config.prefix}, NATS ${config.natsUrl.join(',')}${natsStarted ? ', started by us' : ''}).`];
+  const gateway = running.gateway;
+  if (gateway) {
+    const healthUrl = gateway.url.replace(/^ws/, 'http').replace(/\/ws$/, '/health');
+    lines.push(
+      `  WebSocket:  ${gateway.url}   (subprotocol parley.v1.json or parley.v1.msgpack; token as "Authorization: Bearer <jwt>", ?token=<jwt> or subprotocol bearer.<jwt>)`,
+      `  Health:     ${healthUrl}`,
+    );
+    if (devSecret) {
+      lines.push(
+        `  Get a token: npx parley token --sub alice --name Alice`,
+        `  Dev token for alice (24 h): ${await signDevToken(
+          { secret: DEV_JWT_SECRET, ...(config.auth.issuer ? { issuer: config.auth.issuer } : {}), ...(config.auth.audience ? { audience: config.auth.audience } : {}) },
+          { sub: 'alice', name: 'Alice' },
+          24 * 3600,
+        )}`,
+      );
+    } else if (config.auth.secret !== undefined) {
+      lines.push(`  Get a token: PARLEY_JWT_SECRET=… npx parley token --sub alice --name Alice   (same secret as this server)`);
+    } else {
+      lines.push(`  Tokens: issued by your identity provider (verified with ${config.auth.jwksUrl}).`);
+    }
+    lines.push(`  Try it:     npx parley demo --url ${gateway.url}`);
+  } else {
+    lines.push(`  No gateway in this role: clients connect to a process started with --role gateway or all.`);
+  }
+  lines.push(`  Stop:       Ctrl-C or SIGTERM`, '');
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

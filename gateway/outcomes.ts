@@ -1,0 +1,35 @@
+import { isErrorCode } from '../lib/errors.js';
+import type { CommandOutcome } from '../schemas/index.js';
+import type { Connection } from './connection.js';
+
+/**
+ * A command's outcome, as the socket that sent it should hear it. Accepted commands need nothing
+ * here: their events reach the socket through the inbox (with its `ref`). Rejections become errors;
+ * a repeated command gets its original result; a no-op gets the confirmation it would have had.
+ */
+export function renderOutcome(conn: Connection, o: CommandOutcome): void {
+  const ref = o.ref !== undefined ? { ref: o.ref } : {};
+  switch (o.outcome) {
+    case 'accepted':
+      return;
+    case 'rejected': {
+      const code = o.error?.code;
+      conn.sendError(isErrorCode(code) ? code : 'internal', o.error?.message ?? 'rejected', {
+        ...ref,
+        ...(o.tempId !== undefined ? { tempId: o.tempId } : {}),
+      });
+      return;
+    }
+    case 'duplicate':
+      if (!o.result) return;
+      if (o.commandType === 'message.send') conn.send({ type: 'message.sent', ...ref, payload: { tempId: o.tempId, message: o.result } });
+      if (o.commandType === 'conversation.create') conn.send({ type: 'conversation.created', ...ref, payload: { conversation: o.result } });
+      return;
+    case 'noop':
+      // Blocking someone already blocked (or unblocking someone who is not) is already true.
+      if (o.commandType === 'block.add' || o.commandType === 'block.remove') {
+        conn.send({ type: o.commandType === 'block.add' ? 'block.added' : 'block.removed', ...ref, payload: o.result });
+      }
+      return;
+  }
+}
