@@ -143,9 +143,6 @@ function decideLeave(command: LeaveConversation, state: ConversationState): Deci
 
 function decideSend(command: SendMessage, state: ConversationState, context: DecideContext): Decision {
   const { data, actor } = command;
-  if (context.blockedPair && (state.kind === 'direct' || !state.exists)) {
-    return reject('blocked', 'you cannot send messages to this user');
-  }
   const hasContent = typeof data.content === 'string' && data.content.trim().length > 0;
   const hasMedia = (data.media?.length ?? 0) > 0;
   if (!hasContent && !hasMedia) return reject('validation_error', 'a message needs content or media');
@@ -167,6 +164,10 @@ function decideSend(command: SendMessage, state: ConversationState, context: Dec
     });
   } else if (!state.members.has(actor.id)) {
     return reject('not_a_member', 'not a member of this conversation');
+  }
+  // Only after membership: a stranger must not learn that two others block each other.
+  if (context.blockedPair && (state.kind === 'direct' || !state.exists)) {
+    return reject('blocked', 'you cannot send messages to this user');
   }
 
   events.push({

@@ -72,6 +72,16 @@ export async function startGateway(opts: {
   };
   const startedAt = Date.now();
   let draining = false;
+  let natsConnected = true;
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') natsConnected = false;
+      if (s.type === 'reconnect') {
+        natsConnected = true;
+        feeds.recheckAll();
+      }
+    }
+  })();
 
   const armExpiry = (conn: Connection): void => {
     clearTimeout(conn.expiryTimer);
@@ -91,7 +101,7 @@ export async function startGateway(opts: {
     armExpiry(conn);
     const userId = conn.identity!.userId;
     feeds.attach(conn, userId, requestedCursor).then(
-      ({ cursor, resumed }) => {
+      ({ cursor, resumed, reset }) => {
         if (conn.closed) return feeds.detach(conn);
         conn.ws.cork(() => {
           conn.send({
@@ -99,6 +109,7 @@ export async function startGateway(opts: {
             ...(ref !== undefined ? { ref } : {}),
             payload: { userId, deviceId: conn.deviceId, connectionId: conn.id, cursor, resumed, serverTime: new Date().toISOString() },
           });
+          if (reset) conn.send({ type: 'resume.reset', payload: { ...reset, cursor } });
         });
         feeds.start(conn);
         void sendUnreadSummary(conn, userId);
@@ -234,9 +245,9 @@ export async function startGateway(opts: {
   });
 
   const health = (): GatewayHealth => ({
-    status: draining ? 'draining' : nc.isClosed() ? 'degraded' : 'ok',
+    status: draining ? 'draining' : natsConnected && !nc.isClosed() ? 'ok' : 'degraded',
     gatewayId: config.gatewayId,
-    nats: { connected: !nc.isClosed(), server: nc.getServer() },
+    nats: { connected: natsConnected && !nc.isClosed(), server: nc.getServer() },
     uws: { native: uwsRuntime.native, ...(uwsRuntime.reason ? { reason: uwsRuntime.reason } : {}) },
     connections: connections.size,
     users: feeds.users,

@@ -33,11 +33,19 @@ export class UserFeeds {
   }
 
   /**
-   * Subscribe (if this is the user's first socket here) and fix the socket's starting cursor:
-   * the requested one (clamped to the inbox's end), or the inbox's end for a fresh start.
-   * Live entries are held until `start` has sent what is stored after the cursor.
+   * Subscribe (if this is the user's first socket here) and fix the socket's starting cursor.
+   * Without a cursor the socket starts at the inbox's end. With one, it resumes after it — if the
+   * inbox still holds the entry at the cursor: retention drops a user's oldest entries first, so
+   * then nothing after it is gone. Otherwise entries may be lost, and rather than skip them
+   * silently the socket starts at the end and is told `resume.reset` (the client resyncs by REST).
+   * Cursor 0 means "everything the inbox holds". Live entries wait until `start` has sent what is
+   * stored after the cursor.
    */
-  async attach(conn: Connection, userId: string, requestedCursor?: number): Promise<{ cursor: number; resumed: boolean }> {
+  async attach(
+    conn: Connection,
+    userId: string,
+    requestedCursor?: number,
+  ): Promise<{ cursor: number; resumed: boolean; reset?: { requestedCursor: number; reason: string } }> {
     let feed = this.#feeds.get(userId);
     if (!feed) {
       const connections = new Set<Connection>();
@@ -53,11 +61,23 @@ export class UserFeeds {
     }
     conn.catchingUp = true;
     feed.connections.add(conn);
-    const last = await this.#inbox.last(this.#names.subjects.inbox(userId));
+    const subject = this.#names.subjects.inbox(userId);
+    const last = await this.#inbox.last(subject);
     const end = last?.seq ?? 0;
-    const resumed = requestedCursor !== undefined;
-    conn.lastSeq = resumed ? Math.min(requestedCursor, end) : end;
-    return { cursor: conn.lastSeq, resumed };
+    if (requestedCursor === undefined) {
+      conn.lastSeq = end;
+      return { cursor: end, resumed: false };
+    }
+    if (requestedCursor > 0) {
+      const atCursor = requestedCursor === end ? last : await this.#inbox.bySeq(requestedCursor);
+      if (atCursor?.subject !== subject) {
+        conn.lastSeq = end;
+        const reason = requestedCursor > end ? 'the cursor is past the end of the inbox' : 'the inbox no longer holds entries after this cursor';
+        return { cursor: end, resumed: false, reset: { requestedCursor, reason } };
+      }
+    }
+    conn.lastSeq = requestedCursor;
+    return { cursor: requestedCursor, resumed: true };
   }
 
   /** Send what is stored after the socket's cursor, then what arrived live meanwhile. */
@@ -155,6 +175,16 @@ export class UserFeeds {
       conn.close(closeCodes.internalError, 'inbox unavailable, resume from your cursor');
     } finally {
       conn.catchUpRunning = false;
+    }
+  }
+
+  /**
+   * After NATS reconnects, live entries published meanwhile were never seen: every socket reads
+   * its inbox after its cursor again (a no-op when nothing is missing).
+   */
+  recheckAll(): void {
+    for (const feed of this.#feeds.values()) {
+      for (const conn of feed.connections) if (conn.started && !conn.closed) void this.#catchUp(conn);
     }
   }
 

@@ -806,6 +806,12 @@ t.test('blocks', async (t) => {
     given(DIRECT_AB, []).when(createDirect('alice', 'bob'), { blockedPair: false }).then(t, [directCreated('alice', 'bob')]);
   });
 
+  // The handler sets blockedPair from the two members of an existing direct conversation, whoever
+  // sends; a non-member must not learn that the two block each other.
+  t.test('a non-member sending in a blocked direct conversation is not_a_member, not blocked', async (t) => {
+    given(DIRECT_AB, [directCreated('alice', 'bob')]).when(send('carol', DIRECT_AB), blocked).thenRejects(t, 'not_a_member');
+  });
+
   t.test('a send decided before the block is still answered as a duplicate', async (t) => {
     given(DIRECT_AB, [directCreated('alice', 'bob'), messageSent('alice', DIRECT_AB, 1)])
       .when(send('alice', DIRECT_AB), blocked)
@@ -919,21 +925,28 @@ t.test('unread', async (t) => {
   });
 
   // A long deterministic mix of sends, receipts, joins and leaves, decided and folded as the engine
-  // does: the folded counts always equal a recount, and watermarks only move forward.
+  // does, checked against a plain list of who sent each message: folded counts equal a recount,
+  // a receipt appends exactly when it covers a message from someone else, watermarks only move forward.
   t.test('invariants over a long decided history', async (t) => {
     let seed = 20240501;
     const rnd = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed % n;
+      // mulberry32
+      seed = (seed + 0x6d2b79f5) | 0;
+      let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+      return ((((x ^ (x >>> 14)) >>> 0) / 4294967296) * n) | 0;
     };
     const users = ['alice', 'bob', 'carol', 'dave'];
+    const senders: string[] = ['']; // senders[seq]
+    const othersIn = (from: number, to: number, userId: string) => senders.slice(from + 1, to + 1).filter((s) => s !== userId).length;
     const state = initialState(GROUP);
     evolve(state, groupCreated('alice', { members: ['alice', 'bob'] }), 1);
     let streamSeq = 1;
-    let n = 0;
-    let failures = 0;
+    let appended = 0;
     let receipts = 0;
-    for (let step = 0; step < 3000; step++) {
+    let noops = 0;
+    const broken: string[] = [];
+    for (let step = 0; step < 5000 && broken.length === 0; step++) {
       const by = users[rnd(users.length)]!;
       const id = { id: `c${step}` };
       const k = rnd(10);
@@ -945,34 +958,43 @@ t.test('unread', async (t) => {
       else command = leave(by, GROUP, id);
       const before = { read: new Map(state.read), delivered: new Map(state.delivered) };
       const decision = decide(command, state);
+      const where = `step ${step}: ${command.type} by ${by}`;
+      if (command.type === 'receipt.read' || command.type === 'receipt.delivered') {
+        if (state.members.has(by)) {
+          const upTo = Math.min(command.data.upToSeq ?? state.lastMessageSeq, state.lastMessageSeq);
+          const mark = (command.type === 'receipt.read' ? before.read : before.delivered).get(by) ?? 0;
+          const moves = upTo > mark && othersIn(mark, upTo, by) > 0;
+          const type = command.type === 'receipt.read' ? 'MessageRead' : 'MessageDelivered';
+          const expected = moves
+            ? { kind: 'append', events: [{ ...(type === 'MessageRead' ? messageRead(by, upTo) : messageDelivered(by, upTo)), commandId: command.id, id: eventIdOf(command.id) }] }
+            : { kind: 'noop' };
+          if (JSON.stringify(decision) !== JSON.stringify(expected)) broken.push(`${where}: ${JSON.stringify(decision)}`);
+          if (!moves) noops++;
+        } else if (decision.kind !== 'reject') broken.push(`${where}: a non-member's receipt is not rejected`);
+      }
       if (decision.kind !== 'append') continue;
       for (const event of decision.events) {
         evolve(state, event, ++streamSeq);
-        if (event.type === 'MessageRead' || event.type === 'MessageDelivered') {
-          receipts++;
-          const marks = event.type === 'MessageRead' ? before.read : before.delivered;
-          if (event.data.upToSeq <= (marks.get(event.data.userId) ?? 0)) failures++;
-        }
+        if (event.type === 'MessageSent') senders[event.data.seq] = event.data.sender.id;
+        if (event.type === 'MessageRead' || event.type === 'MessageDelivered') receipts++;
       }
-      n++;
+      appended++;
       for (const m of state.members.keys()) {
-        const ok =
-          (state.unread.get(m) ?? 0) === countUnread(state, m) &&
-          (state.delivered.get(m) ?? 0) >= (state.read.get(m) ?? 0) &&
-          (state.read.get(m) ?? 0) >= (before.read.get(m) ?? 0) &&
-          (state.delivered.get(m) ?? 0) >= (before.delivered.get(m) ?? 0) &&
-          (state.read.get(m) ?? 0) <= state.lastMessageSeq;
-        if (!ok) {
-          failures++;
-          t.fail(`invariant broken for ${m} after ${command.type} ${command.id}`, { state: toSnapshot(state) });
-        }
+        const read = state.read.get(m) ?? 0;
+        const unread = state.unread.get(m) ?? 0;
+        if (unread !== othersIn(read, state.lastMessageSeq, m)) broken.push(`${where}: unread of ${m} is ${unread}`);
+        if (unread !== countUnread(state, m)) broken.push(`${where}: unread of ${m} differs from countUnread`);
+        if ((state.delivered.get(m) ?? 0) < read) broken.push(`${where}: ${m} read more than delivered`);
+        if (read < (before.read.get(m) ?? 0)) broken.push(`${where}: read of ${m} moved back`);
+        if ((state.delivered.get(m) ?? 0) < (before.delivered.get(m) ?? 0)) broken.push(`${where}: delivered of ${m} moved back`);
       }
       for (const map of [state.unread, state.read, state.delivered]) {
-        for (const k of map.keys()) if (!state.members.has(k)) failures++;
+        for (const key of map.keys()) if (!state.members.has(key)) broken.push(`${where}: ${key} is not a member but has a count`);
       }
     }
-    t.equal(failures, 0, 'no invariant broken');
-    t.ok(n > 1000, `many decisions appended (${n})`);
+    t.strictSame(broken, [], 'no invariant broken');
+    t.ok(appended > 1000, `many decisions appended (${appended})`);
     t.ok(receipts > 100, `many receipts appended (${receipts})`);
+    t.ok(noops > 100, `many receipts were no-ops (${noops})`);
   });
 });
