@@ -15,6 +15,9 @@ import { decodeFrame, negotiate } from './codec.js';
 import { Connection, type SocketData } from './connection.js';
 import { FrameHandler } from './frame-handler.js';
 import { renderOutcome } from './outcomes.js';
+import { OutcomeWaiter } from './rest/outcome-waiter.js';
+import type { ReadDb } from './rest/read-models.js';
+import { mountRest } from './rest/routes.js';
 import { readUnread, totalOf } from '../projections/delivery/unread-totals.js';
 import { UserFeeds } from './user-feeds.js';
 import { uWS, uwsRuntime } from './uws.js';
@@ -47,6 +50,8 @@ export async function startGateway(opts: {
   names: Names;
   log: Logger;
   verifier?: TokenVerifier;
+  /** The Postgres read models, for REST reads (absent: REST reads answer 500 internal). */
+  db?: ReadDb;
 }): Promise<Gateway> {
   const { nc, config, names } = opts;
   const log = opts.log.child({ component: 'gateway', gatewayId: config.gatewayId });
@@ -146,12 +151,24 @@ export async function startGateway(opts: {
     callback: (err, msg) => {
       if (err) return;
       const o = decodeJson<CommandOutcome>(msg.data);
+      if (waiter.deliver(o)) return;
       const conn = connections.get(o.connectionId);
       if (conn && !conn.closed) conn.ws.cork(() => renderOutcome(conn, o));
     },
   });
 
+  const waiter = new OutcomeWaiter();
   const app: TemplatedApp = uWS.App();
+  mountRest(app, {
+    verifier,
+    submit: (command) => frames.publish(command),
+    waiter,
+    ...(opts.db ? { db: opts.db } : {}),
+    gatewayId: config.gatewayId,
+    maxBodyBytes: config.limits.maxPayloadBytes,
+    timeoutMs: 10_000,
+    log,
+  });
   app.ws<SocketData>('/ws', {
     maxPayloadLength: config.limits.maxPayloadBytes * 2,
     maxBackpressure: config.limits.maxBackpressureBytes * 2,

@@ -1,0 +1,99 @@
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { errorCodes, ParleyError, type ErrorCode } from '../../lib/errors.js';
+
+/**
+ * HTTP plumbing for uWebSockets.js: everything is copied out of `req` at once (it is gone after the
+ * first await), the body is read with onData, an aborted response is never written, and every
+ * write is corked.
+ */
+export type Request = {
+  method: string;
+  url: string;
+  query: URLSearchParams;
+  authorization: string;
+  params: string[];
+  aborted: boolean;
+};
+
+const STATUS: Record<number, string> = {
+  200: '200 OK',
+  201: '201 Created',
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  404: '404 Not Found',
+  409: '409 Conflict',
+  413: '413 Payload Too Large',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+  504: '504 Gateway Timeout',
+};
+
+export function capture(res: HttpResponse, req: HttpRequest, paramCount = 0): Request {
+  const request: Request = {
+    method: req.getMethod(),
+    url: req.getUrl(),
+    query: new URLSearchParams(req.getQuery() ?? ''),
+    authorization: req.getHeader('authorization'),
+    params: Array.from({ length: paramCount }, (_, i) => decodeURIComponent(req.getParameter(i) ?? '')),
+    aborted: false,
+  };
+  res.onAborted(() => {
+    request.aborted = true;
+  });
+  return request;
+}
+
+export function sendJson(res: HttpResponse, request: Request, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (request.aborted) return;
+  res.cork(() => {
+    res.writeStatus(STATUS[status] ?? `${status} Status`);
+    res.writeHeader('content-type', 'application/json');
+    for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+    res.end(JSON.stringify(body));
+  });
+}
+
+/** The same `{ error: { code, message } }` body as the WebSocket `error` frame, with the code's HTTP status. */
+export function sendError(res: HttpResponse, request: Request, code: ErrorCode, message: string, extra: object = {}): void {
+  sendJson(res, request, errorCodes[code].http, { error: { code, message, temporary: errorCodes[code].temporary, ...extra } });
+}
+
+export function sendFailure(res: HttpResponse, request: Request, err: unknown): void {
+  if (err instanceof ParleyError) return sendError(res, request, err.code, err.message);
+  sendError(res, request, 'internal', 'internal error');
+}
+
+/** Read a JSON body of at most `maxBytes`; must be called synchronously in the route handler. */
+export function readJson(res: HttpResponse, maxBytes: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    res.onData((chunk, isLast) => {
+      if (failed) return;
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        failed = true;
+        reject(new ParleyError('payload_too_large', `bodies are limited to ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0))); // the ArrayBuffer is neutered after this callback
+      if (!isLast) return;
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') return resolve({});
+      try {
+        resolve(JSON.parse(text));
+      } catch (err) {
+        reject(new ParleyError('bad_frame', `invalid JSON: ${(err as Error).message}`));
+      }
+    });
+  });
+}
+
+export function bearer(authorization: string): string {
+  const m = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
+  if (!m) throw new ParleyError('unauthorized', 'send Authorization: Bearer <jwt>');
+  return m[1]!;
+}

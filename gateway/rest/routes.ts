@@ -1,0 +1,137 @@
+import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { isErrorCode, ParleyError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import { validateClientPayload, type AnyCommand, type ClientFrameType, type CommandOutcome, type WireMessage } from '../../schemas/index.js';
+import type { Identity, TokenVerifier } from '../auth.js';
+import { buildCreateConversation, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../commands.js';
+import { bearer, capture, readJson, sendError, sendFailure, sendJson, type Request } from './http.js';
+import type { OutcomeWaiter } from './outcome-waiter.js';
+import { conversationsOf, membership, messagesPage, unreadOf, type ReadDb } from './read-models.js';
+
+export type RestDeps = {
+  verifier: TokenVerifier;
+  /** Queue a command (the same path as WebSocket frames). */
+  submit: (command: AnyCommand) => Promise<unknown>;
+  waiter: OutcomeWaiter;
+  db?: ReadDb;
+  gatewayId: string;
+  maxBodyBytes: number;
+  /** How long a write waits for the engine's answer. */
+  timeoutMs: number;
+  log: Logger;
+};
+
+type Ctx = { res: HttpResponse; request: Request; identity: Identity; body: unknown };
+
+/**
+ * REST on the gateway port, same JWT as the WebSocket (Authorization: Bearer). Writes take the
+ * command path and answer once the engine has decided (so 201 means "in the log"); reads come
+ * from the Postgres read models.
+ */
+export function mountRest(app: TemplatedApp, deps: RestDeps): void {
+  const route = (method: 'get' | 'post', pattern: string, handler: (ctx: Ctx) => Promise<void>) => {
+    const params = (pattern.match(/:/g) ?? []).length;
+    app[method](pattern, (res, req) => {
+      const request = capture(res, req, params);
+      const body = method === 'post' ? readJson(res, deps.maxBodyBytes) : Promise.resolve(undefined);
+      body.catch(() => undefined);
+      void (async () => {
+        try {
+          const identity = await deps.verifier.verify(bearer(request.authorization));
+          await handler({ res, request, identity, body: await body });
+        } catch (err) {
+          if (!(err instanceof ParleyError)) deps.log.error({ err, url: request.url }, 'REST handler failed');
+          sendFailure(res, request, err);
+        }
+      })();
+    });
+  };
+
+  const validate = <T extends ClientFrameType>(type: T, body: unknown) => {
+    const checked = validateClientPayload[type](body ?? {});
+    if (!checked.ok) throw new ParleyError('validation_error', checked.message);
+    return checked.value as never;
+  };
+
+  /** Submit a command and wait for the engine's decision. */
+  const decide = async (ctx: Ctx, build: (c: CommandContext) => Built): Promise<CommandOutcome> => {
+    const { connectionId, outcome } = deps.waiter.expect(deps.timeoutMs);
+    const built = build({ identity: ctx.identity, origin: { gatewayId: deps.gatewayId, connectionId }, now: Date.now() });
+    if (!built.ok) {
+      deps.waiter.cancel(connectionId);
+      throw new ParleyError(built.code, built.message);
+    }
+    try {
+      await deps.submit(built.command);
+    } catch (err) {
+      deps.waiter.cancel(connectionId);
+      throw new ParleyError('send_failed', 'the command could not be queued; retry', { cause: err });
+    }
+    const o = await outcome;
+    if (!o) throw new ParleyError('send_failed', 'no decision in time; retry (with the same tempId for a message)');
+    if (o.outcome === 'rejected') {
+      const code = o.error?.code;
+      throw new ParleyError(isErrorCode(code) ? code : 'internal', o.error?.message ?? 'rejected');
+    }
+    return o;
+  };
+
+  const readDb = (): ReadDb => {
+    if (!deps.db) throw new ParleyError('internal', 'no read-model database on this gateway');
+    return deps.db;
+  };
+
+  const memberOnly = async (db: ReadDb, conversationId: string, userId: string) => {
+    const m = await membership(db, conversationId, userId);
+    if (m === 'not_found') throw new ParleyError('conversation_not_found', `conversation ${conversationId} not found`);
+    if (m === 'not_a_member') throw new ParleyError('not_a_member', 'not a member of this conversation');
+  };
+
+  route('post', '/v1/messages', async (ctx) => {
+    const payload = validate('message.send', ctx.body);
+    const o = await decide(ctx, (c) => buildSendMessage(payload, c));
+    const m = o.result as WireMessage;
+    sendJson(ctx.res, ctx.request, 201, { id: m.id, conversationId: m.conversationId, seq: m.seq, tempId: m.tempId, status: 'sent', createdAt: m.createdAt, message: m }, o.outcome === 'duplicate' ? { 'idempotent-replay': 'true' } : {});
+  });
+
+  route('post', '/v1/conversations', async (ctx) => {
+    const payload = validate('conversation.create', ctx.body);
+    const o = await decide(ctx, (c) => buildCreateConversation(payload, c));
+    sendJson(ctx.res, ctx.request, o.outcome === 'duplicate' ? 200 : 201, { conversation: o.result });
+  });
+
+  route('get', '/v1/conversations', async (ctx) => {
+    const limit = intParam(ctx.request.query.get('limit'), 50, 1, 200);
+    sendJson(ctx.res, ctx.request, 200, { conversations: await conversationsOf(readDb(), ctx.identity.userId, limit) });
+  });
+
+  route('get', '/v1/conversations/:id/messages', async (ctx) => {
+    const conversationId = ctx.request.params[0]!;
+    const before = ctx.request.query.has('before') ? intParam(ctx.request.query.get('before'), 0, 1, 2 ** 31 - 1) : undefined;
+    const limit = intParam(ctx.request.query.get('limit'), 50, 1, 200);
+    const db = readDb();
+    await memberOnly(db, conversationId, ctx.identity.userId);
+    sendJson(ctx.res, ctx.request, 200, await messagesPage(db, conversationId, before, limit));
+  });
+
+  route('post', '/v1/conversations/:id/read', async (ctx) => {
+    const conversationId = ctx.request.params[0]!;
+    const body = validate('message.read', { ...(ctx.body as object), conversationId }) as { conversationId: string; upToSeq?: number };
+    const o = await decide(ctx, (c) => buildReceipt('receipt.read', body, c));
+    sendJson(ctx.res, ctx.request, 200, { conversationId, changed: o.outcome === 'accepted' });
+  });
+
+  route('get', '/v1/unread', async (ctx) => {
+    sendJson(ctx.res, ctx.request, 200, await unreadOf(readDb(), ctx.identity.userId));
+  });
+}
+
+function intParam(raw: string | null, fallback: number, min: number, max: number): number {
+  if (raw === null || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ParleyError('validation_error', `expected a whole number, got ${JSON.stringify(raw)}`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ParleyError('validation_error', `expected a number from ${min} to ${max}`);
+  return n;
+}
+
+export { sendError };
