@@ -69,40 +69,45 @@ export async function startDeliveryProjector(opts: {
     return writes;
   };
 
-  const publishUnread = async (userId: string, conversationId: string, value: number, stored: Promise<unknown>[]) => {
+  type Projected = { writes: Promise<unknown>[]; unreadUsers: string[]; afterStored: (() => void)[] };
+
+  /** Record a changed unread count; the live update goes out once the event's inbox writes are stored. */
+  const updateUnread = async (userId: string, conversationId: string, value: number, out: Projected) => {
     const changed = await unread.set(userId, conversationId, value);
     if (!changed) return;
-    stored.push(changed.stored);
+    out.writes.push(changed.stored);
+    out.unreadUsers.push(userId);
     const frame: { type: 'unread.update'; payload: ServerPayload<'unread.update'> } = {
       type: 'unread.update',
       payload: { conversationId, unread: value, totalUnread: changed.total },
     };
-    nc.publish(names.subjects.ephemeral(userId), encodeJson(frame));
+    // After the inbox writes, so a client never sees a count before the message that caused it.
+    out.afterStored.push(() => nc.publish(names.subjects.ephemeral(userId), encodeJson(frame)));
   };
 
-  const projectConversation = async (m: JsMsg, conversationId: string): Promise<Promise<unknown>[]> => {
+  const projectConversation = async (m: JsMsg, conversationId: string): Promise<Projected> => {
     const event = decodeJson<ConversationEvent>(m.data);
     const state = await memberships.before(conversationId, m.seq);
     const before = beforeOf(state, subjectUserOf(event));
     // A redelivered event is already folded in; what it changed is then already visible.
     if (state.version < m.seq) memberships.kind.evolve(state, event, m.seq);
-    const writes = write(deliveriesFor(event, m.seq, before, state), m.seq);
+    const out: Projected = { writes: write(deliveriesFor(event, m.seq, before, state), m.seq), unreadUsers: [], afterStored: [] };
     for (const userId of unreadAffected(event, before)) {
-      await publishUnread(userId, conversationId, state.unread.get(userId) ?? 0, writes);
+      await updateUnread(userId, conversationId, state.unread.get(userId) ?? 0, out);
     }
-    return writes;
+    return out;
   };
 
   const project = async (m: JsMsg): Promise<void> => {
     const conversationId = names.subjects.conversationOfSubject(m.subject);
     const userId = names.subjects.userOfSubject(m.subject);
-    let writes: Promise<unknown>[];
-    if (conversationId) writes = await projectConversation(m, conversationId);
-    else if (userId) writes = write(userDeliveriesFor(decodeJson<UserEvent>(m.data), m.seq), m.seq);
-    else writes = [];
-    counts.writes += writes.length;
-    const done = Promise.all(writes).then(
+    let out: Projected = { writes: [], unreadUsers: [], afterStored: [] };
+    if (conversationId) out = await projectConversation(m, conversationId);
+    else if (userId) out.writes = write(userDeliveriesFor(decodeJson<UserEvent>(m.data), m.seq), m.seq);
+    counts.writes += out.writes.length;
+    const done = Promise.all(out.writes).then(
       () => {
+        for (const send of out.afterStored) send();
         counts.events++;
         counts.lastEventSeq = Math.max(counts.lastEventSeq, m.seq);
         m.ack();
@@ -110,7 +115,9 @@ export async function startDeliveryProjector(opts: {
       (err: unknown) => {
         counts.failed++;
         log.warn({ err, seq: m.seq }, 'inbox write failed, event will be redelivered');
+        // Both caches may now be ahead of what is stored: reload them when the event comes back.
         if (conversationId) memberships.forget(conversationId);
+        for (const u of out.unreadUsers) unread.forget(u);
         m.nak(1_000);
       },
     );
