@@ -45,7 +45,13 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
   const subscriptions: ConsumerMessages[] = [];
   const loops: Promise<void>[] = [];
 
+  let stopped = false;
   const process = (m: JsMsg): void => {
+    if (stopped) {
+      // Pulled but not started before the stop: hand it back now rather than after ack_wait.
+      m.nak();
+      return;
+    }
     let command;
     try {
       const checked = validateCommand(decodeJson(m.data));
@@ -72,7 +78,6 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       });
   };
 
-  let stopped = false;
   const consumePartition = async (p: number, consumer: Consumer) => {
     if (!(await waitForAbandonedMessages(consumer, config.engine.ackWaitMs, log.child({ partition: p }), () => stopped))) return;
     const messages = await consumer.consume({ max_messages: 512 });

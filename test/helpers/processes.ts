@@ -27,9 +27,11 @@ export type RoleProcess = { child: ChildProcess; url: string; exited: Promise<nu
 export async function startRoleProcess(t: Test, role: Role, config: Config, env: Record<string, string> = {}): Promise<RoleProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', runner, role], {
     env: { ...process.env, ...envFor(config), ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', process.env.PARLEY_CHILD_STDERR ? 'pipe' : 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // PARLEY_CHILD_STDERR=<file>: keep children's logs for a failing test.
+  if (process.env.PARLEY_CHILD_STDERR) child.stderr!.pipe((await import('node:fs')).createWriteStream(process.env.PARLEY_CHILD_STDERR, { flags: 'a' }));
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });

@@ -8,7 +8,7 @@ import { startRoles, type Role } from '../../lib/roles.js';
 
 const role = (process.argv[2] ?? 'all') as Role;
 const config = loadConfig(process.env);
-const log = createLogger({ level: config.logLevel });
+const log = createLogger({ level: config.logLevel, fd: 2 }); // stdout carries the ready line
 const running = await startRoles(role, config, log);
 process.stdout.write(`ready ${running.gateway?.url ?? ''}\n`);
 process.once('SIGTERM', () => {

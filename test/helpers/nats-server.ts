@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+
+const NATS_SERVER = process.env.PARLEY_TEST_NATS_SERVER ?? '/usr/sbin/nats-server';
+
+/** A TCP port that was free a moment ago (bind port 0 on loopback, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export type OwnNatsServer = {
+  url: string;
+  port: number;
+  storeDir: string;
+  /** The running process (undefined while stopped). */
+  readonly child: ChildProcess | undefined;
+  /** Send a signal (default SIGKILL) and wait for the process to exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Start it again on the same port and store directory; resolves once it is ready. */
+  start(): Promise<void>;
+};
+
+/**
+ * A private nats-server with JetStream on a spare loopback port and a fresh store directory, for
+ * tests that kill it. Registered teardown kills it and removes the directory; register this BEFORE
+ * anything that needs the server in its own teardown (tap runs teardowns last-in, first-out).
+ */
+export async function startNatsServer(t: Test): Promise<OwnNatsServer> {
+  const port = await freePort();
+  const storeDir = await mkdtemp(join(tmpdir(), 'parley-nats-'));
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const start = async (): Promise<void> => {
+    if (child) throw new Error('nats-server is already running');
+    const deadline = Date.now() + 15_000;
+    for (let attempt = 1; ; attempt++) {
+      const proc = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      const procExited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+      const ready = await new Promise<boolean>((resolve) => {
+        let log = '';
+        const timer = setTimeout(() => resolve(false), Math.max(1, deadline - Date.now()));
+        proc.stderr!.on('data', (chunk: Buffer) => {
+          if (log.length < 64 * 1024) log += chunk.toString();
+          if (log.includes('Server is ready')) {
+            clearTimeout(timer);
+            resolve(true);
+          }
+        });
+        void procExited.then(() => {
+          clearTimeout(timer);
+          resolve(false);
+        });
+      });
+      if (ready) {
+        proc.stderr!.resume(); // keep draining its log
+        child = proc;
+        exited = procExited.then(() => {
+          if (child === proc) child = undefined;
+        });
+        return;
+      }
+      proc.kill('SIGKILL');
+      await procExited;
+      // The port may still be held for a moment after a kill; try again until the deadline.
+      if (Date.now() > deadline) throw new Error(`nats-server did not start on port ${port} (${attempt} attempts)`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    const proc = child;
+    if (!proc) return;
+    const done = exited;
+    proc.kill(signal);
+    await done;
+  };
+
+  t.teardown(async () => {
+    await kill('SIGKILL');
+    await rm(storeDir, { recursive: true, force: true });
+  });
+  await start();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    get child() {
+      return child;
+    },
+    kill,
+    start,
+  };
+}
