@@ -44,8 +44,10 @@ t.test('1:1 receipts: ack → delivered, read → read, unread counts follow', a
   t.equal(alice.of('message.status').length, 3, 'a stale receipt changes nothing');
 
   // A new device sees where it stands on connect.
+  const updatesSoFar = bob.of('unread.update').length;
   alice.send({ type: 'message.send', payload: { conversationId, tempId: 'r4', content: 'm4' } });
-  await bob.next('unread.update', (f) => f.payload.unread === 1);
+  // A new update, not the unread 1 from the first message.
+  await bob.next('unread.update', (f) => bob.of('unread.update').indexOf(f) >= updatesSoFar && f.payload.unread === 1);
   const late = await sys.connect('bob', { deviceId: 'late' });
   const summary = await late.next('unread.summary');
   t.same(summary.payload, { conversations: [{ conversationId, unread: 1 }], totalUnread: 1 });
