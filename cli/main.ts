@@ -14,6 +14,8 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   start: { summary: 'Run Parley: gateway, engine and delivery projector (or one --role)', load: () => import('./start.js') },
   token: { summary: 'Print a development JWT (HS256) for a user', load: () => import('./token.js') },
   demo: { summary: 'Two users chat over WebSockets, then a latency/throughput round trip', load: () => import('./demo.js') },
+  replay: { summary: "Print a conversation's events as logged (table, JSON or JSON Lines)", load: () => import('./replay.js') },
+  export: { summary: 'Write the whole event log to a JSON Lines file (or stdout), in log order', load: () => import('./export.js') },
   help: { summary: 'Show help for a command', load: async () => helpCommand },
 };
 
