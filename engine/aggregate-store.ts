@@ -14,6 +14,12 @@ export type AggregateKind<S, E> = {
   evolve(state: S, event: E, streamSeq: number): S;
 };
 
+/** Where a cold aggregate may start from instead of its first event. */
+export type SnapshotSource<S> = {
+  load(id: string, beforeSeq?: number): Promise<S | undefined>;
+  maybeSave(state: S): void;
+};
+
 export const conversations = (names: Names): AggregateKind<ConversationState, ConversationEvent> => ({
   subject: names.subjects.conversationEvents,
   initial: initialState,
@@ -35,11 +41,23 @@ export class AggregateStore<S extends { id: string; version: number }, E> {
   readonly kind: AggregateKind<S, E>;
   readonly #reader: StreamReader;
   readonly #cache: LruMap<string, S>;
+  readonly #snapshots: SnapshotSource<S> | undefined;
 
-  constructor(reader: StreamReader, kind: AggregateKind<S, E>, cacheSize: number) {
+  constructor(reader: StreamReader, kind: AggregateKind<S, E>, cacheSize: number, snapshots?: SnapshotSource<S>) {
     this.#reader = reader;
     this.kind = kind;
     this.#cache = new LruMap(cacheSize);
+    this.#snapshots = snapshots;
+  }
+
+  /** A state was folded forward (an append, a projected event): maybe snapshot it. */
+  folded(state: S): void {
+    this.#snapshots?.maybeSave(state);
+  }
+
+  async #cold(id: string, beforeSeq?: number): Promise<S> {
+    const fromSnapshot = await this.#snapshots?.load(id, beforeSeq);
+    return fromSnapshot ?? this.kind.initial(id);
   }
 
   get cached(): number {
@@ -50,7 +68,7 @@ export class AggregateStore<S extends { id: string; version: number }, E> {
   async get(id: string): Promise<S> {
     const cached = this.#cache.get(id);
     if (cached) return cached;
-    const state = await this.catchUp(this.kind.initial(id));
+    const state = await this.catchUp(await this.#cold(id));
     this.#cache.set(id, state);
     return state;
   }
@@ -62,7 +80,7 @@ export class AggregateStore<S extends { id: string; version: number }, E> {
   async before(id: string, seq: number): Promise<S> {
     const cached = this.#cache.get(id);
     if (cached) return cached;
-    const state = await this.catchUp(this.kind.initial(id), seq - 1);
+    const state = await this.catchUp(await this.#cold(id, seq), seq - 1);
     this.#cache.set(id, state);
     return state;
   }

@@ -106,6 +106,7 @@ export class CommandHandler {
             break;
           }
           store.kind.evolve(state, event, ack.seq);
+          store.folded(state);
         } catch (err) {
           if (err instanceof PublishError && err.code === 'wrong_last_sequence') {
             raced = true;

@@ -35,7 +35,8 @@ export type Config = {
     badFramesPerMinute: number;
   };
   inbox: { maxAgeSec: number; maxPerUser: number; duplicateWindowSec: number };
-  engine: { ackWaitMs: number; maxAckPending: number; cacheSize: number };
+  /** snapshotEvery: a conversation is snapshotted after this many events (cold loads read a tail). */
+  engine: { ackWaitMs: number; maxAckPending: number; cacheSize: number; snapshotEvery: number };
   delivery: { ackWaitMs: number; maxAckPending: number };
   logLevel: string;
   dataDir: string;
@@ -63,7 +64,7 @@ export function defaultConfig(): Config {
       badFramesPerMinute: 30,
     },
     inbox: { maxAgeSec: 30 * 24 * 3600, maxPerUser: 10_000, duplicateWindowSec: 600 },
-    engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000 },
+    engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
     delivery: { ackWaitMs: 10_000, maxAckPending: 2_000 },
     logLevel: 'info',
     dataDir: '.parley',
@@ -126,6 +127,7 @@ export function loadConfig(env: Env = process.env): Config {
       ackWaitMs: int(env, 'PARLEY_ENGINE_ACK_WAIT_MS', d.engine.ackWaitMs, 1000),
       maxAckPending: int(env, 'PARLEY_ENGINE_MAX_ACK_PENDING', d.engine.maxAckPending, 1),
       cacheSize: int(env, 'PARLEY_ENGINE_CACHE_SIZE', d.engine.cacheSize, 1),
+      snapshotEvery: int(env, 'PARLEY_SNAPSHOT_EVERY', d.engine.snapshotEvery, 1),
     },
     delivery: {
       ackWaitMs: int(env, 'PARLEY_DELIVERY_ACK_WAIT_MS', d.delivery.ackWaitMs, 1000),

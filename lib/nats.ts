@@ -78,7 +78,9 @@ export function streamConfigs(names: Names, config: Config): (Partial<StreamConf
 
 /** Create the streams and KV buckets, or bring an existing stream's limits up to the configuration. */
 export async function ensureStreams(jsm: JetStreamManager, names: Names, config: Config): Promise<void> {
-  await new Kvm(jsm.jetstream()).create(names.buckets.unread, { history: 1, replicas: config.replicas });
+  const kvm = new Kvm(jsm.jetstream());
+  await kvm.create(names.buckets.unread, { history: 1, replicas: config.replicas });
+  await kvm.create(names.buckets.snapshots, { history: 1, replicas: config.replicas });
   for (const sc of streamConfigs(names, config)) {
     try {
       await jsm.streams.info(sc.name);

@@ -8,6 +8,7 @@ import type { Logger } from '../../lib/log.js';
 import type { Names } from '../../lib/names.js';
 import { StreamReader } from '../../lib/stream-reader.js';
 import { AggregateStore, conversations } from '../../engine/aggregate-store.js';
+import { SnapshotStore } from '../../engine/snapshots.js';
 import type { ConversationEvent, ServerPayload, UserEvent } from '../../schemas/index.js';
 import { beforeOf, deliveriesFor, subjectUserOf, unreadAffected, userDeliveriesFor, type Delivery } from './inbox-entry.js';
 import { UnreadTotals } from './unread-totals.js';
@@ -36,7 +37,15 @@ export async function startDeliveryProjector(opts: {
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const publisher = new JetStreamPublisher(nc);
-  const memberships = new AggregateStore(new StreamReader(jsm, names.streams.events), conversations(names), config.engine.cacheSize);
+  const snapshots = new SnapshotStore({
+    kv: new StreamReader(jsm, names.kv.stream(names.buckets.snapshots)),
+    publisher,
+    names,
+    owner: 'delivery',
+    every: config.engine.snapshotEvery,
+    log,
+  });
+  const memberships = new AggregateStore(new StreamReader(jsm, names.streams.events), conversations(names), config.engine.cacheSize, snapshots);
   const unread = new UnreadTotals(
     new StreamReader(jsm, names.kv.stream(names.buckets.unread)),
     publisher,
@@ -90,7 +99,10 @@ export async function startDeliveryProjector(opts: {
     const state = await memberships.before(conversationId, m.seq);
     const before = beforeOf(state, subjectUserOf(event));
     // A redelivered event is already folded in; what it changed is then already visible.
-    if (state.version < m.seq) memberships.kind.evolve(state, event, m.seq);
+    if (state.version < m.seq) {
+      memberships.kind.evolve(state, event, m.seq);
+      memberships.folded(state);
+    }
     const out: Projected = { writes: write(deliveriesFor(event, m.seq, before, state), m.seq), unreadUsers: [], afterStored: [] };
     for (const userId of unreadAffected(event, before)) {
       await updateUnread(userId, conversationId, state.unread.get(userId) ?? 0, out);

@@ -1,0 +1,58 @@
+import { decodeJson, encodeJson } from '../lib/json.js';
+import type { JetStreamPublisher } from '../lib/js-publisher.js';
+import type { Logger } from '../lib/log.js';
+import type { Names } from '../lib/names.js';
+import type { StreamReader } from '../lib/stream-reader.js';
+import { fromSnapshot, toSnapshot, type ConversationSnapshot, type ConversationState } from './conversation-state.js';
+
+/**
+ * Conversation snapshots in the <PREFIX>_SNAPSHOTS KV bucket, so that a cold conversation is one
+ * Direct Get for the snapshot plus a short Direct Get tail, never a walk of its whole subject.
+ * Each reader of the log keeps its own (`owner`: the engine, the delivery projector), because a
+ * snapshot must never be ahead of the position its reader needs. A lost or stale snapshot only
+ * costs a longer tail: the log stays the truth.
+ */
+export class SnapshotStore {
+  readonly #kv: StreamReader;
+  readonly #publisher: JetStreamPublisher;
+  readonly #names: Names;
+  readonly #owner: string;
+  readonly #every: number;
+  readonly #log: Logger;
+  /** Version of the last snapshot written (or read) per conversation, to space them out. */
+  readonly #saved = new Map<string, number>();
+
+  constructor(opts: { kv: StreamReader; publisher: JetStreamPublisher; names: Names; owner: string; every: number; log: Logger }) {
+    this.#kv = opts.kv;
+    this.#publisher = opts.publisher;
+    this.#names = opts.names;
+    this.#owner = opts.owner;
+    this.#every = opts.every;
+    this.#log = opts.log;
+  }
+
+  #key(id: string): string {
+    return this.#names.kv.key(this.#names.buckets.snapshots, `${this.#owner}-${id}`);
+  }
+
+  /** The newest snapshot of `id` whose version is below `beforeSeq` (if given), or undefined. */
+  async load(id: string, beforeSeq = Number.POSITIVE_INFINITY): Promise<ConversationState | undefined> {
+    const entry = await this.#kv.last(this.#key(id));
+    if (!entry || entry.data.length === 0) return undefined;
+    const snapshot = decodeJson<ConversationSnapshot>(entry.data);
+    if (snapshot.id !== id || snapshot.version >= beforeSeq) return undefined;
+    this.#saved.set(id, snapshot.version);
+    return fromSnapshot(snapshot);
+  }
+
+  /** Write a snapshot when enough events have been folded in since the last one (fire and forget). */
+  maybeSave(state: ConversationState): void {
+    const last = this.#saved.get(state.id) ?? 0;
+    if (state.version - last < this.#every || !state.exists) return;
+    this.#saved.set(state.id, state.version);
+    if (this.#saved.size > 100_000) this.#saved.delete(this.#saved.keys().next().value!);
+    this.#publisher.publish(this.#key(state.id), encodeJson(toSnapshot(state))).catch((err: unknown) => {
+      this.#log.warn({ err, conversationId: state.id }, 'snapshot not written (the next load reads a longer tail)');
+    });
+  }
+}
