@@ -16,6 +16,7 @@ import type { Logger } from '../lib/log.js';
 import { makeNames } from '../lib/names.js';
 import { connectNats, deleteStreams, jetstreamManager } from '../lib/nats.js';
 import { startRoles, type Running } from '../lib/roles.js';
+import { openDatabase } from '../lib/pg.js';
 import { ensureNats, type EnsuredNats } from './embedded-nats.js';
 import type { Cli } from './main.js';
 import { formatMs, formatSummary, summarize } from './percentiles.js';
@@ -176,6 +177,8 @@ async function startEmbedded(base: Config, secret: string, log: Logger): Promise
     auth: { ...base.auth, secret, jwksUrl: undefined, algorithms: ['HS256'] },
     // The demo measures the pipeline, not the per-connection frame limit of this private instance.
     limits: { ...base.limits, framesPerSecond: 1_000_000, frameBurst: 1_000_000 },
+    // Its own read-model schema: sharing the user's would make the projector start theirs over.
+    postgres: { ...base.postgres, schema: `demo_${prefix.slice(4)}` },
   };
   let nats: EnsuredNats;
   try {
@@ -196,6 +199,9 @@ async function startEmbedded(base: Config, secret: string, log: Logger): Promise
     url,
     async stop() {
       await running.stop();
+      const db = await openDatabase(config, log).catch(() => undefined);
+      await db?.pool.query(`DROP SCHEMA IF EXISTS "${config.postgres.schema}" CASCADE`).catch(() => undefined);
+      await db?.close();
       const nc = await connectNats(config, 'parley-demo-cleanup', log);
       try {
         await deleteStreams(await jetstreamManager(nc), makeNames(prefix));

@@ -38,6 +38,20 @@ export type Config = {
   /** snapshotEvery: a conversation is snapshotted after this many events (cold loads read a tail). */
   engine: { ackWaitMs: number; maxAckPending: number; cacheSize: number; snapshotEvery: number };
   delivery: { ackWaitMs: number; maxAckPending: number };
+  /**
+   * The Postgres read models. Without `url` (DATABASE_URL) Parley uses an embedded PGlite under
+   * `<dataDir>/pglite`: fine on a laptop, one process only. The postgres projector's ack wait and
+   * in-flight limit are the delivery projector's settings.
+   */
+  postgres: {
+    url?: string;
+    /** The schema holding the read models (PARLEY_PG_SCHEMA); a rebuild uses `<schema>_rebuild`. */
+    schema: string;
+    /** Events per projector transaction (PARLEY_PG_BATCH). */
+    batchSize: number;
+    /** How long a batch may wait to fill before it is written anyway (PARLEY_PG_BATCH_MS). */
+    batchMs: number;
+  };
   logLevel: string;
   dataDir: string;
 };
@@ -66,6 +80,7 @@ export function defaultConfig(): Config {
     inbox: { maxAgeSec: 30 * 24 * 3600, maxPerUser: 10_000, duplicateWindowSec: 600 },
     engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
     delivery: { ackWaitMs: 10_000, maxAckPending: 2_000 },
+    postgres: { schema: 'parley', batchSize: 500, batchMs: 50 },
     logLevel: 'info',
     dataDir: '.parley',
   };
@@ -84,6 +99,14 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
 function str(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw === '' ? undefined : raw;
+}
+
+/** A plain lower-case identifier, short enough that `<schema>_rebuild` is one too. */
+function pgSchema(value: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,47}$/.test(value)) {
+    throw new Error(`PARLEY_PG_SCHEMA must be lower-case letters, digits and _ (max 48), got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -132,6 +155,12 @@ export function loadConfig(env: Env = process.env): Config {
     delivery: {
       ackWaitMs: int(env, 'PARLEY_DELIVERY_ACK_WAIT_MS', d.delivery.ackWaitMs, 1000),
       maxAckPending: int(env, 'PARLEY_DELIVERY_MAX_ACK_PENDING', d.delivery.maxAckPending, 1),
+    },
+    postgres: {
+      url: str(env, 'DATABASE_URL'),
+      schema: pgSchema(str(env, 'PARLEY_PG_SCHEMA') ?? d.postgres.schema),
+      batchSize: int(env, 'PARLEY_PG_BATCH', d.postgres.batchSize, 1),
+      batchMs: int(env, 'PARLEY_PG_BATCH_MS', d.postgres.batchMs, 1),
     },
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,

@@ -5,6 +5,8 @@ import { connectNats, ensureStreams, jetstreamManager, type NatsConnection } fro
 import { startEngine, type Engine } from '../engine/engine.js';
 import { startDeliveryProjector, type DeliveryProjector } from '../projections/delivery/projector.js';
 import { startGateway, type Gateway } from '../gateway/gateway.js';
+import { openDatabase, type Database } from './pg.js';
+import { startPostgresProjector, type PostgresProjector } from '../projections/postgres/projector.js';
 
 export type Role = 'all' | 'gateway' | 'engine' | 'projector';
 
@@ -14,6 +16,9 @@ export type Running = {
   gateway?: Gateway;
   engine?: Engine;
   delivery?: DeliveryProjector;
+  /** The read-model database (roles all and projector), for REST reads on the same pool. */
+  db?: Database;
+  postgres?: PostgresProjector;
   /** Stop in dependency order: stop taking work (gateway), finish work (engine, projector), then drain NATS. */
   stop(): Promise<void>;
 };
@@ -23,9 +28,14 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   const names = makeNames(config.prefix);
   const nc = await connectNats(config, `parley-${role}`, log);
   await ensureStreams(await jetstreamManager(nc), names, config);
+  // The read-model database first: an unreachable DATABASE_URL fails start-up before anything runs.
+  // A standalone gateway reads the models for REST when DATABASE_URL says where (never PGlite: one process).
+  const projects = role === 'all' || role === 'projector';
+  const db = projects || (role === 'gateway' && config.postgres.url) ? await openDatabase(config, log) : undefined;
   const engine = role === 'all' || role === 'engine' ? await startEngine({ nc, config, names, log }) : undefined;
   const delivery = role === 'all' || role === 'projector' ? await startDeliveryProjector({ nc, config, names, log }) : undefined;
-  const gateway = role === 'all' || role === 'gateway' ? await startGateway({ nc, config, names, log }) : undefined;
+  const postgres = db && projects ? await startPostgresProjector({ nc, config, names, log, db }) : undefined;
+  const gateway = role === 'all' || role === 'gateway' ? await startGateway({ nc, config, names, log, ...(db ? { db } : {}) }) : undefined;
   let stopping: Promise<void> | undefined;
   return {
     names,
@@ -33,12 +43,16 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     ...(gateway ? { gateway } : {}),
     ...(engine ? { engine } : {}),
     ...(delivery ? { delivery } : {}),
+    ...(db ? { db } : {}),
+    ...(postgres ? { postgres } : {}),
     stop() {
       stopping ??= (async () => {
         await gateway?.stop();
         await engine?.stop();
         await delivery?.stop();
+        await postgres?.stop();
         await nc.drain();
+        await db?.close();
       })();
       return stopping;
     },

@@ -18,6 +18,10 @@ export function envFor(config: Config): Record<string, string> {
     PARLEY_HOST: config.host,
     PARLEY_PORT: '0',
     PARLEY_LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'warn',
+    // The read models: the same database and schema as the test's own components.
+    ...(config.postgres.url ? { DATABASE_URL: config.postgres.url } : {}),
+    PARLEY_PG_SCHEMA: config.postgres.schema,
+    PARLEY_DATA_DIR: config.dataDir,
   };
 }
 

@@ -7,6 +7,7 @@ import { connectNats, deleteStreams, jetstreamManager } from '../../lib/nats.js'
 import { startRoles, type Role, type Running } from '../../lib/roles.js';
 import { signDevToken } from '../../gateway/auth.js';
 import { TestClient, type ClientOptions } from './client.js';
+import { dropSchemas, testPostgres } from './pg.js';
 
 export const testLog = createLogger({ level: process.env.PARLEY_TEST_LOG ?? 'silent' });
 
@@ -23,6 +24,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     auth: { ...base.auth, secret },
     engine: { ...base.engine, ackWaitMs: 2_000 },
     delivery: { ...base.delivery, ackWaitMs: 2_000 },
+    // Read models on the test Postgres, in a schema of their own (dropped by startSystem's teardown).
+    postgres: testPostgres(),
     ...overrides,
   };
 }
@@ -50,6 +53,7 @@ export async function startSystem(t: Test, overrides: Partial<Config> = {}, role
     const nc = await connectNats(config, 'test-cleanup', testLog);
     await deleteStreams(await jetstreamManager(nc), makeNames(config.prefix));
     await nc.close();
+    await dropSchemas(config.postgres.schema, config.postgres.url);
   });
   const start = async (role: Role, more: Partial<Config> = {}) => {
     const r = await startRoles(role, { ...config, ...more }, testLog);

@@ -165,6 +165,7 @@ t.test('loadConfig', async (t) => {
       inbox: { maxAgeSec: 2_592_000, maxPerUser: 10_000, duplicateWindowSec: 600 },
       engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
       delivery: { ackWaitMs: 10_000, maxAckPending: 2_000 },
+      postgres: { url: undefined, schema: 'parley', batchSize: 500, batchMs: 50 },
       logLevel: 'info',
       dataDir: '.parley',
     });
@@ -212,6 +213,10 @@ t.test('loadConfig', async (t) => {
       PARLEY_SNAPSHOT_EVERY: '50',
       PARLEY_DELIVERY_ACK_WAIT_MS: '7000',
       PARLEY_DELIVERY_MAX_ACK_PENDING: '30',
+      DATABASE_URL: 'postgres://u:p@db:5432/chat',
+      PARLEY_PG_SCHEMA: 'read_models',
+      PARLEY_PG_BATCH: '100',
+      PARLEY_PG_BATCH_MS: '10',
       PARLEY_LOG_LEVEL: 'debug',
       PARLEY_DATA_DIR: '/var/parley',
     });
@@ -243,6 +248,7 @@ t.test('loadConfig', async (t) => {
       inbox: { maxAgeSec: 60, maxPerUser: 100, duplicateWindowSec: 120 },
       engine: { ackWaitMs: 5000, maxAckPending: 10, cacheSize: 20, snapshotEvery: 50 },
       delivery: { ackWaitMs: 7000, maxAckPending: 30 },
+      postgres: { url: 'postgres://u:p@db:5432/chat', schema: 'read_models', batchSize: 100, batchMs: 10 },
       logLevel: 'debug',
       dataDir: '/var/parley',
     });
@@ -258,6 +264,8 @@ t.test('loadConfig', async (t) => {
     t.throws(() => loadConfig({ PARLEY_PARTITIONS: '1.5' }), /^PARLEY_PARTITIONS must be an integer ≥ 1/);
     t.throws(() => loadConfig({ PARLEY_PARTITIONS: '0' }), { message: 'PARLEY_PARTITIONS must be an integer ≥ 1, got "0"' });
     t.throws(() => loadConfig({ PARLEY_ENGINE_ACK_WAIT_MS: '999' }), /^PARLEY_ENGINE_ACK_WAIT_MS must be an integer ≥ 1000/);
+    t.throws(() => loadConfig({ PARLEY_PG_SCHEMA: 'Bad-Name' }), /^PARLEY_PG_SCHEMA must be lower-case letters/);
+    t.throws(() => loadConfig({ PARLEY_PG_BATCH: '0' }), /^PARLEY_PG_BATCH must be an integer ≥ 1/);
     t.throws(() => loadConfig({ PARLEY_DELIVERY_ACK_WAIT_MS: '10' }), /^PARLEY_DELIVERY_ACK_WAIT_MS must be an integer ≥ 1000/);
     t.throws(() => loadConfig({ PARLEY_MAX_PAYLOAD: 'lots' }), /^PARLEY_MAX_PAYLOAD /);
   });

@@ -1,0 +1,463 @@
+/**
+ * A child process holding many WebSocket clients (the `ws` package) for the connection and storm
+ * scenarios, driven over IPC by `ClientPool`. Each client is one user; it keeps only what the
+ * scenarios measure: timings, its inbox cursor, and per message seq how often it arrived.
+ *
+ * Requests are `{ id, op, ...args }`; every answer is `{ id, ok, result | error }`. The process
+ * exits when its parent goes away.
+ */
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { SignJWT } from 'jose';
+import { unpack } from 'msgpackr';
+import WebSocket from 'ws';
+
+export type WorkerInit = {
+  url: string;
+  secret: string;
+  codec: 'json' | 'msgpack';
+  users: string[];
+  /** Source addresses to spread the clients over (client i uses localAddresses[i % n]). */
+  localAddresses: string[];
+  tokenTtlSec: number;
+};
+
+export type ConnectArgs = {
+  /** Open clients until this many of this worker's clients have been attempted (default: all). */
+  upTo?: number;
+  /** In-flight connection attempts in this worker; 0 = all at once. */
+  concurrency: number;
+  /** Resume with `?cursor=` each client's cursor. */
+  resume: boolean;
+  /** Also wait until every client has message seqs 1..expectUpTo (its conversation's), counted from this op's start. */
+  expectUpTo?: number;
+  /**
+   * Until then, a client whose socket the server closes reconnects from its cursor, as the
+   * protocol tells clients to (after 100–500 ms, at most this many times). 0: no reconnects.
+   */
+  reconnects?: number;
+  timeoutMs: number;
+};
+
+export type ConnectResult = {
+  attempted: number;
+  success: number;
+  failed: number;
+  resumedFlags: number;
+  resets: number;
+  errors: Record<string, number>;
+  /** A few of the users that failed, for the logs. */
+  failedUsers: string[];
+  /** ms from this op's start (resume) or the client's own attempt (connect) to connection.success. */
+  successMs: number[];
+  /** ms from this op's start to the last expected message (only with expectUpTo). */
+  caughtUpMs: number[];
+  notCaughtUp: number;
+  /** Every failed attempt (also those that a reconnect then repaired), by error. */
+  attemptErrors: Record<string, number>;
+  /** Sockets the server closed during this op after connection.success, by close code. */
+  closedBy: Record<string, number>;
+  reconnects: number;
+  wallMs: number;
+  rss: number;
+};
+
+export type VerifyResult = {
+  clients: number;
+  missing: number;
+  duplicates: number;
+  /** Durable frames whose inbox seq was not above the one before on the same connection. */
+  outOfOrder: number;
+  unexpected: number;
+  example?: string;
+};
+
+export type Stats = {
+  open: number;
+  success: number;
+  unreadSummaries: number;
+  conversations: number;
+  /** Clients holding every message seq 1..n (given n). */
+  complete: number;
+  rss: number;
+  heapUsed: number;
+};
+
+type Frame = { type: string; seq?: number; payload?: { message?: { seq: number; conversationId: string }; cursor?: number; resumed?: boolean; conversation?: { id: string } } };
+
+class Client {
+  ws?: WebSocket;
+  token = '';
+  /** Highest inbox seq seen (the cursor). */
+  cursor = 0;
+  /** Per message seq (index), how often it arrived over all connections. */
+  counts: number[] = [];
+  distinct = 0;
+  /** Messages wanted for "caught up": seqs 1..expectUpTo. */
+  expectUpTo = 0;
+  success = false;
+  resumed = false;
+  reset = false;
+  conversations = 0;
+  unreadSummaries = 0;
+  outOfOrder = 0;
+  connSeq = 0;
+  tStart = 0;
+  tSuccess = 0;
+  tCaughtUp = 0;
+  error?: string;
+  open = false;
+  reconnecting = false;
+  reconnects = 0;
+  constructor(
+    readonly user: string,
+    readonly index: number,
+  ) {}
+  get caughtUp(): boolean {
+    return this.distinct >= this.expectUpTo && this.hasAll(this.expectUpTo);
+  }
+  hasAll(n: number): boolean {
+    if (this.distinct < n) return false;
+    for (let s = 1; s <= n; s++) if (!this.counts[s]) return false;
+    return true;
+  }
+}
+
+let init: WorkerInit | undefined;
+let clients: Client[] = [];
+let opStart = 0;
+/** While a connect op with reconnects runs: its deadline and attempt bound. */
+let reconnectPolicy: { deadline: number; max: number; resume: boolean; expecting: boolean } | undefined;
+/** Every failed attempt of the current op (also those retried), by error. */
+let attemptErrors: Record<string, number> = {};
+let closedBy: Record<string, number> = {};
+let dropping = false;
+let wake: (() => void) | undefined;
+const decoder = new TextDecoder();
+
+function decode(data: WebSocket.RawData, isBinary: boolean): Frame {
+  const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+  return (isBinary ? unpack(buf) : JSON.parse(decoder.decode(buf))) as Frame;
+}
+
+function onFrame(c: Client, f: Frame): void {
+  if (typeof f.seq === 'number') {
+    if (f.seq <= c.connSeq) c.outOfOrder++;
+    c.connSeq = f.seq;
+    if (f.seq > c.cursor) c.cursor = f.seq;
+  }
+  switch (f.type) {
+    case 'connection.success':
+      c.success = true;
+      c.resumed = f.payload?.resumed === true;
+      if (c.tSuccess === 0) c.tSuccess = performance.now();
+      if (typeof f.payload?.cursor === 'number' && c.connSeq === 0) c.connSeq = f.payload.cursor;
+      if (typeof f.payload?.cursor === 'number' && f.payload.cursor > c.cursor) c.cursor = f.payload.cursor;
+      break;
+    case 'resume.reset':
+      c.reset = true;
+      break;
+    case 'unread.summary':
+      c.unreadSummaries++;
+      break;
+    case 'conversation.created':
+      c.conversations++;
+      break;
+    case 'message.new': {
+      const s = f.payload?.message?.seq;
+      if (typeof s === 'number') {
+        const n = c.counts[s] ?? 0;
+        c.counts[s] = n + 1;
+        if (n === 0) c.distinct++;
+        if (c.expectUpTo > 0 && c.tCaughtUp === 0 && c.caughtUp) c.tCaughtUp = performance.now();
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  if (wake && (f.type === 'connection.success' || f.type === 'message.new')) wake();
+}
+
+async function sign(user: string, secret: Uint8Array, ttl: number): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(user).setIssuedAt(now).setExpirationTime(now + ttl).sign(secret);
+}
+
+/** Open the client's socket; resolves at connection.success or when the socket fails or closes. `again`: a reconnect (keeps the first attempt's timings). */
+function openOne(c: Client, index: number, resume: boolean, again = false): Promise<void> {
+  const cfg = init!;
+  c.success = false;
+  c.resumed = false;
+  c.reset = false;
+  c.connSeq = 0;
+  c.reconnecting = false;
+  delete c.error;
+  if (!again) {
+    c.tSuccess = 0;
+    c.tStart = performance.now();
+  }
+  const url = resume ? `${cfg.url}?cursor=${c.cursor}` : cfg.url;
+  const localAddress = cfg.localAddresses[index % cfg.localAddresses.length];
+  return new Promise<void>((resolve) => {
+    let settled = false;
+    const settle = () => {
+      if (!settled) {
+        settled = true;
+        resolve();
+      }
+    };
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, [cfg.codec === 'json' ? 'parley.v1.json' : 'parley.v1.msgpack'], {
+        headers: { authorization: `Bearer ${c.token}` },
+        perMessageDeflate: false,
+        handshakeTimeout: 60_000,
+        ...(localAddress ? { localAddress } : {}),
+      });
+    } catch (err) {
+      c.error = (err as Error).message;
+      settle();
+      return;
+    }
+    c.ws = ws;
+    ws.on('open', () => {
+      c.open = true;
+    });
+    ws.on('message', (data, isBinary) => {
+      const f = decode(data, isBinary);
+      onFrame(c, f);
+      if (f.type === 'connection.success') settle();
+    });
+    ws.on('error', (err: NodeJS.ErrnoException) => {
+      c.error = err.code ?? err.message.slice(0, 60);
+    });
+    ws.on('close', (code) => {
+      const wasOpen = c.open;
+      c.open = false;
+      if (!c.success && c.error === undefined) {
+        c.error = `closed ${code}${wasOpen ? ' after the upgrade' : ''}`;
+        if (process.env.PARLEY_BENCH_DEBUG) process.stderr.write(`${c.user}: ${c.error} ${(performance.now() - c.tStart).toFixed(0)} ms after the attempt, at ${new Date().toISOString()}\n`);
+      }
+      if (c.ws === ws) delete c.ws;
+      if (!dropping && c.success) closedBy[`closed ${code}`] = (closedBy[`closed ${code}`] ?? 0) + 1;
+      if (!dropping && !c.success) attemptErrors[c.error ?? `closed ${code}`] = (attemptErrors[c.error ?? `closed ${code}`] ?? 0) + 1;
+      const p = reconnectPolicy;
+      if (p && !dropping && (!p.expecting || c.tCaughtUp === 0) && c.reconnects < p.max && performance.now() < p.deadline) {
+        c.reconnecting = true;
+        c.reconnects++;
+        setTimeout(() => {
+          if (reconnectPolicy === p && c.reconnecting) void openOne(c, c.index, p.resume || c.cursor > 0, true);
+          else c.reconnecting = false;
+        }, 100 + Math.random() * 400).unref();
+      }
+      settle();
+      wake?.();
+    });
+  });
+}
+
+async function connect(a: ConnectArgs): Promise<ConnectResult> {
+  opStart = performance.now();
+  const upTo = Math.min(a.upTo ?? clients.length, clients.length);
+  const todo: number[] = [];
+  for (let i = 0; i < upTo; i++) if (!clients[i]!.ws) todo.push(i);
+  if (a.expectUpTo !== undefined) {
+    for (const i of todo) {
+      const c = clients[i]!;
+      c.expectUpTo = a.expectUpTo;
+      c.tCaughtUp = c.caughtUp ? opStart : 0;
+    }
+  }
+  const deadline = opStart + a.timeoutMs;
+  closedBy = {};
+  for (const i of todo) clients[i]!.reconnects = 0;
+  attemptErrors = {};
+  reconnectPolicy = a.reconnects ? { deadline, max: a.reconnects, resume: a.resume, expecting: a.expectUpTo !== undefined } : undefined;
+  const limit = a.concurrency > 0 ? a.concurrency : todo.length;
+  let next = 0;
+  const lane = async () => {
+    while (next < todo.length && performance.now() < deadline) {
+      const i = todo[next++]!;
+      await Promise.race([openOne(clients[i]!, i, a.resume), sleepUntil(deadline)]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, todo.length) }, lane));
+  if (a.expectUpTo !== undefined) {
+    await until(() => todo.every((i) => clients[i]!.tCaughtUp > 0 || (!clients[i]!.ws && !clients[i]!.reconnecting)), deadline);
+  } else if (a.reconnects) {
+    await until(() => todo.every((i) => !clients[i]!.reconnecting && (clients[i]!.success || !clients[i]!.ws)), deadline);
+  }
+  reconnectPolicy = undefined;
+  const result: ConnectResult = {
+    attempted: todo.length,
+    success: 0,
+    failed: 0,
+    resumedFlags: 0,
+    resets: 0,
+    errors: {},
+    failedUsers: [],
+    successMs: [],
+    caughtUpMs: [],
+    notCaughtUp: 0,
+    closedBy,
+    attemptErrors,
+    reconnects: todo.reduce((n, i) => n + clients[i]!.reconnects, 0),
+    wallMs: performance.now() - opStart,
+    rss: process.memoryUsage.rss(),
+  };
+  for (const i of todo) {
+    const c = clients[i]!;
+    if (c.success) {
+      result.success++;
+      result.successMs.push(c.tSuccess - (a.resume ? opStart : c.tStart));
+    } else {
+      result.failed++;
+      if (result.failedUsers.length < 5) result.failedUsers.push(c.user);
+      const e = c.error ?? 'timeout';
+      result.errors[e] = (result.errors[e] ?? 0) + 1;
+    }
+    if (c.resumed) result.resumedFlags++;
+    if (c.reset) result.resets++;
+    if (a.expectUpTo !== undefined) {
+      if (c.tCaughtUp > 0) result.caughtUpMs.push(c.tCaughtUp - opStart);
+      else result.notCaughtUp++;
+    }
+  }
+  return result;
+}
+
+function sleepUntil(deadline: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - performance.now())).unref());
+}
+
+/** Wait (woken by frames, rechecked at least every 50 ms) until `check` holds or the deadline passes. */
+async function until(check: () => boolean, deadline: number): Promise<boolean> {
+  while (!check()) {
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, Math.min(50, left));
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    wake = undefined;
+  }
+  return true;
+}
+
+/** Wait until every open client holds message seqs 1..n; per client the ms from this call. */
+async function expect(n: number, timeoutMs: number): Promise<{ complete: number; incomplete: number; ms: number[] }> {
+  const t0 = performance.now();
+  for (const c of clients) {
+    c.expectUpTo = n;
+    c.tCaughtUp = c.caughtUp ? t0 : 0;
+  }
+  await until(() => clients.every((c) => c.tCaughtUp > 0), t0 + timeoutMs);
+  const ms = clients.filter((c) => c.tCaughtUp > 0).map((c) => c.tCaughtUp - t0);
+  return { complete: ms.length, incomplete: clients.length - ms.length, ms };
+}
+
+/**
+ * Drop a socket at once with a TCP reset (SO_LINGER 0): no close frame, and no TIME_WAIT left on
+ * this side, which would hold the ephemeral port for a minute (and, for a socket bound to a source
+ * address, keep that port from every other process's outgoing connections meanwhile).
+ */
+function reset(ws: WebSocket): void {
+  const socket = (ws as unknown as { _socket?: Socket })._socket;
+  if (socket && typeof socket.resetAndDestroy === 'function' && !socket.destroyed) socket.resetAndDestroy();
+  else ws.terminate();
+}
+
+async function drop(timeoutMs: number): Promise<{ dropped: number; stillOpen: number }> {
+  let dropped = 0;
+  dropping = true;
+  reconnectPolicy = undefined;
+  for (const c of clients) c.reconnecting = false;
+  for (const c of clients) {
+    if (c.ws) {
+      reset(c.ws);
+      dropped++;
+    }
+  }
+  await until(() => clients.every((c) => !c.ws), performance.now() + timeoutMs);
+  dropping = false;
+  return { dropped, stillOpen: clients.filter((c) => c.ws).length };
+}
+
+function verify(n: number): VerifyResult {
+  const r: VerifyResult = { clients: clients.length, missing: 0, duplicates: 0, outOfOrder: 0, unexpected: 0 };
+  for (const c of clients) {
+    for (let s = 1; s <= n; s++) {
+      const k = c.counts[s] ?? 0;
+      if (k === 0) r.missing++;
+      if (k > 1) r.duplicates += k - 1;
+    }
+    for (let s = n + 1; s < c.counts.length; s++) if (c.counts[s]) r.unexpected += c.counts[s]!;
+    r.outOfOrder += c.outOfOrder;
+    if (!r.example && (!c.hasAll(n) || c.outOfOrder > 0)) {
+      const missing: number[] = [];
+      for (let s = 1; s <= n && missing.length < 5; s++) if (!c.counts[s]) missing.push(s);
+      r.example = `${c.user}: missing ${JSON.stringify(missing)}, cursor ${c.cursor}, outOfOrder ${c.outOfOrder}, reconnects ${c.reconnects}, open ${c.open}, error ${c.error ?? '-'}`;
+    }
+  }
+  return r;
+}
+
+function stats(n: number): Stats {
+  const m = process.memoryUsage();
+  return {
+    open: clients.filter((c) => c.ws && c.open).length,
+    success: clients.filter((c) => c.success && c.ws).length,
+    unreadSummaries: clients.reduce((a, c) => a + c.unreadSummaries, 0),
+    conversations: clients.reduce((a, c) => a + c.conversations, 0),
+    complete: clients.filter((c) => c.hasAll(n)).length,
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+  };
+}
+
+async function handle(op: string, args: Record<string, unknown>): Promise<unknown> {
+  switch (op) {
+    case 'init': {
+      init = args as unknown as WorkerInit;
+      const secret = new TextEncoder().encode(init.secret);
+      clients = init.users.map((u, i) => new Client(u, i));
+      const t0 = performance.now();
+      for (const c of clients) c.token = await sign(c.user, secret, init.tokenTtlSec);
+      return { clients: clients.length, signMs: performance.now() - t0 };
+    }
+    case 'connect':
+      return connect(args as unknown as ConnectArgs);
+    case 'expect':
+      return expect(args.n as number, args.timeoutMs as number);
+    case 'drop':
+      return drop(args.timeoutMs as number);
+    case 'verify':
+      return verify(args.n as number);
+    case 'stats':
+      return stats((args.n as number | undefined) ?? 0);
+    case 'close': {
+      await drop(5_000);
+      setTimeout(() => process.exit(0), 50);
+      return { closed: true };
+    }
+    default:
+      throw new Error(`unknown op ${op}`);
+  }
+}
+
+process.on('message', (msg: { id: number; op: string; args: Record<string, unknown> }) => {
+  handle(msg.op, msg.args ?? {}).then(
+    (result) => process.send!({ id: msg.id, ok: true, result }),
+    (err: unknown) => process.send!({ id: msg.id, ok: false, error: (err as Error).stack ?? String(err) }),
+  );
+});
+// The parent went away (finished, crashed or killed): drop every socket and leave.
+process.on('disconnect', () => {
+  for (const c of clients) if (c.ws) reset(c.ws);
+  process.exit(0);
+});
+process.send?.({ id: 0, ok: true, result: 'ready' });

@@ -1,0 +1,198 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstream, jetstreamManager, type ConsumerInfo, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { Config } from '../../lib/config.js';
+import type { Logger } from '../../lib/log.js';
+import type { Names } from '../../lib/names.js';
+import { ident, inTransaction, type Database } from '../../lib/pg.js';
+import { migrate } from './migrate.js';
+import { applyBatchIn, decodeLogEntry, projectBatch, projectorLockKey, readCheckpoint, sourceOf, type LogEntry } from './projector.js';
+
+/**
+ * Rebuild the read models from the whole log, without taking them away from readers:
+ *
+ * 1. `<schema>_rebuild` is created afresh (migrations) and filled from an ordered consumer (no
+ *    durable state, no acks) in large batches, through the projector's own batch function, up to
+ *    the log's last sequence at the start.
+ * 2. The swap is one transaction: it takes the schema's projector lock (a live projector's next
+ *    batch waits for it), reads the live checkpoint L, applies the events up to L that the rebuild
+ *    has not reached yet, then renames `<schema>` → `<schema>_old` and `<schema>_rebuild` →
+ *    `<schema>`. The new schema's checkpoint is therefore at or past everything the live projector
+ *    has acked: it carries on with its next event, or steps over (acks without applying) events the
+ *    rebuild already applied. Nothing is applied twice, nothing is missed, and the durable consumer
+ *    need not move; a projector that starts later lines its consumer up with the checkpoint.
+ * 3. `<schema>_old` is dropped.
+ */
+
+export type RebuildResult = {
+  events: number;
+  seconds: number;
+  eventsPerSec: number;
+  /** The log sequence the rebuilt read models stand at. */
+  lastSeq: number;
+  /** Events applied under the swap's lock because the live projector was ahead. */
+  caughtUp: number;
+};
+
+const REBUILD_BATCH = 5_000;
+
+export async function rebuildReadModels(opts: {
+  nc: NatsConnection;
+  config: Config;
+  names: Names;
+  log: Logger;
+  db: Database;
+  onProgress?: (done: number, total: number, eventsPerSec: number) => void;
+  /** Events per transaction (default 5000). */
+  batchSize?: number;
+  /** The schema to rebuild (default config.postgres.schema). */
+  schema?: string;
+  /** Called between the bulk phase and the swap (tests use it to let the live projector run ahead). */
+  beforeSwap?: () => Promise<void>;
+}): Promise<RebuildResult> {
+  const { nc, names, db } = opts;
+  const target = opts.schema ?? opts.config.postgres.schema;
+  const work = `${target}_rebuild`;
+  const old = `${target}_old`;
+  const batchSize = opts.batchSize ?? REBUILD_BATCH;
+  const log = opts.log.child({ component: 'postgres-rebuild', schema: target });
+  const started = process.hrtime.bigint();
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
+
+  // One rebuild of a schema at a time (an embedded database is one process's already).
+  const guard = db.embedded ? undefined : await db.pool.connect();
+  const onGuardError = (err: Error) => log.warn({ err }, 'the rebuild lock connection was lost');
+  guard?.on('error', onGuardError);
+  try {
+    if (guard) {
+      const got = await guard.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [`parley.rebuild.${target}`]);
+      if (!got.rows[0]?.ok) throw new Error(`another rebuild of schema ${target} is running`);
+    }
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(names.streams.events);
+    const source = sourceOf(info);
+    const total = info.state.last_seq;
+    await db.pool.query(`DROP SCHEMA IF EXISTS ${ident(work)} CASCADE`);
+    await migrate(db.pool, work, log);
+    log.info({ events: info.state.messages, lastSeq: total, batchSize }, 'rebuilding read models from the log');
+
+    const consumer = await jetstream(nc).consumers.get(names.streams.events);
+    const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.max(batchSize * 2, 20_000) });
+    const it = messages[Symbol.asyncIterator]();
+    let applied = 0;
+    let caughtUp = 0;
+    let reached = 0;
+    /** The next messages of the log, up to `batchSize` or up to `until`, whichever comes first. */
+    const take = async (until: number): Promise<LogEntry[]> => {
+      const entries: LogEntry[] = [];
+      while (entries.length < batchSize && reached < until) {
+        let timer: NodeJS.Timeout | undefined;
+        const r = await Promise.race([
+          it.next(),
+          new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), 30_000))),
+        ]);
+        clearTimeout(timer);
+        if (r === 'timeout') throw new Error(`the log stopped delivering at ${reached} (wanted ${until})`);
+        if (r.done) throw new Error('the ordered consumer ended');
+        const m: JsMsg = r.value;
+        entries.push(decodeLogEntry(names, { seq: m.seq, subject: m.subject, data: m.data }, log));
+        reached = m.seq;
+      }
+      return entries;
+    };
+
+    try {
+      // Read and decode the next batch while the database writes this one.
+      const ahead = (p: Promise<LogEntry[]>) => {
+        p.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+        return p;
+      };
+      let next = reached < total ? ahead(take(total)) : undefined;
+      while (next) {
+        const entries = await next;
+        const writing = projectBatch(db.pool, work, entries, { source });
+        next = reached < total ? ahead(take(total)) : undefined;
+        await writing;
+        applied += entries.length;
+        opts.onProgress?.(entries.at(-1)!.seq, total, applied / elapsed());
+      }
+      await opts.beforeSwap?.();
+
+      await inTransaction(db.pool, async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [projectorLockKey(target)]);
+        const live = await readCheckpoint(client, target);
+        const liveSeq = live && (live.source === null || live.source === source) ? live.logSeq : 0;
+        while (reached < liveSeq) {
+          const entries = await take(liveSeq);
+          await applyBatchIn(client, work, entries, { source });
+          applied += entries.length;
+          caughtUp += entries.length;
+        }
+        await client.query(`DROP SCHEMA IF EXISTS ${ident(old)} CASCADE`);
+        const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [target]);
+        if (exists.rowCount) await client.query(`ALTER SCHEMA ${ident(target)} RENAME TO ${ident(old)}`);
+        await client.query(`ALTER SCHEMA ${ident(work)} RENAME TO ${ident(target)}`);
+        log.info({ liveCheckpoint: liveSeq, rebuiltTo: reached }, 'swapped the rebuilt read models in');
+      });
+    } finally {
+      messages.stop();
+    }
+    await db.pool.query(`DROP SCHEMA IF EXISTS ${ident(old)} CASCADE`);
+    const seconds = elapsed();
+    const result = { events: applied, seconds, eventsPerSec: seconds > 0 ? applied / seconds : 0, lastSeq: reached, caughtUp };
+    log.info(result, 'read models rebuilt');
+    return result;
+  } finally {
+    if (guard) {
+      await guard.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`parley.rebuild.${target}`]).catch(() => undefined);
+      guard.off('error', onGuardError);
+      guard.release(true); // a session lock lives with its connection: never hand it back to the pool
+    }
+  }
+}
+
+export type ProjectorStatus = {
+  name: 'delivery' | 'postgres';
+  consumer: string;
+  exists: boolean;
+  /** Stream sequence up to which every event is acked. */
+  ackFloor: number;
+  /** Events not delivered to the consumer yet. */
+  pending: number;
+  /** Delivered, not acked yet. */
+  ackPending: number;
+  /** Events of the log behind this projector (by checkpoint for postgres, by ack floor otherwise). */
+  lag: number;
+  /** postgres only: the checkpoint stored with the read models (null: none yet). */
+  checkpoint?: number | null;
+};
+
+export type ProjectionsStatus = { stream: string; lastSeq: number; messages: number; projectors: ProjectorStatus[] };
+
+/** Where each projector stands against the log. */
+export async function projectorStatus(opts: { nc: NatsConnection; names: Names; db?: Database; config: Config }): Promise<ProjectionsStatus> {
+  const { nc, names, db, config } = opts;
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(names.streams.events);
+  const lastSeq = info.state.last_seq;
+  const consumer = async (name: string): Promise<ConsumerInfo | null> => jsm.consumers.info(names.streams.events, name).catch(() => null);
+  const describe = (name: 'delivery' | 'postgres', durable: string, ci: ConsumerInfo | null): ProjectorStatus => {
+    const ackFloor = ci?.ack_floor.stream_seq ?? 0;
+    return {
+      name,
+      consumer: durable,
+      exists: ci !== null,
+      ackFloor,
+      pending: ci?.num_pending ?? 0,
+      ackPending: ci?.num_ack_pending ?? 0,
+      lag: Math.max(0, lastSeq - ackFloor),
+    };
+  };
+  const delivery = describe('delivery', names.consumers.delivery, await consumer(names.consumers.delivery));
+  const postgres = describe('postgres', names.consumers.postgres, await consumer(names.consumers.postgres));
+  if (db) {
+    const checkpoint = await readCheckpoint(db.pool, config.postgres.schema);
+    postgres.checkpoint = checkpoint?.logSeq ?? null;
+    postgres.lag = Math.max(0, lastSeq - (checkpoint?.logSeq ?? 0));
+  }
+  return { stream: names.streams.events, lastSeq, messages: info.state.messages, projectors: [delivery, postgres] };
+}

@@ -1,0 +1,320 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Test } from 'tap';
+import { defaultConfig, type Config } from '../../lib/config.js';
+import { directConversationId } from '../../lib/ids.js';
+import { encodeJson } from '../../lib/json.js';
+import { JetStreamPublisher } from '../../lib/js-publisher.js';
+import type { Names } from '../../lib/names.js';
+import { ident, inTransaction, type Database } from '../../lib/pg.js';
+import { apply, type LoggedEvent, type ProjectedEvent } from '../../projections/postgres/apply.js';
+import { migrate } from '../../projections/postgres/migrate.js';
+import { connectNats, deleteStreams, ensureStreams, jetstreamManager, type NatsConnection } from '../../lib/nats.js';
+import { makeNames } from '../../lib/names.js';
+import { openDatabase } from '../../lib/pg.js';
+import { readCheckpoint } from '../../projections/postgres/projector.js';
+import { rebuildReadModels } from '../../projections/postgres/rebuild.js';
+import { testConfig, testLog } from './system.js';
+import type { MessageType } from '../../schemas/index.js';
+
+/** The real Postgres of the tests (trust auth); PARLEY_TEST_DATABASE_URL overrides it. */
+export const TEST_DATABASE_URL = process.env.PARLEY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A schema name of its own for one test. */
+export function testSchema(): string {
+  return `t_${randomBytes(6).toString('hex')}`;
+}
+
+/** The postgres section of a test configuration: real Postgres, a schema of its own. */
+export function testPostgres(schema = testSchema()): Config['postgres'] {
+  return { ...defaultConfig().postgres, url: TEST_DATABASE_URL, schema };
+}
+
+/** Drop a schema and what a rebuild of it leaves (`_rebuild`, `_old`). Never throws. */
+export async function dropSchemas(schema: string, url = TEST_DATABASE_URL): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    for (const s of [schema, `${schema}_rebuild`, `${schema}_old`]) await client.query(`DROP SCHEMA IF EXISTS ${ident(s)} CASCADE`);
+  } catch {
+    // Postgres not there: nothing was created either.
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** A Database on the test Postgres with a schema of its own, migrated; dropped at teardown. */
+export async function testDatabase(t: Test, schema = testSchema()): Promise<Database> {
+  const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 4 });
+  pool.on('error', () => undefined);
+  const db: Database = { pool, schema, embedded: false, describe: TEST_DATABASE_URL, close: () => pool.end() };
+  t.teardown(async () => {
+    await pool.end().catch(() => undefined);
+    await dropSchemas(schema);
+  });
+  await migrate(pool, schema);
+  return db;
+}
+
+/** Fold events with `apply` one by one (the reference form), no checkpoint, one transaction. */
+export async function applyEach(pool: pg.Pool, schema: string, events: LoggedEvent[]): Promise<void> {
+  await inTransaction(pool, async (client) => {
+    await client.query(`SET LOCAL search_path TO ${ident(schema)}`);
+    for (const e of events) for (const st of apply(e)) await client.query(st.text, st.values);
+  });
+}
+
+/** md5 of every read-model table's rows in a fixed order (and the checkpoint), for equality checks. */
+export async function checksums(pool: pg.Pool, schema: string): Promise<Record<string, string>> {
+  const s = ident(schema);
+  const tables: [string, string, string][] = [
+    ['conversations', `${s}.conversations`, 'id'],
+    ['conversation_members', `${s}.conversation_members`, 'conversation_id, user_id'],
+    ['messages', `${s}.messages`, 'conversation_id, seq, id'],
+    ['blocks', `${s}.blocks`, 'blocker_id, blocked_id'],
+  ];
+  return inTransaction(pool, async (client) => {
+    await client.query("SET LOCAL TimeZone TO 'UTC'");
+    const out: Record<string, string> = {};
+    for (const [name, table, order] of tables) {
+      const r = await client.query(`SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY ${order}), '')) AS md5 FROM ${table} t`);
+      out[name] = `${r.rows[0].n}:${r.rows[0].md5}`;
+    }
+    const cp = await client.query(`SELECT log_seq, source FROM ${s}.projector_checkpoints WHERE name = 'postgres'`);
+    out.checkpoint = cp.rows[0] ? `${cp.rows[0].log_seq}` : 'none';
+    return out;
+  });
+}
+
+/* ------------------------------------------------------------------ a valid event log */
+
+/** One generated event, to be appended on its conversation's or user's subject. */
+export type GeneratedEvent = { event: ProjectedEvent };
+
+/** A small deterministic PRNG (mulberry32), so a failing log can be generated again. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type ConvModel = { id: string; kind: 'direct' | 'group'; members: Set<string>; last: number; delivered: Map<string, number>; read: Map<string, number> };
+
+/**
+ * A log that the engine could have written: conversations created before use, messages from
+ * members with seq 1, 2, 3 …, receipts from members that move their watermark forward, joins of
+ * non-members and leaves of members of groups, blocks and unblocks. Timestamps mostly go forward,
+ * with a little jitter (engines' clocks differ).
+ */
+export function generateEvents(opts: {
+  count: number;
+  conversations?: number;
+  users?: number;
+  seed?: number;
+  /** Largest group (joins stop there); unbounded by default. */
+  maxMembers?: number;
+}): ProjectedEvent[] {
+  const rnd = prng(opts.seed ?? 1);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const users = Array.from({ length: opts.users ?? 12 }, (_, i) => `u${i}`);
+  const maxConversations = opts.conversations ?? 8;
+  const conversations: ConvModel[] = [];
+  const blocks = new Set<string>();
+  const events: ProjectedEvent[] = [];
+  let clock = Date.UTC(2024, 0, 1);
+  let n = 0;
+  const envelope = (by: string) => {
+    n++;
+    clock += Math.floor(rnd() * 50);
+    const jitter = rnd() < 0.1 ? -Math.floor(rnd() * 2000) : 0;
+    return {
+      v: 1 as const,
+      id: `e_${n}`,
+      actor: rnd() < 0.5 ? { id: by, name: `User ${by}` } : rnd() < 0.5 ? { id: by, name: `User ${by}`, avatar: `https://img.test/${by}.png` } : { id: by },
+      at: new Date(clock + jitter).toISOString(),
+      commandId: `c_${n}`,
+    };
+  };
+  while (events.length < opts.count) {
+    const r = rnd();
+    if (conversations.length < maxConversations && (conversations.length < 2 || r < 0.08)) {
+      const creator = pick(users);
+      if (rnd() < 0.3) {
+        const other = pick(users.filter((u) => u !== creator));
+        const id = directConversationId(creator, other);
+        if (conversations.some((c) => c.id === id)) continue;
+        conversations.push({ id, kind: 'direct', members: new Set([creator, other]), last: 0, delivered: new Map(), read: new Map() });
+        events.push({
+          ...envelope(creator),
+          type: 'ConversationCreated',
+          conversationId: id,
+          data: { kind: 'direct', members: [{ userId: creator, role: 'member' }, { userId: other, role: 'member' }] },
+        });
+      } else {
+        const id = `g_${conversations.length}`;
+        // Mostly small groups, now and then a big one (up to a third of the users).
+        const size = rnd() < 0.1 ? Math.floor(rnd() * (users.length / 3)) : Math.floor(rnd() * 6);
+        const members = new Set([creator, ...Array.from({ length: Math.min(size, (opts.maxMembers ?? Infinity) - 1) }, () => pick(users))]);
+        conversations.push({ id, kind: 'group', members, last: 0, delivered: new Map(), read: new Map() });
+        events.push({
+          ...envelope(creator),
+          type: 'ConversationCreated',
+          conversationId: id,
+          data: {
+            kind: 'group',
+            title: `Group ${id} ${rnd() < 0.2 ? '— “quoted” ✓' : ''}`.trim(),
+            members: [...members].map((userId) => ({ userId, role: userId === creator ? 'owner' : 'member' })),
+          },
+        });
+      }
+      continue;
+    }
+    const c = pick(conversations);
+    const members = [...c.members];
+    if (r < 0.62) {
+      if (members.length === 0) continue;
+      const sender = pick(members);
+      const seq = ++c.last;
+      const kind = rnd();
+      const type: MessageType = kind < 0.85 ? 'text' : pick(['image', 'video', 'audio', 'file'] as const);
+      const long = rnd() < 0.05;
+      const content =
+        type !== 'text' && rnd() < 0.5
+          ? undefined
+          : long
+            ? `${'long '.repeat(60)}😀${'x'.repeat(10)}`
+            : pick(['hi', 'hello there', 'ok 👍', "it's \"quoted\" \\ back", 'line\nbreak', 'ünïcødé ✓']);
+      events.push({
+        ...envelope(sender),
+        type: 'MessageSent',
+        conversationId: c.id,
+        data: {
+          messageId: `m_${n + 1}`,
+          seq,
+          sender: { id: sender, ...(rnd() < 0.7 ? { name: `User ${sender}` } : {}) },
+          type,
+          ...(content !== undefined ? { content } : {}),
+          ...(type !== 'text' ? { media: [{ url: `https://cdn.test/${seq}.bin`, mimeType: 'application/octet-stream', size: seq }] } : {}),
+          ...(seq > 1 && rnd() < 0.1 ? { replyToId: `m_${n}` } : {}),
+          ...(rnd() < 0.1 ? { mentions: members.slice(0, 2) } : {}),
+          tempId: `t:${n + 1}`,
+        },
+      });
+    } else if (r < 0.86) {
+      if (members.length === 0 || c.last === 0) continue;
+      const userId = pick(members);
+      const isRead = rnd() < 0.5;
+      const marks = isRead ? c.read : c.delivered;
+      const from = marks.get(userId) ?? 0;
+      if (from >= c.last) continue;
+      const upToSeq = from + 1 + Math.floor(rnd() * (c.last - from));
+      marks.set(userId, upToSeq);
+      if (isRead) c.delivered.set(userId, Math.max(c.delivered.get(userId) ?? 0, upToSeq));
+      events.push({ ...envelope(userId), type: isRead ? 'MessageRead' : 'MessageDelivered', conversationId: c.id, data: { userId, upToSeq } });
+    } else if (r < 0.93) {
+      if (c.kind !== 'group' || c.members.size >= (opts.maxMembers ?? Infinity)) continue;
+      const joiner = users.find((u) => !c.members.has(u) && rnd() < 0.5);
+      if (!joiner) continue;
+      c.members.add(joiner);
+      c.read.set(joiner, c.last);
+      c.delivered.set(joiner, c.last);
+      events.push({ ...envelope(joiner), type: 'MembersAdded', conversationId: c.id, data: { members: [{ userId: joiner, role: 'member' }] } });
+    } else if (r < 0.97) {
+      if (c.kind !== 'group' || members.length < 2) continue;
+      const leaver = pick(members);
+      c.members.delete(leaver);
+      c.read.delete(leaver);
+      c.delivered.delete(leaver);
+      events.push({ ...envelope(leaver), type: 'MemberLeft', conversationId: c.id, data: { userId: leaver } });
+    } else {
+      const by = pick(users);
+      const target = pick(users.filter((u) => u !== by));
+      const key = `${by}>${target}`;
+      const unblock = blocks.has(key);
+      if (unblock) blocks.delete(key);
+      else blocks.add(key);
+      events.push({
+        ...envelope(by),
+        type: unblock ? 'UserUnblocked' : 'UserBlocked',
+        userId: by,
+        data: { blockedUserId: target },
+      });
+    }
+  }
+  return events;
+}
+
+/** The subject an event is appended on. */
+export function subjectOf(names: Names, event: ProjectedEvent): string {
+  return 'conversationId' in event ? names.subjects.conversationEvents(event.conversationId) : names.subjects.userEvents(event.userId);
+}
+
+/** Append events to the log in order (pipelined), returning their stream sequences. */
+export async function appendEvents(nc: NatsConnection, names: Names, events: ProjectedEvent[]): Promise<number[]> {
+  const publisher = new JetStreamPublisher(nc, { timeoutMs: 30_000 });
+  const seqs: number[] = [];
+  const window = 2_000;
+  for (let i = 0; i < events.length; i += window) {
+    const acks = await Promise.all(events.slice(i, i + window).map((e) => publisher.publish(subjectOf(names, e), encodeJson(e))));
+    for (const a of acks) seqs.push(a.seq);
+  }
+  await publisher.close();
+  return seqs;
+}
+
+/** Poll until `check` is true (or fail with `what` after `ms`). */
+export async function eventually(what: string, check: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/* ------------------------------------------------------------------ a prefix and a schema of their own */
+
+/** A prefix with its streams, a schema, a database: all gone at teardown. */
+export async function pgTestbed(t: Test, overrides: Partial<Config> = {}) {
+  const config = testConfig(overrides);
+  const names = makeNames(config.prefix);
+  const nc = await connectNats(config, 'test-postgres', testLog);
+  const jsm = await jetstreamManager(nc);
+  await ensureStreams(jsm, names, config);
+  const db = await openDatabase(config, testLog);
+  const schemas = [config.postgres.schema];
+  t.teardown(async () => {
+    await db.close();
+    await deleteStreams(jsm, names);
+    await nc.close();
+    for (const s of schemas) await dropSchemas(s);
+  });
+  /** Rebuild the whole log into a schema of its own and return its checksums. */
+  const freshRebuild = async () => {
+    const schema = testSchema();
+    schemas.push(schema);
+    await rebuildReadModels({ nc, config, names, log: testLog, db, schema });
+    return checksums(db.pool, schema);
+  };
+  const lastSeq = async () => (await jsm.streams.info(names.streams.events)).state.last_seq;
+  const caughtUp = async () => {
+    const last = await lastSeq();
+    await eventually(`checkpoint ${last}`, async () => (await readCheckpoint(db.pool, config.postgres.schema))?.logSeq === last, 60_000);
+  };
+  return { config, names, nc, jsm, db, freshRebuild, lastSeq, caughtUp };
+}
+
+/** Generated logs reuse ids; give a second log's conversations and messages other ones. */
+export function renameConversations(tag: string) {
+  return <E extends object>(e: E): E => {
+    const copy = JSON.parse(JSON.stringify(e)) as { conversationId?: string; data: { messageId?: string } };
+    if (copy.conversationId) copy.conversationId = `${tag}_${copy.conversationId}`;
+    if (copy.data.messageId) copy.data.messageId = `${tag}_${copy.data.messageId}`;
+    return copy as E;
+  };
+}
+
