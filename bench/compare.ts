@@ -25,7 +25,7 @@ Flags:
 ${flagsHelp(flags)}
 `;
 
-type Row = { label: string; a: number; b: number; fmt: (v: number) => string; better?: 'higher' | 'lower' };
+type Row = { label: string; a: number; b: number; fmt: (v: number) => string; better?: 'higher' | 'lower'; /** smallest absolute difference worth a mark */ minDelta?: number };
 
 function resolveRun(arg: string): string {
   for (const p of [arg, `${arg}.json`, join(RESULTS_DIR, arg), join(RESULTS_DIR, `${arg}.json`)]) if (existsSync(p)) return p;
@@ -73,10 +73,10 @@ function loadRows(a: any, b: any): Row[] {
   const names = [...new Set([...(a.results?.processes ?? []), ...(b.results?.processes ?? [])].map((p: any) => p.name as string))];
   const proc = (r: any, n: string) => (r.results?.processes ?? []).find((p: any) => p.name === n);
   for (const n of names) {
-    rows.push({ label: `CPU ${n} (mean, % of a core)`, a: proc(a, n)?.cpuMean ?? Number.NaN, b: proc(b, n)?.cpuMean ?? Number.NaN, fmt: pct, better: 'lower' });
+    rows.push({ label: `CPU ${n} (mean, % of a core)`, a: proc(a, n)?.cpuMean ?? Number.NaN, b: proc(b, n)?.cpuMean ?? Number.NaN, fmt: pct, better: 'lower', minDelta: 3 });
   }
   for (const n of names) {
-    rows.push({ label: `RSS ${n} (max, MiB)`, a: (proc(a, n)?.rssMax ?? Number.NaN) / 2 ** 20, b: (proc(b, n)?.rssMax ?? Number.NaN) / 2 ** 20, fmt: int, better: 'lower' });
+    rows.push({ label: `RSS ${n} (max, MiB)`, a: (proc(a, n)?.rssMax ?? Number.NaN) / 2 ** 20, b: (proc(b, n)?.rssMax ?? Number.NaN) / 2 ** 20, fmt: int, better: 'lower', minDelta: 10 });
   }
   rows.push({ label: 'load average (median, 1 min)', a: get(a, 'environment.load1Median'), b: get(b, 'environment.load1Median'), fmt: (v) => (Number.isFinite(v) ? v.toFixed(2) : '-') });
   return rows;
@@ -105,7 +105,7 @@ function ratio(r: Row): string {
   if (r.a === 0) return r.b === 0 ? '1.00' : '∞';
   const q = r.b / r.a;
   let mark = '';
-  if (r.better && Math.abs(q - 1) >= 0.05) mark = (r.better === 'higher') === q > 1 ? ' ✓' : ' ✗';
+  if (r.better && Math.abs(q - 1) >= 0.05 && Math.abs(r.b - r.a) >= (r.minDelta ?? 0)) mark = (r.better === 'higher') === q > 1 ? ' ✓' : ' ✗';
   return `${q.toFixed(2)}×${mark}`;
 }
 

@@ -28,6 +28,9 @@ export const flags: FlagSpec[] = [
   { name: 'members', kind: 'int', default: 2, min: 2, max: 1000, help: 'Members per conversation: 2 = direct (1:1) conversations, more = groups of that size.' },
   { name: 'conversations', kind: 'int', min: 1, help: 'Conversations in all (default connections / members: every user in exactly one). More puts users in several.' },
   { name: 'rate', kind: 'number', default: 1000, min: 0.1, help: 'Target send rate, messages per second, over all generators (open loop: sends follow the clock, not the replies).' },
+  { name: 'no-prime', kind: 'bool', help: 'Skip priming. By default, before the clock starts, members 0 and 1 of every conversation send one message each and the bench waits until every copy arrived, so every user has received a message (the server\'s per-conversation and per-user state is loaded): the run measures a warm system. With --no-prime the first seconds measure a cold one.' },
+  { name: 'prime-rate', kind: 'number', default: 1000, min: 1, help: 'Priming messages per second, per generator.' },
+  { name: 'prime-timeout', kind: 'number', default: 180, min: 1, value: '<s>', help: 'How long to wait for the priming messages to arrive.' },
   { name: 'warmup', kind: 'number', default: 5, min: 0, value: '<s>', help: 'Seconds of sending at the target rate before measuring.' },
   { name: 'duration', kind: 'number', default: 30, min: 1, value: '<s>', help: 'Seconds measured after the warm-up.' },
   { name: 'drain', kind: 'number', default: 15, min: 0, value: '<s>', help: 'After the last send, wait at most this long for outstanding message.sent / message.new before counting them lost.' },
@@ -108,6 +111,9 @@ type Options = {
   setupConcurrency: number;
   connectTimeoutMs: number;
   reconnect: boolean;
+  prime: boolean;
+  primeRate: number;
+  primeTimeoutS: number;
   maxLagMs: number;
   url?: string;
   prefix?: string;
@@ -165,6 +171,9 @@ function options(argv: string[]): Options | 'help' {
     setupConcurrency: g.int('setup-concurrency'),
     connectTimeoutMs: g.int('connect-timeout'),
     reconnect: !g.bool('no-reconnect'),
+    prime: !g.bool('no-prime'),
+    primeRate: g.num('prime-rate'),
+    primeTimeoutS: g.num('prime-timeout'),
     maxLagMs: g.num('max-lag'),
     ...(url ? { url } : {}),
     ...(g.optStr('prefix') ? { prefix: g.str('prefix') } : {}),
@@ -281,7 +290,7 @@ export type LoadResult = {
     lost: number;
     duplicated: number;
     rejected: number;
-    connect: { msMax: number; failed: number; firstError?: string };
+    connect: { msMax: number; failed: number; retries: number; firstError?: string; firstRetried?: string };
     setupMsMax: number;
     generators: { worker: number; pid: number; connections: number; conversations: number; rate: number; elu: number; maxBufferedBytes: number; drainedMs: number; complete: boolean }[];
     processes: ProcSummary[];
@@ -486,18 +495,27 @@ async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
           connectTimeoutMs: o.connectTimeoutMs,
           reconnect: o.reconnect,
           runTag,
+          prime: o.prime,
+          primeRate: o.primeRate,
+          primeTimeoutMs: o.primeTimeoutS * 1000,
         };
         w.child.send(msg);
         return expect(w, 'connected', connectBudget);
       }),
     );
     const connectFailed = connected.reduce((a, c) => a + c.failed, 0);
+    const connectRetries = connected.reduce((a, c) => a + c.retries, 0);
+    const firstRetried = connected.find((c) => c.firstRetried)?.firstRetried;
+    if (connectRetries) out(`  ${connectRetries} connect attempt(s) failed and were retried (first: ${firstRetried})`);
     out(`  connected ${o.connections - connectFailed}/${o.connections} in ${fmtMs(Math.max(...connected.map((c) => c.ms)))}${connectFailed ? ` (first failure: ${connected.find((c) => c.firstError)?.firstError})` : ''}`);
     if (connectFailed === o.connections) throw new Error('no connection could be opened');
     for (const w of workers) w.child.send({ kind: 'setup' } satisfies ToWorker);
-    const ready = await Promise.all(workers.map((w) => expect(w, 'ready', 120_000)));
+    const ready = await Promise.all(workers.map((w) => expect(w, 'ready', 120_000 + (o.prime ? o.primeTimeoutS * 1000 : 0))));
     const setupFailed = ready.reduce((a, r) => a + r.failed, 0);
-    out(`  ${totalConvs - setupFailed}/${totalConvs} conversations created in ${fmtMs(Math.max(...ready.map((r) => r.ms)))}${ready.find((r) => r.firstError) ? ` (${ready.find((r) => r.firstError)?.firstError})` : ''}`);
+    out(
+      `  ${totalConvs - setupFailed}/${totalConvs} conversations created${o.prime ? ' and primed' : ''} in ${fmtMs(Math.max(...ready.map((r) => r.ms)))}` +
+        `${ready.find((r) => r.firstError) ? ` (${ready.find((r) => r.firstError)?.firstError})` : ''}`,
+    );
 
     // ------------------------------------------------ process stats
     const startAtEpochMs = performance.timeOrigin + performance.now() + 1000;
@@ -576,10 +594,16 @@ async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
       uws,
       addresses,
       ...(system ? { system } : {}),
-      connect: { msMax: Math.max(...connected.map((c) => c.ms)), failed: connectFailed, ...(connected.find((c) => c.firstError) ? { firstError: connected.find((c) => c.firstError)!.firstError! } : {}) },
+      connect: {
+        msMax: Math.max(...connected.map((c) => c.ms)),
+        failed: connectFailed,
+        retries: connectRetries,
+        ...(connected.find((c) => c.firstError) ? { firstError: connected.find((c) => c.firstError)!.firstError! } : {}),
+        ...(firstRetried ? { firstRetried } : {}),
+      },
       setupMsMax: Math.max(...ready.map((r) => r.ms)),
       setupFailed,
-      stopNotes,
+      stopNotes: [...ready.flatMap((r) => (r.firstError ? [`set-up: ${r.firstError}`] : [])), ...stopNotes],
       others,
     });
     if (profDir) {
@@ -720,6 +744,7 @@ function merge(
   if (duplicated) problems.push(`${duplicated} duplicate(s): ${counts.duplicateSent} message.sent, ${counts.duplicateNew} message.new`);
   if (rejected) problems.push(`${rejected} send(s) rejected: ${Object.entries(counts.rejected).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (x.connect.failed) problems.push(`${x.connect.failed} connection(s) failed to open (${x.connect.firstError ?? ''})`);
+  if (x.connect.retries) warnings.push(`${x.connect.retries} connect attempt(s) failed and were retried; first: ${x.connect.firstRetried}`);
   if (x.setupFailed) problems.push(`${x.setupFailed} conversation(s) could not be created`);
   if (counts.notSent) problems.push(`${counts.notSent} send(s) skipped: the sender's socket was not open`);
   if (results.some((r) => !r.complete)) warnings.push(`not everything arrived within the ${o.drainS} s drain`);
@@ -873,8 +898,8 @@ function markdown(r: LoadResult): string {
         ['rejected', Object.entries(c.rejected).map(([k, v]) => `${k} ${v}`).join(', ') || '0'],
         ['other errors', Object.entries(c.otherErrors).map(([k, v]) => `${k} ${v}`).join(', ') || '0'],
         ['unexpected closes (reconnects)', `${Object.entries(c.closes).map(([k, v]) => `${k}×${v}`).join(', ') || '0'} (${c.reconnects})`],
-        ['connect (slowest generator) / failed', `${fmtMs(r.results.connect.msMax)} / ${r.results.connect.failed}`],
-        ['conversation set-up', fmtMs(r.results.setupMsMax)],
+        ['connect (slowest generator) / retried / failed', `${fmtMs(r.results.connect.msMax)} / ${r.results.connect.retries} / ${r.results.connect.failed}`],
+        [`conversation set-up${o.prime ? ' and priming' : ''}`, fmtMs(r.results.setupMsMax)],
         ['frames received', Object.entries(c.frames).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`).join(', ')],
       ],
     ),

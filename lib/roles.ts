@@ -7,6 +7,7 @@ import { startDeliveryProjector, type DeliveryProjector } from '../projections/d
 import { startGateway, type Gateway } from '../gateway/gateway.js';
 import { openDatabase, type Database } from './pg.js';
 import { startPostgresProjector, type PostgresProjector } from '../projections/postgres/projector.js';
+import { mirrorEnabled, startEventStoreMirror } from '../projections/eventstore/mirror.js';
 
 export type Role = 'all' | 'gateway' | 'engine' | 'projector';
 
@@ -35,6 +36,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   const engine = role === 'all' || role === 'engine' ? await startEngine({ nc, config, names, log }) : undefined;
   const delivery = role === 'all' || role === 'projector' ? await startDeliveryProjector({ nc, config, names, log }) : undefined;
   const postgres = db && projects ? await startPostgresProjector({ nc, config, names, log, db }) : undefined;
+  const mirror = projects && mirrorEnabled(process.env) ? await startEventStoreMirror({ nc, config, names, log }) : undefined;
   const gateway = role === 'all' || role === 'gateway' ? await startGateway({ nc, config, names, log, ...(db ? { db } : {}) }) : undefined;
   let stopping: Promise<void> | undefined;
   return {
@@ -51,6 +53,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
         await engine?.stop();
         await delivery?.stop();
         await postgres?.stop();
+        await mirror?.stop();
         await nc.drain();
         await db?.close();
       })();

@@ -25,6 +25,10 @@ export type WorkerInit = {
   /** Reconnect (with ?cursor=) after an unexpected close, like a real client. */
   reconnect: boolean;
   runTag: string;
+  /** Before the clock: two messages per conversation so every user has received one (warm caches). */
+  prime: boolean;
+  primeRate: number;
+  primeTimeoutMs: number;
 };
 
 export type ToWorker = WorkerInit | { kind: 'setup' } | { kind: 'start'; startAtEpochMs: number } | { kind: 'close' };
@@ -82,7 +86,7 @@ export type WorkerResult = {
   connections: number;
   conversations: number;
   rate: number;
-  connect: { ms: number; failed: number; firstError?: string };
+  connect: { ms: number; failed: number; retries: number; firstError?: string; firstRetried?: string };
   setupMs: number;
   counts: Counts;
   /** Counts over the measured window: sends by send time, confirmations and deliveries by arrival time. */
@@ -96,8 +100,8 @@ export type WorkerResult = {
 };
 
 export type FromWorker =
-  | { kind: 'connected'; worker: number; ms: number; failed: number; firstError?: string }
-  | { kind: 'ready'; worker: number; ms: number; conversations: number; failed: number; firstError?: string }
+  | { kind: 'connected'; worker: number; ms: number; failed: number; retries: number; firstError?: string; firstRetried?: string }
+  | { kind: 'ready'; worker: number; ms: number; conversations: number; failed: number; firstError?: string; primeMs?: number }
   | { kind: 'progress'; worker: number; sec: number; sends: number; deliveries: number; confirmed: number; lagMaxMs: number; errors: number; p99NewMs: number; elu: number }
   | WorkerResult
   | { kind: 'fatal'; worker: number; message: string };

@@ -40,6 +40,9 @@ const noMask = () => undefined;
 let init: WorkerInit;
 let conns: Conn[] = [];
 let ids: MessageIds;
+/** Ids of the priming messages (before the clock starts); never part of the measurement. */
+let primeIds: MessageIds;
+let primeReceived = 0;
 let size = 2;
 let M = 0;
 let convIds: string[] = [];
@@ -197,6 +200,12 @@ function messageIndex(s: Scanned, buf: Buffer): number {
   return t === undefined ? -1 : ids.parseString(t);
 }
 
+function isPrime(s: Scanned, buf: Buffer): boolean {
+  if (s.tempIdAt) return primeIds.parse(buf, s.tempIdAt[0], s.tempIdAt[1]) >= 0;
+  const t = tempIdOf(s.frame ?? decodeSafe(buf));
+  return t !== undefined && primeIds.parseString(t) >= 0;
+}
+
 function decodeSafe(buf: Buffer): any {
   try {
     return decode(buf, init.codec);
@@ -216,7 +225,8 @@ function onFrame(c: Conn, buf: Buffer): void {
     case 'message.new': {
       const i = messageIndex(s, buf);
       if (i < 0 || i >= total || state[i] === NOT_SENT) {
-        counts.foreign++;
+        if (isPrime(s, buf)) primeReceived++;
+        else counts.foreign++;
         return;
       }
       const conv = i % M;
@@ -247,7 +257,8 @@ function onFrame(c: Conn, buf: Buffer): void {
     case 'message.sent': {
       const i = messageIndex(s, buf);
       if (i < 0 || i >= total || state[i] === NOT_SENT) {
-        counts.foreign++;
+        if (isPrime(s, buf)) primeReceived++;
+        else counts.foreign++;
         return;
       }
       if (sentSeen[i]) {
@@ -355,7 +366,37 @@ async function setUp(): Promise<{ failed: number; firstError?: string }> {
   templates = convIds.map((id) =>
     new FrameTemplate(init.codec, { type: 'message.send', ref: placeholder, payload: { conversationId: id ?? 'missing', tempId: placeholder, content } }, placeholder),
   );
+  if (init.prime) {
+    const primed = await prime();
+    if (primed) firstError ??= primed;
+  }
   return { failed, ...(firstError ? { firstError } : {}) };
+}
+
+/**
+ * Warm the server before the clock starts: members 0 and 1 of every conversation send one message
+ * each, so every user has received a message (engine and projector state, unread counts loaded),
+ * at a bounded pace, and we wait until every copy has arrived. Returns a complaint, if any.
+ */
+async function prime(): Promise<string | undefined> {
+  let expected = 0;
+  let n = 0;
+  const sends: { c: Conn; conv: number }[] = [];
+  init.conversations.forEach((members, j) => {
+    if (convIds[j] === undefined) return;
+    for (const k of members.slice(0, 2)) sends.push({ c: conns[k]!, conv: j });
+  });
+  const perTick = Math.max(1, Math.round(init.primeRate / 100));
+  for (let i = 0; i < sends.length; i++) {
+    const { c, conv } = sends[i]!;
+    if (!c.open) continue;
+    c.ws!.send(templates[conv]!.make(primeIds.id(n++)), sendOpts);
+    expected += size; // one message.sent, size - 1 message.new
+    if (i % perTick === perTick - 1) await new Promise((r) => setTimeout(r, 10));
+  }
+  const deadline = performance.now() + init.primeTimeoutMs;
+  while (primeReceived < expected && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return primeReceived < expected ? `priming: ${primeReceived} of ${expected} copies arrived within ${init.primeTimeoutMs / 1000} s` : undefined;
 }
 
 // ---------------------------------------------------------------- the schedule
@@ -504,7 +545,7 @@ async function run(startAtEpochMs: number): Promise<void> {
 
 // ---------------------------------------------------------------- wiring
 
-let connectInfo: WorkerResult['connect'] = { ms: 0, failed: 0 };
+let connectInfo: WorkerResult['connect'] = { ms: 0, failed: 0, retries: 0 };
 let setupMs = 0;
 
 async function onInit(m: WorkerInit): Promise<void> {
@@ -513,6 +554,7 @@ async function onInit(m: WorkerInit): Promise<void> {
   M = m.conversations.length;
   sendOpts = { binary: m.codec === 'msgpack', compress: false };
   ids = new MessageIds(`${m.runTag}${m.worker.toString(36)}.`);
+  primeIds = new MessageIds(`${m.runTag}${m.worker.toString(36)}p`);
   interval = m.rate > 0 ? 1000 / m.rate : Infinity;
   total = m.rate > 0 ? Math.round(m.rate * (m.warmupS + m.durationS)) : 0;
   warmCount = Math.round(m.rate * m.warmupS);
@@ -539,15 +581,28 @@ async function onInit(m: WorkerInit): Promise<void> {
   const started = performance.now();
   let failed = 0;
   let firstError: string | undefined;
+  let retries = 0;
+  let firstRetried: string | undefined;
   await pool(conns, m.connectConcurrency, async (c) => {
-    try {
-      await openConn(c);
-    } catch (err) {
-      failed++;
-      firstError ??= `${c.user} via ${c.address ?? 'any address'}: ${(err as Error).message}`;
+    // like a client: a failed connect is retried (3 attempts); retries are reported
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await openConn(c);
+        return;
+      } catch (err) {
+        const message = `${c.user} via ${c.address ?? 'any address'}: ${(err as Error).message}`;
+        if (attempt >= 3) {
+          failed++;
+          firstError ??= message;
+          return;
+        }
+        retries++;
+        firstRetried ??= message;
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
     }
   });
-  connectInfo = { ms: performance.now() - started, failed, ...(firstError ? { firstError } : {}) };
+  connectInfo = { ms: performance.now() - started, failed, retries, ...(firstError ? { firstError } : {}), ...(firstRetried ? { firstRetried } : {}) };
   send({ kind: 'connected', worker: m.worker, ...connectInfo });
 }
 

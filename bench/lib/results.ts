@@ -61,7 +61,8 @@ export const rel = (p: string) => relative(process.cwd(), p) || p;
 
 /** A Markdown table; numbers are right-aligned. */
 export function mdTable(head: string[], rows: (string | number)[][]): string {
-  const align = head.map((_, i) => (rows.every((r) => typeof r[i] === 'number' || /^[-+]?[\d.,]+\s*[a-zA-Z%/×]*$/.test(String(r[i] ?? ''))) && i > 0 ? '---:' : '---'));
+  const numeric = (v: string | number | undefined) => typeof v === 'number' || v === '-' || v === '' || /^[-+]?[\d.,]+\s*[a-zA-Z%/×∞✓✗ ]*$/.test(String(v ?? ''));
+  const align = head.map((_, i) => (i > 0 && rows.every((r) => numeric(r[i])) ? '---:' : '---'));
   return [`| ${head.join(' | ')} |`, `| ${align.join(' | ')} |`, ...rows.map((r) => `| ${r.map((c) => String(c)).join(' | ')} |`)].join('\n');
 }
 
