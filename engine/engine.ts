@@ -11,7 +11,7 @@ import { StreamReader } from '../lib/stream-reader.js';
 import { validateCommand } from '../schemas/index.js';
 import { AggregateStore, conversations, users } from './aggregate-store.js';
 import { aggregateKey, CommandHandler } from './command-handler.js';
-import { SnapshotStore } from './snapshots.js';
+import { snapshotsFor } from './snapshots.js';
 
 export type Engine = {
   stats(): { processed: number; rejected: number; duplicates: number; failed: number; cached: number };
@@ -31,14 +31,7 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
   const js = jetstream(nc);
   const publisher = new JetStreamPublisher(nc);
   const events = new StreamReader(jsm, names.streams.events);
-  const snapshots = new SnapshotStore({
-    kv: new StreamReader(jsm, names.kv.stream(names.buckets.snapshots)),
-    publisher,
-    names,
-    owner: 'engine',
-    every: config.engine.snapshotEvery,
-    log,
-  });
+  const snapshots = snapshotsFor('engine', { jsm, publisher, names, config, log });
   const conversationStore = new AggregateStore(events, conversations(names), config.engine.cacheSize, snapshots);
   const userStore = new AggregateStore(events, users(names), config.engine.cacheSize);
   const handler = new CommandHandler({ nc, names, conversations: conversationStore, users: userStore, events, publisher, log });

@@ -1,8 +1,10 @@
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { Config } from '../lib/config.js';
 import { decodeJson, encodeJson } from '../lib/json.js';
+import { StreamReader } from '../lib/stream-reader.js';
 import type { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
-import type { StreamReader } from '../lib/stream-reader.js';
 import { fromSnapshot, toSnapshot, type ConversationSnapshot, type ConversationState } from './conversation-state.js';
 
 /**
@@ -55,4 +57,17 @@ export class SnapshotStore {
       this.#log.warn({ err, conversationId: state.id }, 'snapshot not written (the next load reads a longer tail)');
     });
   }
+}
+
+/** The snapshot store of one reader of the log (`owner`), on the configured bucket and cadence. */
+export function snapshotsFor(owner: string, deps: { jsm: JetStreamManager; publisher: JetStreamPublisher; names: Names; config: Config; log: Logger }): SnapshotStore {
+  const { jsm, publisher, names, config, log } = deps;
+  return new SnapshotStore({
+    kv: new StreamReader(jsm, names.kv.stream(names.buckets.snapshots)),
+    publisher,
+    names,
+    owner,
+    every: config.engine.snapshotEvery,
+    log,
+  });
 }

@@ -165,8 +165,6 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
   };
-  if (config.auth.secret === undefined && config.auth.jwksUrl === undefined) {
-    // Left unset on purpose: `parley start` decides whether the dev secret is acceptable.
-  }
+  // With neither secret nor JWKS set, `parley start` decides whether the dev secret is acceptable.
   return config;
 }

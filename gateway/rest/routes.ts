@@ -4,7 +4,7 @@ import type { Logger } from '../../lib/log.js';
 import { validateClientPayload, type AnyCommand, type ClientFrameType, type CommandOutcome, type WireMessage } from '../../schemas/index.js';
 import type { Identity, TokenVerifier } from '../auth.js';
 import { buildCreateConversation, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../commands.js';
-import { bearer, capture, readJson, sendError, sendFailure, sendJson, type Request } from './http.js';
+import { bearer, capture, readJson, sendFailure, sendJson, type Request } from './http.js';
 import type { OutcomeWaiter } from './outcome-waiter.js';
 import { conversationsOf, membership, messagesPage, unreadOf, type ReadDb } from './read-models.js';
 
@@ -133,5 +133,3 @@ function intParam(raw: string | null, fallback: number, min: number, max: number
   if (n < min || n > max) throw new ParleyError('validation_error', `expected a number from ${min} to ${max}`);
   return n;
 }
-
-export { sendError };

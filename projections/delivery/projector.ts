@@ -8,7 +8,7 @@ import type { Logger } from '../../lib/log.js';
 import type { Names } from '../../lib/names.js';
 import { StreamReader } from '../../lib/stream-reader.js';
 import { AggregateStore, conversations } from '../../engine/aggregate-store.js';
-import { SnapshotStore } from '../../engine/snapshots.js';
+import { snapshotsFor } from '../../engine/snapshots.js';
 import type { ConversationEvent, ServerPayload, UserEvent } from '../../schemas/index.js';
 import { beforeOf, deliveriesFor, subjectUserOf, unreadAffected, userDeliveriesFor, type Delivery } from './inbox-entry.js';
 import { UnreadTotals } from './unread-totals.js';
@@ -37,14 +37,7 @@ export async function startDeliveryProjector(opts: {
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const publisher = new JetStreamPublisher(nc);
-  const snapshots = new SnapshotStore({
-    kv: new StreamReader(jsm, names.kv.stream(names.buckets.snapshots)),
-    publisher,
-    names,
-    owner: 'delivery',
-    every: config.engine.snapshotEvery,
-    log,
-  });
+  const snapshots = snapshotsFor('delivery', { jsm, publisher, names, config, log });
   const memberships = new AggregateStore(new StreamReader(jsm, names.streams.events), conversations(names), config.engine.cacheSize, snapshots);
   const unread = new UnreadTotals(
     new StreamReader(jsm, names.kv.stream(names.buckets.unread)),
