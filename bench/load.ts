@@ -22,6 +22,7 @@ import { probeGateway, startSystem, type GatewayHealth, type StartedSystem } fro
 import { DEV_JWT_SECRET } from '../lib/config.js';
 
 const WORKER = fileURLToPath(new URL('./lib/load-worker.ts', import.meta.url));
+const FAKE_GATEWAY = fileURLToPath(new URL('./lib/fake-gateway.ts', import.meta.url));
 
 export const flags: FlagSpec[] = [
   { name: 'connections', kind: 'int', default: 200, min: 2, help: 'WebSocket connections, one user each.' },
@@ -47,6 +48,7 @@ export const flags: FlagSpec[] = [
   { name: 'max-lag', kind: 'number', default: 5, min: 0, value: '<ms>', help: 'Sender-loop lag (how late sends leave against the schedule) whose p99 beyond this is reported as "the generator could not keep the schedule".' },
   { name: 'url', kind: 'string', value: '<ws-url>', help: 'Target an already running gateway (ws://host:port/ws) instead of starting the system. Tokens are signed with PARLEY_JWT_SECRET (or the development secret); its frame limits are its own; process stats are for what can be found on this machine.' },
   { name: 'prefix', kind: 'string', help: 'With --url: the PARLEY_PREFIX of the running system, to sample its pipeline backlog (streams and consumers, read-only). A started system is always sampled.' },
+  { name: 'fake-gateway', kind: 'bool', help: 'Measure the generator itself: run against a stand-in gateway (bench/lib/fake-gateway.ts, same protocol on uWebSockets.js, answers from memory, nothing behind it) instead of Parley. What the generators can drive this way is their ceiling on this machine.' },
   { name: 'allow-fallback', kind: 'bool', help: 'Run even when the gateway uses the slow ws fallback of uWebSockets.js instead of the native server (the report says which was measured).' },
   { name: 'nats', kind: 'string', value: '<url>', help: 'NATS for the started system (default $PARLEY_NATS_URL or nats://127.0.0.1:4222). Only the run\'s own prefix is created and deleted.' },
   { name: 'database-url', kind: 'string', value: '<url>', help: 'Postgres for the projector role (DATABASE_URL, schema = the run\'s prefix, dropped at the end). Default: the embedded PGlite in a private directory.' },
@@ -91,6 +93,7 @@ Examples:
   npm run bench -- load --connections 2000 --rate 5000 --duration 60
   npm run bench -- load --connections 2000 --members 50 --rate 2000 --duration 60
   npm run bench -- load --url ws://127.0.0.1:8080/ws --connections 100 --rate 200
+  npm run bench -- load --fake-gateway --connections 2000 --rate 10000     # the generators' own ceiling
 `;
 
 type Options = {
@@ -117,6 +120,7 @@ type Options = {
   maxLagMs: number;
   url?: string;
   prefix?: string;
+  fakeGateway: boolean;
   allowFallback: boolean;
   natsUrl: string;
   databaseUrl?: string;
@@ -177,6 +181,7 @@ function options(argv: string[]): Options | 'help' {
     maxLagMs: g.num('max-lag'),
     ...(url ? { url } : {}),
     ...(g.optStr('prefix') ? { prefix: g.str('prefix') } : {}),
+    fakeGateway: g.bool('fake-gateway'),
     allowFallback: g.bool('allow-fallback'),
     natsUrl: g.optStr('nats') ?? process.env.PARLEY_NATS_URL ?? 'nats://127.0.0.1:4222',
     ...(g.optStr('database-url') ? { databaseUrl: g.str('database-url') } : {}),
@@ -189,6 +194,7 @@ function options(argv: string[]): Options | 'help' {
     outDir: g.optStr('out') ?? RESULTS_DIR,
     quiet: g.bool('quiet'),
   };
+  if (o.fakeGateway && o.url) throw new FlagError('--fake-gateway and --url exclude each other');
   // fail on an impossible plan now, not after starting the system
   planLoad({ connections: o.connections, members: o.members, ...(o.conversations ? { conversations: o.conversations } : {}), workers: o.workers, rate: o.rate, runTag: 'check' });
   return o;
@@ -266,7 +272,7 @@ export type LoadResult = {
     /** Median 1-minute load average over the measured window. */
     load1Median: number;
     machineBusyMedian: number;
-    target: 'started' | 'url';
+    target: 'started' | 'url' | 'fake-gateway';
     url: string;
     prefix?: string;
     natsUrl: string;
@@ -374,8 +380,10 @@ async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
   const workers: Worker[] = [];
   let sampler: ProcSampler | undefined;
   let backlog: BacklogSampler | undefined;
+  let fake: ChildProcess | undefined;
   const onExit = () => {
     system?.kill();
+    fake?.kill('SIGKILL');
     for (const w of workers) w.child.kill('SIGKILL');
   };
   process.on('exit', onExit);
@@ -395,7 +403,26 @@ async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
     let url: string;
     let health: GatewayHealth | undefined;
     let signing: WorkerInit['signing'];
-    if (o.url) {
+    if (o.fakeGateway) {
+      fake = spawn(process.execPath, ['--import', 'tsx', FAKE_GATEWAY, '0'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+      const port = await new Promise<number>((resolve, reject) => {
+        let text = '';
+        const timer = setTimeout(() => reject(new Error('the fake gateway did not start within 20 s')), 20_000);
+        fake!.stdout!.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          const m = /ready (\d+)/.exec(text);
+          if (m) {
+            clearTimeout(timer);
+            resolve(Number(m[1]));
+          }
+        });
+        fake!.once('exit', (code) => reject(new Error(`the fake gateway exited with ${code}`)));
+      });
+      url = `ws://127.0.0.1:${port}/ws`;
+      health = (await probeGateway(url))?.health;
+      signing = { secret: 'fake-gateway-does-not-verify-tokens' };
+      out(`Target: the FAKE gateway at ${url} (pid ${fake.pid}): this run measures the generators, not Parley.`);
+    } else if (o.url) {
       url = o.url;
       const probe = await probeGateway(url);
       if (!probe) {
@@ -522,6 +549,7 @@ async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
     const t0 = startAtEpochMs - performance.timeOrigin;
     const tracked: Tracked[] = [];
     if (system) for (const p of system.processes) tracked.push({ name: p.role, pids: () => [p.pid] });
+    else if (fake) tracked.push({ name: 'fake-gateway', pids: () => [fake!.pid!], note: 'the stand-in gateway (--fake-gateway)' });
     else {
       const roles = findParleyRoles();
       const seen = new Map<string, number>();
@@ -542,7 +570,10 @@ async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
     tracked.push({
       name: 'postgres',
       pids: () => findByComm(/^postgres/),
-      note: o.databaseUrl ? 'every postgres process on the machine' : 'every postgres process on the machine; not used by this run (the projector\'s read models are the embedded PGlite, inside the projector process)',
+      note:
+        o.databaseUrl || !system
+          ? 'every postgres process on the machine'
+          : 'every postgres process on the machine; not used by this run (the projector\'s read models are the embedded PGlite, inside the projector process)',
     });
     workers.forEach((w, i) => tracked.push({ name: `generator-${i + 1}`, pids: () => [w.child.pid!] }));
     tracked.push({ name: 'bench', pids: () => [process.pid], note: 'this coordinator' });
@@ -581,6 +612,7 @@ async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
       }),
     );
     const stopNotes = system ? await system.stop({ keepStreams: o.keep }) : [];
+    fake?.kill('SIGTERM');
     for (const n of stopNotes) err(`note: ${n}`);
 
     // ------------------------------------------------ merge
@@ -623,6 +655,7 @@ async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
     sampler?.stop();
     await backlog?.stop();
     for (const w of workers) w.child.kill('SIGKILL');
+    fake?.kill('SIGKILL');
     if (system) for (const n of await system.stop({ keepStreams: o.keep }).catch(() => [])) err(`note: ${n}`);
     return 'failed';
   } finally {
@@ -689,6 +722,7 @@ function merge(
       duplicateSent: a.duplicateSent + b.duplicateSent,
       duplicateNew: a.duplicateNew + b.duplicateNew,
       foreign: a.foreign + b.foreign,
+      rejectedButStored: a.rejectedButStored + b.rejectedButStored,
       acksSent: a.acksSent + b.acksSent,
       frames: addRec(a.frames, b.frames),
       closes: addRec(a.closes, b.closes),
@@ -801,7 +835,7 @@ function merge(
       loadAverageEnd: x.loadEnd,
       load1Median,
       machineBusyMedian: busyMedian,
-      target: x.system ? 'started' : 'url',
+      target: x.system ? 'started' : o.fakeGateway ? 'fake-gateway' : 'url',
       url: x.url,
       ...(x.system ? { prefix: x.system.prefix, systemEnv: Object.fromEntries(Object.entries(x.system.env).filter(([k]) => k !== 'PARLEY_JWT_SECRET' && k !== 'DATABASE_URL')) } : {}),
       natsUrl: o.natsUrl,
@@ -858,7 +892,7 @@ function markdown(r: LoadResult): string {
   const e = r.environment;
   const kind = o.members === 2 ? '1:1' : `groups of ${o.members}`;
   const lines: string[] = [];
-  lines.push(`# Load: ${kind}, ${o.connections} connections, ${fmtRate(o.rate)} msg/s, ${o.codec}`);
+  lines.push(`# Load: ${kind}, ${o.connections} connections, ${fmtRate(o.rate)} msg/s, ${o.codec}${o.fakeGateway ? ' — FAKE gateway (generator ceiling)' : ''}`);
   lines.push('');
   lines.push(`Run \`${r.runId}\` · ${r.startedAt} · ${r.command}`);
   lines.push('');
@@ -895,7 +929,7 @@ function markdown(r: LoadResult): string {
         ['message.sent received / message.new received (expected)', `${c.confirmed.toLocaleString('en-US')} / ${c.deliveries.toLocaleString('en-US')} (${c.expectedDeliveries.toLocaleString('en-US')})`],
         ['lost messages (missing message.sent / message.new)', `${c.lostMessages} (${c.missingSent} / ${c.missingNew})`],
         ['duplicated message.sent / message.new', `${c.duplicateSent} / ${c.duplicateNew}`],
-        ['rejected', Object.entries(c.rejected).map(([k, v]) => `${k} ${v}`).join(', ') || '0'],
+        ['rejected (of which delivered anyway)', `${Object.entries(c.rejected).map(([k, v]) => `${k} ${v}`).join(', ') || '0'} (${c.rejectedButStored})`],
         ['other errors', Object.entries(c.otherErrors).map(([k, v]) => `${k} ${v}`).join(', ') || '0'],
         ['unexpected closes (reconnects)', `${Object.entries(c.closes).map(([k, v]) => `${k}×${v}`).join(', ') || '0'} (${c.reconnects})`],
         ['connect (slowest generator) / retried / failed', `${fmtMs(r.results.connect.msMax)} / ${r.results.connect.retries} / ${r.results.connect.failed}`],
@@ -959,7 +993,7 @@ function markdown(r: LoadResult): string {
   lines.push(
     `${e.cpus} × ${e.cpuModel}, ${fmtBytes(e.memTotalBytes)}, node ${e.node}; load average at start ${e.loadAverage.map((v) => v.toFixed(2)).join(' ')}, ` +
       `median over the window ${e.load1Median.toFixed(2)}, at the end ${e.loadAverageEnd.map((v) => v.toFixed(2)).join(' ')}; median machine CPU busy ${e.machineBusyMedian.toFixed(0)} %. ` +
-      `git ${e.git.commit ?? '?'}${e.git.dirty ? ' (with uncommitted changes)' : ''}. Target: ${e.target === 'started' ? `started by the bench (prefix ${e.prefix})` : 'a running gateway'} at ${e.url}; ` +
+      `git ${e.git.commit ?? '?'}${e.git.dirty ? ' (with uncommitted changes)' : ''}. Target: ${e.target === 'started' ? `started by the bench (prefix ${e.prefix})` : e.target === 'fake-gateway' ? 'the FAKE gateway (measures the generators)' : 'a running gateway'} at ${e.url}; ` +
       `uWebSockets.js ${e.uws.native === true ? 'native' : e.uws.native === false ? `FALLBACK (${e.uws.reason ?? ''})` : 'unknown'}; NATS ${e.natsUrl}; source addresses ${e.sourceAddresses.join(', ') || 'default'}.`,
   );
   lines.push('');
@@ -982,7 +1016,7 @@ function chart(r: LoadResult): string {
   const t = r.results.throughput;
   const l = r.results.latency.new;
   return renderChart({
-    title: `Parley load: ${o.members === 2 ? '1:1' : `groups of ${o.members}`}, ${o.connections} connections, ${fmtRate(o.rate)} msg/s, ${o.codec}${r.environment.uws.native === true ? '' : ' — uWS FALLBACK'}`,
+    title: `${o.fakeGateway ? 'FAKE gateway (generator ceiling)' : 'Parley load'}: ${o.members === 2 ? '1:1' : `groups of ${o.members}`}, ${o.connections} connections, ${fmtRate(o.rate)} msg/s, ${o.codec}${r.environment.uws.native === true ? '' : ' — uWS FALLBACK'}`,
     subtitle: [
       `measured ${o.durationS} s: send → message.new p50 ${fmtMs(l.p50)}, p90 ${fmtMs(l.p90)}, p99 ${fmtMs(l.p99)}, p99.9 ${fmtMs(l.p999)}, max ${fmtMs(l.max)} · ` +
         `${fmtRate(t.sendsPerSec)} sends/s, ${fmtRate(t.deliveriesPerSec)} deliveries/s · lost ${r.results.lost}, duplicated ${r.results.duplicated}`,

@@ -5,6 +5,9 @@
  * `npm test`.
  */
 
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 type ScenarioModule = { run(argv: string[]): Promise<number>; help: string };
 
 const scenarios: { name: string; summary: string }[] = [
@@ -17,6 +20,16 @@ const scenarios: { name: string; summary: string }[] = [
 ];
 
 async function load(name: string): Promise<ScenarioModule | { missing: string }> {
+  // Look before importing: a file that is not a scenario module may be a script that runs (and
+  // parses process.argv) as soon as it is imported.
+  const path = fileURLToPath(new URL(`./${name}.ts`, import.meta.url));
+  if (!existsSync(path)) return { missing: `bench/${name}.ts is missing (not written yet)` };
+  const source = readFileSync(path, 'utf8');
+  const exportsRun = /export\s+(async\s+)?function\s+run\b|export\s+(const|let)\s+run\b|export\s*\{[^}]*\brun\b/.test(source);
+  const exportsHelp = /export\s+(const|let)\s+help\b|export\s*\{[^}]*\bhelp\b/.test(source);
+  if (!exportsRun || !exportsHelp) {
+    return { missing: `bench/${name}.ts is not a scenario module yet (it does not export run(argv) and help); it may be a standalone script: npx tsx bench/${name}.ts` };
+  }
   const file = `./${name}.js`;
   try {
     const m = (await import(file)) as Partial<ScenarioModule>;

@@ -82,14 +82,27 @@ function onFrame(s: Sock, f: any): void {
         status: 'sent',
         createdAt: new Date().toISOString(),
       };
+      // JSON: the message is encoded once and spliced into every recipient's frame (cheap fan-out)
+      const body = JSON.stringify({ message });
+      const convJson = JSON.stringify(conv.id);
       for (const m of conv.members) {
         const u = userOf(m);
         if (m === s.user.id) {
           deliver(u, { type: 'message.sent', payload: { tempId: p.tempId, message } }, { sock: s, ref });
-        } else {
-          deliver(u, { type: 'message.new', payload: { message } });
-          u.unread++;
-          for (const o of u.sockets) send(o, { type: 'unread.update', payload: { conversationId: conv.id, unread: u.unread, totalUnread: u.unread } });
+          continue;
+        }
+        u.unread++;
+        const seq = ++u.seq;
+        for (const o of u.sockets) {
+          if (o.codec === 'json') {
+            o.ws.cork(() => {
+              o.ws.send(`{"type":"message.new","seq":${seq},"payload":${body}}`, false);
+              o.ws.send(`{"type":"unread.update","payload":{"conversationId":${convJson},"unread":${u.unread},"totalUnread":${u.unread}}}`, false);
+            });
+          } else {
+            send(o, { type: 'message.new', seq, payload: { message } });
+            send(o, { type: 'unread.update', payload: { conversationId: conv.id, unread: u.unread, totalUnread: u.unread } });
+          }
         }
       }
       return;

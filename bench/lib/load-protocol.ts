@@ -73,6 +73,8 @@ export type Counts = {
   duplicateNew: number;
   /** message.new / message.sent whose tempId is not one of this generator's messages. */
   foreign: number;
+  /** Rejected (e.g. send_failed: the gateway gave up waiting for the store) yet delivered after all. */
+  rejectedButStored: number;
   acksSent: number;
   frames: Record<string, number>;
   closes: Record<string, number>;

@@ -80,6 +80,7 @@ const counts: Counts = {
   duplicateSent: 0,
   duplicateNew: 0,
   foreign: 0,
+  rejectedButStored: 0,
   acksSent: 0,
   frames: {},
   closes: {},
@@ -149,7 +150,7 @@ function openConn(c: Conn, cursor?: number): Promise<void> {
     };
     c.onFail = fail;
     ws.on('message', (data) => onFrame(c, data as Buffer));
-    ws.once('error', (err) => c.onFail?.(err));
+    ws.on('error', (err) => c.onFail?.(err));
     ws.once('close', (code, reason) => {
       const wasOpen = c.open;
       c.open = false;
@@ -231,8 +232,14 @@ function onFrame(c: Conn, buf: Buffer): void {
       }
       const conv = i % M;
       const slot = c.slots.get(conv);
-      if (slot === undefined || slot === Math.floor(i / M) % size) {
+      if (slot === undefined) {
         counts.foreign++;
+        return;
+      }
+      // The sender's own message on another connection than the one that sent it (after a
+      // reconnect) comes as message.new: that is its confirmation.
+      if (slot === Math.floor(i / M) % size) {
+        confirm(i, now);
         return;
       }
       const bit = i * bytesPerMsg * 8 + slot;
@@ -244,7 +251,7 @@ function onFrame(c: Conn, buf: Buffer): void {
       }
       bitmap[byte]! |= mask;
       counts.deliveries++;
-      owed--;
+      if (state[i] === SENT) owed--;
       const sched = t0 + i * interval;
       const lat = (now - sched) * 1000;
       if (i >= warmCount) hNew.record(lat);
@@ -261,19 +268,7 @@ function onFrame(c: Conn, buf: Buffer): void {
         else counts.foreign++;
         return;
       }
-      if (sentSeen[i]) {
-        counts.duplicateSent++;
-        return;
-      }
-      sentSeen[i] = 1;
-      counts.confirmed++;
-      owed--;
-      const lat = (now - (t0 + i * interval)) * 1000;
-      if (i >= warmCount) hSent.record(lat);
-      const sss = second(Math.floor((i * interval) / 1000));
-      (sss._hs ??= new Histogram()).record(lat);
-      second(nowSec(now)).acks++;
-      if (inWindow(now)) windowCounts.confirmed++;
+      confirm(i, now);
       return;
     }
     case 'unread.update':
@@ -282,6 +277,23 @@ function onFrame(c: Conn, buf: Buffer): void {
     default:
       slowFrame(c, s.frame ?? decodeSafe(buf));
   }
+}
+
+/** The sender learned that message i is stored (message.sent, or its own message.new after a reconnect). */
+function confirm(i: number, now: number): void {
+  if (sentSeen[i]) {
+    counts.duplicateSent++;
+    return;
+  }
+  sentSeen[i] = 1;
+  counts.confirmed++;
+  if (state[i] === SENT) owed--;
+  const lat = (now - (t0 + i * interval)) * 1000;
+  if (i >= warmCount) hSent.record(lat);
+  const sss = second(Math.floor((i * interval) / 1000));
+  (sss._hs ??= new Histogram()).record(lat);
+  second(nowSec(now)).acks++;
+  if (inWindow(now)) windowCounts.confirmed++;
 }
 
 function slowFrame(c: Conn, frame: any): void {
@@ -508,6 +520,12 @@ async function run(startAtEpochMs: number): Promise<void> {
 
   // what is missing
   for (let i = 0; i < total; i++) {
+    if (state[i] === REJECTED) {
+      let any = sentSeen[i]!;
+      for (let b = 0; b < bytesPerMsg; b++) any |= bitmap[i * bytesPerMsg + b]!;
+      if (any) counts.rejectedButStored++;
+      continue;
+    }
     if (state[i] !== SENT) continue;
     counts.expectedDeliveries += size - 1;
     let got = 0;

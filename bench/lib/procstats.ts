@@ -267,7 +267,7 @@ export class ProcSampler {
     const restRow: ProcSummary = {
       name: 'rest of the machine',
       pids: [],
-      note: 'busy CPU of every other process (other work on this machine, kernel threads)',
+      note: 'busy CPU of every other process: other work on this machine (also processes that started and ended within the window), kernel threads',
       cpuMean: restMean,
       cpuMax: rest.length ? Math.max(...rest) : Number.NaN,
       cpuSeconds: (restMean * (window.length * this.intervalMs)) / 1000 / 100,
