@@ -7,7 +7,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ConnectArgs, ConnectResult, Stats, VerifyResult, WorkerInit } from './client-worker.js';
-import { sleep } from './common.js';
+import { emptyConnectResult, sleep } from './common.js';
 
 const workerFile = fileURLToPath(new URL('./client-worker.ts', import.meta.url));
 
@@ -156,23 +156,7 @@ export class ClientPool {
 
 /** Sum the numeric fields of worker answers; concatenate arrays; merge error counts. */
 export function merge(results: ConnectResult[]): ConnectResult {
-  const out: ConnectResult = {
-    attempted: 0,
-    success: 0,
-    failed: 0,
-    resumedFlags: 0,
-    resets: 0,
-    errors: {},
-    failedUsers: [],
-    successMs: [],
-    caughtUpMs: [],
-    notCaughtUp: 0,
-    closedBy: {},
-    attemptErrors: {},
-    reconnects: 0,
-    wallMs: 0,
-    rss: 0,
-  };
+  const out = emptyConnectResult();
   for (const r of results) {
     out.attempted += r.attempted;
     out.success += r.success;

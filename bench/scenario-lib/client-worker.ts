@@ -6,6 +6,7 @@
  * Requests are `{ id, op, ...args }`; every answer is `{ id, ok, result | error }`. The process
  * exits when its parent goes away.
  */
+import { emptyConnectResult } from './common.js';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { SignJWT } from 'jose';
@@ -290,16 +291,8 @@ async function connect(a: ConnectArgs): Promise<ConnectResult> {
   }
   reconnectPolicy = undefined;
   const result: ConnectResult = {
+    ...emptyConnectResult(),
     attempted: todo.length,
-    success: 0,
-    failed: 0,
-    resumedFlags: 0,
-    resets: 0,
-    errors: {},
-    failedUsers: [],
-    successMs: [],
-    caughtUpMs: [],
-    notCaughtUp: 0,
     closedBy,
     attemptErrors,
     reconnects: todo.reduce((n, i) => n + clients[i]!.reconnects, 0),

@@ -1,3 +1,4 @@
+import type { ConnectResult } from './client-worker.js';
 /**
  * Small helpers shared by the connections, storm and micro scenarios: flag parsing, summaries,
  * machine facts (load average, file-descriptor limits, RSS) and bounded waiting.
@@ -129,4 +130,26 @@ export function isMain(importMetaUrl: string): boolean {
   const entry = process.argv[1];
   if (!entry) return false;
   return importMetaUrl === new URL(`file://${entry.startsWith('/') ? '' : `${process.cwd()}/`}${entry}`).href;
+}
+
+
+/** A ConnectResult with nothing counted yet (here, not in client-worker.ts: importing that module starts a worker). */
+export function emptyConnectResult(): ConnectResult {
+  return {
+    attempted: 0,
+    success: 0,
+    failed: 0,
+    resumedFlags: 0,
+    resets: 0,
+    errors: {},
+    failedUsers: [],
+    successMs: [],
+    caughtUpMs: [],
+    notCaughtUp: 0,
+    closedBy: {},
+    attemptErrors: {},
+    reconnects: 0,
+    wallMs: 0,
+    rss: 0,
+  };
 }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { settleLog } from '../helpers/event-log.js';
 import { startSystem, testLog } from '../helpers/system.js';
 import { connectNats, ensureStreams, type NatsConnection } from '../../lib/nats.js';
 import { makeNames, type Names } from '../../lib/names.js';
@@ -61,20 +62,6 @@ async function storedLog(jsm: JetStreamManager, names: Names): Promise<Stored[]>
   return out;
 }
 
-/** Wait until the log stops growing (receipts and projections happen asynchronously). */
-async function settle(jsm: JetStreamManager, names: Names, quietMs = 600): Promise<void> {
-  let last = -1;
-  let since = Date.now();
-  for (;;) {
-    const seq = (await jsm.streams.info(names.streams.events)).state.last_seq;
-    if (seq !== last) {
-      last = seq;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** The export line for a stored message, built by hand: the contract, byte for byte. */
 function expectedLine(s: Stored): string {
   return `{"logSeq":${s.seq},"subject":${JSON.stringify(s.subject)},"time":"${isoFromNanos(s.timeNs)}","event":${s.data.toString('utf8')}}`;
@@ -115,7 +102,7 @@ t.test('replay and export read a real conversation log exactly as stored', async
   await alice.next('message.sent', (f) => f.payload.tempId === 'ab-3');
   alice.send({ type: 'block.add', payload: { userId: 'carol' } });
   await alice.next('block.added');
-  await settle(jsm, names);
+  await settleLog(jsm, names);
 
   const all = await storedLog(jsm, names);
   const dmSubject = names.subjects.conversationEvents(dm);

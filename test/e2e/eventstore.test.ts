@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { BACKWARDS, END, EventStoreDBClient, FORWARDS, START, StreamNotFoundError } from '@eventstore/db-client';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { settleLog } from '../helpers/event-log.js';
 import { startSystem, testLog, type TestSystem } from '../helpers/system.js';
 import { connectNats } from '../../lib/nats.js';
 import { makeNames, type Names } from '../../lib/names.js';
@@ -77,19 +78,6 @@ async function storedLog(jsm: JetStreamManager, names: Names): Promise<Stored[]>
     if (m) out.push({ seq: m.seq, subject: m.subject, event: m.json() });
   }
   return out;
-}
-
-async function settle(jsm: JetStreamManager, names: Names, quietMs = 600): Promise<void> {
-  let last = -1;
-  let since = Date.now();
-  for (;;) {
-    const seq = (await jsm.streams.info(names.streams.events)).state.last_seq;
-    if (seq !== last) {
-      last = seq;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
@@ -196,7 +184,7 @@ t.test('the mirror copies every event once, in order, through failures and resta
 
   const users = { alice: 'alice', bob: 'bob', carol: 'carol' };
   await traffic(sys, users, 'a');
-  await settle(jsm, names);
+  await settleLog(jsm, names);
   const first = await storedLog(jsm, names);
   t.ok(first.some((s) => s.event.type === 'UserBlocked'), 'the log has user events');
 
@@ -220,7 +208,7 @@ t.test('the mirror copies every event once, in order, through failures and resta
   };
   const m2 = await start();
   await traffic(sys, users, 'b');
-  await settle(jsm, names);
+  await settleLog(jsm, names);
   const second = await storedLog(jsm, names);
   await waitFor('the live mirror', () => sink.total === second.length);
   checkMirror(t, names, second, sink.streams);
@@ -247,7 +235,7 @@ t.test('the mirror copies every event once, in order, through failures and resta
   // 4. Stopping while an append keeps failing returns promptly; the next run finishes the job.
   sink.inject = (stream) => (stream === dm ? 'fail' : undefined);
   await traffic(sys, users, 'c');
-  await settle(jsm, names);
+  await settleLog(jsm, names);
   const third = await storedLog(jsm, names);
   await waitFor('the other streams', () => sink.total === third.length - third.filter((s) => eventStoreStreamOf(names, s.subject) === dm && s.seq > second.at(-1)!.seq).length);
   const stopStarted = Date.now();
@@ -274,7 +262,7 @@ t.test('mirror to a real EventStoreDB', { skip: EVENTSTORE_URL ? false : 'skippe
   const tag = randomBytes(4).toString('hex');
   const users = { alice: `alice_${tag}`, bob: `bob_${tag}`, carol: `carol_${tag}` };
   await traffic(sys, users, 'x');
-  await settle(jsm, names);
+  await settleLog(jsm, names);
   const log = await storedLog(jsm, names);
   const streams = [...expectedStreams(names, log).keys()];
 

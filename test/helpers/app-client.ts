@@ -1,3 +1,4 @@
+import type { Test } from 'tap';
 import { TestClient, type Frame } from './client.js';
 
 /**
@@ -344,4 +345,23 @@ export function tally(sender: AppClient, receiver: AppClient): Tally {
 
 export function describe(label: string, x: Tally): string {
   return `${label}: sent ${x.sent}, acknowledged ${x.acknowledged}, delivered ${x.delivered}, lost ${x.lost}, duplicated ${x.duplicated}, out of order ${x.outOfOrder}`;
+}
+
+/**
+ * What every fault test must show for `receiver`: each of `total` sends acknowledged and delivered
+ * exactly once, none refused for good, message seqs 1..N in order.
+ */
+export function assertExactlyOnce(t: Test, x: Tally, receiver: AppClient, total: number): void {
+  const who = receiver.userId;
+  t.equal(x.failed, 0, 'no send refused for good');
+  t.equal(x.acknowledged, total, 'every send acknowledged');
+  t.equal(x.lost, 0, `${who}: 0 acknowledged messages lost`);
+  t.equal(x.duplicated, 0, `${who}: 0 delivered twice`);
+  t.equal(x.outOfOrder, 0, `${who}: per-conversation order preserved`);
+  t.equal(x.delivered, total, `${who} got every message`);
+  t.same(
+    receiver.deliveries.map((d) => d.messageSeq),
+    Array.from({ length: total }, (_, i) => i + 1),
+    `${who}: message seqs 1..N, consecutive, in order`,
+  );
 }
