@@ -8,6 +8,40 @@ import type { Names } from '../lib/names.js';
 import { fromSnapshot, toSnapshot, type ConversationSnapshot, type ConversationState } from './conversation-state.js';
 
 /**
+ * When to snapshot: after `every` events folded into one conversation. Counted per conversation,
+ * not read off `version`: that is a stream sequence shared by every conversation, so with many
+ * conversations interleaved it jumps by hundreds per event and every event looked "due" (one
+ * snapshot — and one KV write — per message under load).
+ */
+export class SnapshotCadence {
+  readonly #every: number;
+  readonly #folds = new Map<string, number>();
+
+  constructor(every: number) {
+    this.#every = every;
+  }
+
+  /** One more event folded into `id`; true when it is time to snapshot (the count starts over). */
+  due(id: string): boolean {
+    const folds = (this.#folds.get(id) ?? 0) + 1;
+    if (folds >= this.#every) {
+      this.#folds.delete(id);
+      return true;
+    }
+    // Re-inserted so the oldest key is the least recently folded one; bounded like the caches.
+    this.#folds.delete(id);
+    this.#folds.set(id, folds);
+    if (this.#folds.size > 100_000) this.#folds.delete(this.#folds.keys().next().value!);
+    return false;
+  }
+
+  /** A snapshot was just read or written for `id`. */
+  reset(id: string): void {
+    this.#folds.delete(id);
+  }
+}
+
+/**
  * Conversation snapshots in the <PREFIX>_SNAPSHOTS KV bucket, so that a cold conversation is one
  * Direct Get for the snapshot plus a short Direct Get tail, never a walk of its whole subject.
  * Each reader of the log keeps its own (`owner`: the engine, the delivery projector), because a
@@ -19,17 +53,15 @@ export class SnapshotStore {
   readonly #publisher: JetStreamPublisher;
   readonly #names: Names;
   readonly #owner: string;
-  readonly #every: number;
   readonly #log: Logger;
-  /** Version of the last snapshot written (or read) per conversation, to space them out. */
-  readonly #saved = new Map<string, number>();
+  readonly #cadence: SnapshotCadence;
 
   constructor(opts: { kv: StreamReader; publisher: JetStreamPublisher; names: Names; owner: string; every: number; log: Logger }) {
     this.#kv = opts.kv;
     this.#publisher = opts.publisher;
     this.#names = opts.names;
     this.#owner = opts.owner;
-    this.#every = opts.every;
+    this.#cadence = new SnapshotCadence(opts.every);
     this.#log = opts.log;
   }
 
@@ -43,16 +75,13 @@ export class SnapshotStore {
     if (!entry || entry.data.length === 0) return undefined;
     const snapshot = decodeJson<ConversationSnapshot>(entry.data);
     if (snapshot.id !== id || snapshot.version >= beforeSeq) return undefined;
-    this.#saved.set(id, snapshot.version);
+    this.#cadence.reset(id);
     return fromSnapshot(snapshot);
   }
 
   /** Write a snapshot when enough events have been folded in since the last one (fire and forget). */
   maybeSave(state: ConversationState): void {
-    const last = this.#saved.get(state.id) ?? 0;
-    if (state.version - last < this.#every || !state.exists) return;
-    this.#saved.set(state.id, state.version);
-    if (this.#saved.size > 100_000) this.#saved.delete(this.#saved.keys().next().value!);
+    if (!state.exists || !this.#cadence.due(state.id)) return;
     this.#publisher.publish(this.#key(state.id), encodeJson(toSnapshot(state))).catch((err: unknown) => {
       this.#log.warn({ err, conversationId: state.id }, 'snapshot not written (the next load reads a longer tail)');
     });
