@@ -18,6 +18,43 @@ export async function durableConsumer(jsm: JetStreamManager, js: JetStreamClient
 }
 
 /**
+ * An ack-policy-"all" durable, created afresh at its ack floor on every start, and that floor.
+ *
+ * Recreating it is what makes its deliveries arrive in stream order: JetStream 2.9.10 hands
+ * messages a stopped process was holding back only after their ack wait, and after newer ones. A
+ * fresh consumer starting at floor + 1 delivers everything above the floor again, in order; the
+ * messages the old process had finished but not yet acked come again and must be idempotent.
+ * Only one process may consume the durable (it is deleted under anyone else).
+ */
+export async function durableFromAckFloor(
+  jsm: JetStreamManager,
+  js: JetStreamClient,
+  spec: DurableSpec,
+  log: Logger,
+): Promise<{ consumer: Consumer; ackFloor: number }> {
+  const existing = await jsm.consumers.info(spec.stream, spec.durable).catch((err: unknown) => {
+    if (/not found/i.test((err as Error).message ?? '')) return null;
+    throw err;
+  });
+  const ackFloor = existing?.ack_floor.stream_seq ?? 0;
+  if (existing) {
+    if (existing.num_ack_pending > 0 || existing.num_pending > 0) {
+      log.info({ ackFloor, unacked: existing.num_ack_pending, pending: existing.num_pending }, 'consuming again from the ack floor');
+    }
+    await jsm.consumers.delete(spec.stream, spec.durable);
+  }
+  await jsm.consumers.add(spec.stream, {
+    durable_name: spec.durable,
+    filter_subject: spec.filterSubject,
+    ack_policy: AckPolicy.All,
+    ...(ackFloor > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: ackFloor + 1 } : { deliver_policy: DeliverPolicy.All }),
+    ack_wait: nanos(spec.ackWaitMs),
+    max_ack_pending: spec.maxAckPending,
+  });
+  return { consumer: await js.consumers.get(spec.stream, spec.durable), ackFloor };
+}
+
+/**
  * A process that died holding messages leaves them pending until ack_wait passes; JetStream would
  * meanwhile hand newer messages to the new process, out of log order. Waiting out ack_wait first
  * keeps the order (one process per durable consumer). Resolves false if `stopped()` turns true.

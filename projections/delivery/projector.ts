@@ -1,7 +1,8 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { Config } from '../../lib/config.js';
-import { durableConsumer, waitForAbandonedMessages } from '../../lib/durable-consumer.js';
+import { AckFloor } from '../../lib/ack-floor.js';
+import { durableFromAckFloor } from '../../lib/durable-consumer.js';
 import { decodeJson, encodeJson } from '../../lib/json.js';
 import { JetStreamPublisher } from '../../lib/js-publisher.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
@@ -13,6 +14,9 @@ import { snapshotsFor } from '../../engine/snapshots.js';
 import type { ConversationEvent, ServerPayload, UserEvent } from '../../schemas/index.js';
 import { beforeOf, deliveriesFor, subjectUserOf, unreadAffected, userDeliveriesFor, type Delivery } from './inbox-entry.js';
 import { UnreadTotals } from './unread-totals.js';
+
+/** How often the finished prefix of events is acked (one ack for all of them). */
+const ACK_EVERY_MS = 20;
 
 export type DeliveryProjector = {
   stats(): { events: number; writes: number; failed: number; lastEventSeq: number };
@@ -49,13 +53,21 @@ export async function startDeliveryProjector(opts: {
   const counts = { events: 0, writes: 0, failed: 0, lastEventSeq: 0 };
   const inFlight = new Set<Promise<void>>();
 
-  const consumer = await durableConsumer(jsm, js, {
-    stream: names.streams.events,
-    durable: names.consumers.delivery,
-    filterSubject: names.subjects.eventsAll,
-    ackWaitMs: config.delivery.ackWaitMs,
-    maxAckPending: config.delivery.maxAckPending,
-  });
+  const { consumer, ackFloor } = await durableFromAckFloor(
+    jsm,
+    js,
+    {
+      stream: names.streams.events,
+      durable: names.consumers.delivery,
+      filterSubject: names.subjects.eventsAll,
+      ackWaitMs: config.delivery.ackWaitMs,
+      maxAckPending: config.delivery.maxAckPending,
+    },
+    log,
+  );
+  // Events finish out of order (their inbox writes are pipelined); one ack covers all finished ones.
+  const acks = new AckFloor<JsMsg>(ackFloor);
+  const ackTimer = setInterval(() => acks.flush(), ACK_EVERY_MS);
   let stopped = false;
   let messages: ConsumerMessages | undefined;
 
@@ -122,7 +134,7 @@ export async function startDeliveryProjector(opts: {
         for (const send of out.afterStored) send();
         counts.events++;
         counts.lastEventSeq = Math.max(counts.lastEventSeq, m.seq);
-        m.ack();
+        acks.done(m.seq);
       },
       (err: unknown) => {
         counts.failed++;
@@ -138,10 +150,11 @@ export async function startDeliveryProjector(opts: {
   };
 
   const loop = (async () => {
-    // Inbox order is log order only if a restarted projector does not run ahead of what it abandoned.
-    if (!(await waitForAbandonedMessages(consumer, config.delivery.ackWaitMs, log, () => stopped))) return;
     messages = await consumer.consume({ max_messages: 1024 });
     for await (const m of messages) {
+      // A redelivery of an event still in progress (a nak, a long ack wait) is projected again: its
+      // writes are idempotent. One already covered by our ack needs nothing.
+      if (acks.track(m) === 'already-acked') continue;
       try {
         await project(m);
       } catch (err) {
@@ -160,6 +173,8 @@ export async function startDeliveryProjector(opts: {
       messages?.stop();
       await loop;
       await Promise.allSettled([...inFlight]);
+      clearInterval(ackTimer);
+      acks.flush();
       await publisher.close();
       log.info(counts, 'delivery projector stopped');
     },
