@@ -62,7 +62,8 @@ t.test('a client that stops reading is closed with 4009; others are unaffected; 
   const lagMs = carol.deliveries.map((d) => d.at - Number(d.content!.split('|')[1]));
   const maxLag = Math.max(...lagMs);
   t.pass(`carol got all ${ackedAtClose.size} messages acknowledged while bob was paused (max lag ${maxLag} ms)`);
-  t.ok(maxLag < 5_000, 'carol was never held up by bob');
+  // Held up by bob, her lag would grow with his pause; a fixed bound would only measure the machine's load.
+  t.ok(maxLag < closedAfterMs / 2, `carol was never held up by bob (max lag ${maxLag} ms against a pause of ${closedAfterMs} ms)`);
 
   // A few more while bob is closed and still not reading.
   for (let i = 0; i < 50; i++) send();
