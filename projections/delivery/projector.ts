@@ -11,8 +11,9 @@ import type { Names } from '../../lib/names.js';
 import { StreamReader } from '../../lib/stream-reader.js';
 import { AggregateStore, conversations } from '../../engine/aggregate-store.js';
 import { snapshotsFor } from '../../engine/snapshots.js';
-import type { ConversationEvent, ServerPayload, UserEvent } from '../../schemas/index.js';
+import type { ConversationEvent, UserEvent } from '../../schemas/index.js';
 import { beforeOf, deliveriesFor, subjectUserOf, unreadAffected, userDeliveriesFor, type Delivery } from './inbox-entry.js';
+import { LiveUnreadUpdates } from './live-unread.js';
 import { UnreadTotals } from './unread-totals.js';
 
 /** How often the finished prefix of events is acked (one ack for all of them). */
@@ -50,6 +51,7 @@ export async function startDeliveryProjector(opts: {
     names,
     config.engine.cacheSize,
   );
+  const liveUnread = new LiveUnreadUpdates(nc, names);
   const counts = { events: 0, writes: 0, failed: 0, lastEventSeq: 0 };
   const inFlight = new Set<Promise<void>>();
 
@@ -98,12 +100,7 @@ export async function startDeliveryProjector(opts: {
     // After the inbox writes, so a client never sees a count before the message that caused it.
     out.afterStored.push(() => {
       void changed.then((c) => {
-        if (!c) return;
-        const frame: { type: 'unread.update'; payload: ServerPayload<'unread.update'> } = {
-          type: 'unread.update',
-          payload: { conversationId, unread: value, totalUnread: c.total },
-        };
-        nc.publish(names.subjects.ephemeral(userId), encodeJson(frame));
+        if (c) liveUnread.queue(userId, { conversationId, unread: value, totalUnread: c.total });
       });
     });
   };
@@ -172,7 +169,11 @@ export async function startDeliveryProjector(opts: {
       stopped = true;
       messages?.stop();
       await loop;
+      // In-flight events wait for their unread writes: flush them rather than wait for the timer.
+      await unread.flush();
       await Promise.allSettled([...inFlight]);
+      await unread.flush();
+      liveUnread.flush();
       clearInterval(ackTimer);
       acks.flush();
       await publisher.close();

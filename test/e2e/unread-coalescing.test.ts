@@ -1,0 +1,71 @@
+import t from 'tap';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { ensureStreams, deleteStreams } from '../../lib/nats.js';
+import { makeNames } from '../../lib/names.js';
+import { decodeJson } from '../../lib/json.js';
+import { JetStreamPublisher } from '../../lib/js-publisher.js';
+import { StreamReader } from '../../lib/stream-reader.js';
+import { LiveUnreadUpdates } from '../../projections/delivery/live-unread.js';
+import { readUnread, UnreadTotals } from '../../projections/delivery/unread-totals.js';
+import { testConfig } from '../helpers/system.js';
+
+t.test('unread counts: a burst becomes one KV write per user and one live frame per conversation', async (t) => {
+  const config = testConfig();
+  const names = makeNames(config.prefix);
+  const nc = await connect({ servers: config.natsUrl });
+  const jsm = await jetstreamManager(nc);
+  await ensureStreams(jsm, names, config);
+  const publisher = new JetStreamPublisher(nc);
+  t.teardown(async () => {
+    await publisher.close();
+    await deleteStreams(jsm, names);
+    await nc.close();
+  });
+  const kvStream = names.kv.stream(names.buckets.unread);
+  const kv = new StreamReader(jsm, kvStream);
+  const totals = new UnreadTotals(kv, publisher, names, 100, 50);
+  const live = new LiveUnreadUpdates(nc, names, 50);
+  const frames: { conversationId: string; unread: number; totalUnread: number }[] = [];
+  const sub = nc.subscribe(names.subjects.ephemeral('ann'), { callback: (_e, m) => frames.push(decodeJson<{ payload: (typeof frames)[0] }>(m.data).payload) });
+  t.teardown(() => sub.unsubscribe());
+
+  // 30 messages into two conversations within one flush window.
+  const stored: Promise<unknown>[] = [];
+  for (let i = 1; i <= 30; i++) {
+    const conversationId = i % 3 === 0 ? 'c2' : 'c1';
+    const value = i % 3 === 0 ? i / 3 : i - Math.floor(i / 3);
+    const changed = await totals.set('ann', conversationId, value);
+    t.ok(changed, `change ${i} is a change`);
+    stored.push(changed!.stored);
+    live.queue('ann', { conversationId, unread: value, totalUnread: changed!.total });
+  }
+  await Promise.all(stored);
+  t.equal((await jsm.streams.info(kvStream)).state.messages, 1, 'one KV revision for the whole burst');
+  t.same(await readUnread(kv, names, 'ann'), { c1: 20, c2: 10 }, 'holding the latest counts');
+
+  await t.resolves(new Promise<void>((resolve, reject) => {
+    const deadline = setTimeout(() => reject(new Error('no frames')), 2_000);
+    const poll = setInterval(() => {
+      if (frames.length >= 2) {
+        clearInterval(poll);
+        clearTimeout(deadline);
+        setTimeout(resolve, 150);
+      }
+    }, 10);
+  }));
+  t.same(
+    frames,
+    [
+      { conversationId: 'c1', unread: 20, totalUnread: 29 },
+      { conversationId: 'c2', unread: 10, totalUnread: 30 },
+    ],
+    'one frame per conversation, the newest last with the current total',
+  );
+
+  // Unchanged counts are not written again; a later change is a new write.
+  t.equal(await totals.set('ann', 'c1', 20), null);
+  const later = await totals.set('ann', 'c1', 0);
+  await later!.stored;
+  t.same(await readUnread(kv, names, 'ann'), { c2: 10 });
+});
