@@ -27,7 +27,11 @@ t.test('unread counts: a burst becomes one KV write per user and one live frame 
   const totals = new UnreadTotals(kv, publisher, names, 100, 50);
   const live = new LiveUnreadUpdates(nc, names, 50);
   const frames: { conversationId: string; unread: number; totalUnread: number }[] = [];
-  const sub = nc.subscribe(names.subjects.ephemeral('ann'), { callback: (_e, m) => frames.push(decodeJson<{ payload: (typeof frames)[0] }>(m.data).payload) });
+  const sub = nc.subscribe(names.subjects.ephemeral('ann'), {
+    callback: (_e, m) => {
+      frames.push(decodeJson<{ payload: (typeof frames)[0] }>(m.data).payload);
+    },
+  });
   t.teardown(() => sub.unsubscribe());
 
   // 30 messages into two conversations within one flush window.
