@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import { durableConsumer, waitForAbandonedMessages } from '../lib/durable-consumer.js';
+import { freshWorkQueueConsumer } from '../lib/durable-consumer.js';
 import type { Config } from '../lib/config.js';
 import { decodeJson } from '../lib/json.js';
 import { JetStreamPublisher } from '../lib/js-publisher.js';
@@ -48,7 +48,7 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
   const loops: Promise<void>[] = [];
 
   let stopped = false;
-  const process = (m: JsMsg): void => {
+  const process = (m: JsMsg, deliveredBefore: number): void => {
     if (stopped) {
       // Pulled but not started before the stop: hand it back now rather than after ack_wait.
       m.nak();
@@ -66,7 +66,7 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       return;
     }
     void queue
-      .run(aggregateKey(command), () => handler.handle(command, m.info.deliveryCount > 1))
+      .run(aggregateKey(command), () => handler.handle(command, m.info.deliveryCount > 1 || m.seq <= deliveredBefore))
       .then((outcome) => {
         counts.processed++;
         if (outcome === 'rejected') counts.rejected++;
@@ -80,25 +80,31 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       });
   };
 
-  const consumePartition = async (p: number, consumer: Consumer) => {
-    if (!(await waitForAbandonedMessages(consumer, config.engine.ackWaitMs, log.child({ partition: p }), () => stopped))) return;
+  const consumePartition = async (consumer: Consumer, deliveredBefore: number) => {
     const messages = await consumer.consume({ max_messages: 512 });
     subscriptions.push(messages);
-    for await (const m of messages) process(m);
+    for await (const m of messages) process(m, deliveredBefore);
   };
+  // Fresh consumers: what a stopped engine was holding comes first and in order, without waiting
+  // out its ack wait.
   const consumers = await Promise.all(
     Array.from({ length: config.partitions }, (_, p) =>
-      durableConsumer(jsm, js, {
-        stream: names.streams.commands,
-        durable: names.consumers.enginePartition(p),
-        filterSubject: names.subjects.command(p),
-        ackWaitMs: config.engine.ackWaitMs,
-        maxAckPending: config.engine.maxAckPending,
-      }),
+      freshWorkQueueConsumer(
+        jsm,
+        js,
+        {
+          stream: names.streams.commands,
+          durable: names.consumers.enginePartition(p),
+          filterSubject: names.subjects.command(p),
+          ackWaitMs: config.engine.ackWaitMs,
+          maxAckPending: config.engine.maxAckPending,
+        },
+        log.child({ partition: p }),
+      ),
     ),
   );
-  consumers.forEach((consumer, p) => {
-    loops.push(consumePartition(p, consumer).catch((err: unknown) => log.error({ err, partition: p }, 'partition consumer failed')));
+  consumers.forEach(({ consumer, deliveredBefore }, p) => {
+    loops.push(consumePartition(consumer, deliveredBefore).catch((err: unknown) => log.error({ err, partition: p }, 'partition consumer failed')));
   });
   log.info({ partitions: config.partitions }, 'engine consuming commands');
 

@@ -32,10 +32,7 @@ export async function durableFromAckFloor(
   spec: DurableSpec,
   log: Logger,
 ): Promise<{ consumer: Consumer; ackFloor: number }> {
-  const existing = await jsm.consumers.info(spec.stream, spec.durable).catch((err: unknown) => {
-    if (/not found/i.test((err as Error).message ?? '')) return null;
-    throw err;
-  });
+  const existing = await consumerInfoOrNull(jsm, spec.stream, spec.durable);
   const ackFloor = existing?.ack_floor.stream_seq ?? 0;
   if (existing) {
     if (existing.num_ack_pending > 0 || existing.num_pending > 0) {
@@ -52,6 +49,37 @@ export async function durableFromAckFloor(
     max_ack_pending: spec.maxAckPending,
   });
   return { consumer: await js.consumers.get(spec.stream, spec.durable), ackFloor };
+}
+
+/**
+ * An explicit-ack durable on a work-queue stream, created afresh on every start, and the highest
+ * stream sequence the previous consumer had delivered.
+ *
+ * A work-queue stream keeps every message until it is acked, so a new consumer simply delivers
+ * what is left, in stream order — including what a stopped process was holding, at once rather
+ * than after its ack wait and behind newer messages (JetStream 2.9.10). A message at or below
+ * `deliveredBefore` may have been handled already: treat it as a redelivery.
+ */
+export async function freshWorkQueueConsumer(
+  jsm: JetStreamManager,
+  js: JetStreamClient,
+  spec: DurableSpec,
+  log: Logger,
+): Promise<{ consumer: Consumer; deliveredBefore: number }> {
+  const existing = await consumerInfoOrNull(jsm, spec.stream, spec.durable);
+  const deliveredBefore = existing?.delivered.stream_seq ?? 0;
+  if (existing) {
+    if (existing.num_ack_pending > 0) log.info({ unacked: existing.num_ack_pending, deliveredBefore }, 'taking over unacknowledged messages');
+    await jsm.consumers.delete(spec.stream, spec.durable);
+  }
+  return { consumer: await durableConsumer(jsm, js, spec), deliveredBefore };
+}
+
+async function consumerInfoOrNull(jsm: JetStreamManager, stream: string, durable: string) {
+  return jsm.consumers.info(stream, durable).catch((err: unknown) => {
+    if (/not found/i.test((err as Error).message ?? '')) return null;
+    throw err;
+  });
 }
 
 /**
