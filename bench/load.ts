@@ -18,7 +18,7 @@ import { planLoad } from './lib/load-plan.js';
 import type { FromWorker, SecondStats, ToWorker, WorkerInit, WorkerResult } from './lib/load-protocol.js';
 import { allTicks, findByComm, findListener, findParleyRoles, loadAverage, ProcSampler, topOthers, type ProcSummary, type Tracked } from './lib/procstats.js';
 import { fmtBytes, fmtMs, fmtRate, gitInfo, machineInfo, mdTable, median, rel, RESULTS_DIR, runId, writeRun } from './lib/results.js';
-import { probeGateway, startSystem, type GatewayHealth, type StartedSystem } from './lib/system.js';
+import { DATABASE_HELP, probeGateway, startSystem, type GatewayHealth, type StartedSystem } from './lib/system.js';
 import { DEV_JWT_SECRET } from '../lib/config.js';
 
 const WORKER = fileURLToPath(new URL('./lib/load-worker.ts', import.meta.url));
@@ -51,7 +51,7 @@ export const flags: FlagSpec[] = [
   { name: 'fake-gateway', kind: 'bool', help: 'Measure the generator itself: run against a stand-in gateway (bench/lib/fake-gateway.ts, same protocol on uWebSockets.js, answers from memory, nothing behind it) instead of Parley. What the generators can drive this way is their ceiling on this machine.' },
   { name: 'allow-fallback', kind: 'bool', help: 'Run even when the gateway uses the slow ws fallback of uWebSockets.js instead of the native server (the report says which was measured).' },
   { name: 'nats', kind: 'string', value: '<url>', help: 'NATS for the started system (default $PARLEY_NATS_URL or nats://127.0.0.1:4222). Only the run\'s own prefix is created and deleted.' },
-  { name: 'database-url', kind: 'string', value: '<url>', help: 'Postgres for the projector role (DATABASE_URL, schema = the run\'s prefix, dropped at the end). Default: the embedded PGlite in a private directory.' },
+  { name: 'database-url', kind: 'string', value: '<url>', help: DATABASE_HELP },
   { name: 'env', kind: 'list', value: '<KEY=VALUE>', help: 'Extra environment for the started roles, e.g. --env PARLEY_PARTITIONS=16 (repeatable; applied last).' },
   { name: 'keep', kind: 'bool', help: 'Keep the started system\'s streams and data directory (the prefix is printed).' },
   { name: 'sample-interval', kind: 'int', default: 1000, min: 100, value: '<ms>', help: 'How often process CPU and RSS are read from /proc.' },
@@ -278,6 +278,8 @@ export type LoadResult = {
     natsUrl: string;
     uws: { native: boolean | 'unknown'; reason?: string };
     systemEnv?: Record<string, string>;
+    /** Where the started system's read models were (Postgres or the embedded PGlite). */
+    database?: string;
     sourceAddresses: string[];
   };
   results: {
@@ -571,7 +573,7 @@ async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
       name: 'postgres',
       pids: () => findByComm(/^postgres/),
       note:
-        o.databaseUrl || !system
+        !system || system.database.kind === 'postgres'
           ? 'every postgres process on the machine'
           : 'every postgres process on the machine; not used by this run (the projector\'s read models are the embedded PGlite, inside the projector process)',
     });
@@ -837,7 +839,7 @@ function merge(
       machineBusyMedian: busyMedian,
       target: x.system ? 'started' : o.fakeGateway ? 'fake-gateway' : 'url',
       url: x.url,
-      ...(x.system ? { prefix: x.system.prefix, systemEnv: Object.fromEntries(Object.entries(x.system.env).filter(([k]) => k !== 'PARLEY_JWT_SECRET' && k !== 'DATABASE_URL')) } : {}),
+      ...(x.system ? { prefix: x.system.prefix, database: x.system.database.describe, systemEnv: Object.fromEntries(Object.entries(x.system.env).filter(([k]) => k !== 'PARLEY_JWT_SECRET' && k !== 'DATABASE_URL')) } : {}),
       natsUrl: o.natsUrl,
       uws: x.uws,
       sourceAddresses: x.addresses,
@@ -993,7 +995,7 @@ function markdown(r: LoadResult): string {
   lines.push(
     `${e.cpus} × ${e.cpuModel}, ${fmtBytes(e.memTotalBytes)}, node ${e.node}; load average at start ${e.loadAverage.map((v) => v.toFixed(2)).join(' ')}, ` +
       `median over the window ${e.load1Median.toFixed(2)}, at the end ${e.loadAverageEnd.map((v) => v.toFixed(2)).join(' ')}; median machine CPU busy ${e.machineBusyMedian.toFixed(0)} %. ` +
-      `git ${e.git.commit ?? '?'}${e.git.dirty ? ' (with uncommitted changes)' : ''}. Target: ${e.target === 'started' ? `started by the bench (prefix ${e.prefix})` : e.target === 'fake-gateway' ? 'the FAKE gateway (measures the generators)' : 'a running gateway'} at ${e.url}; ` +
+      `git ${e.git.commit ?? '?'}${e.git.dirty ? ' (with uncommitted changes)' : ''}. Target: ${e.target === 'started' ? `started by the bench (prefix ${e.prefix}${e.database ? `, read models: ${e.database}` : ''})` : e.target === 'fake-gateway' ? 'the FAKE gateway (measures the generators)' : 'a running gateway'} at ${e.url}; ` +
       `uWebSockets.js ${e.uws.native === true ? 'native' : e.uws.native === false ? `FALLBACK (${e.uws.reason ?? ''})` : 'unknown'}; NATS ${e.natsUrl}; source addresses ${e.sourceAddresses.join(', ') || 'default'}.`,
   );
   lines.push('');

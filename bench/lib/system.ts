@@ -2,8 +2,10 @@
  * The system under test, started by a bench as separate processes:
  * `node bin/parley.mjs start --role engine|projector|gateway` on a private PARLEY_PREFIX, a private
  * data directory, a port of our choosing and frame limits high enough not to be what is measured.
- * `stop()` sends SIGTERM (SIGKILL after a grace period), deletes the prefix's streams and buckets
- * (only ours) and the data directory. Or `probeGateway()` for a gateway that is already running.
+ * Its read models go to the real Postgres when one answers (see `chooseDatabase`), in a schema
+ * named after the prefix. `stop()` sends SIGTERM (SIGKILL after a grace period), deletes the
+ * prefix's streams and buckets (only ours), its schemas and the data directory. Or
+ * `probeGateway()` for a gateway that is already running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,7 +30,7 @@ export type SystemOptions = {
   roles?: SystemRole[];
   /** Extra environment for every role (the --env flags); applied last. */
   env?: Record<string, string>;
-  /** Passed to the roles as DATABASE_URL (with PARLEY_PG_SCHEMA = the prefix); else embedded PGlite in a private directory. */
+  /** The --database-url value: a Postgres URL, `embedded`, or nothing for the default (see `chooseDatabase`). */
   databaseUrl?: string;
   /** Where the children's stdout and stderr go. */
   logFile: string;
@@ -51,6 +53,8 @@ export type GatewayHealth = {
 export type StartedSystem = {
   url: string;
   prefix: string;
+  /** Where the read models went (no password). */
+  database: { kind: BenchDatabase['kind']; describe: string };
   secret: string;
   processes: RoleProcess[];
   health: GatewayHealth;
@@ -87,8 +91,69 @@ export async function probeGateway(wsUrl: string, timeoutMs = 2_000): Promise<{ 
   }
 }
 
+/** The read-model database a bench gives the system under test. */
+export type BenchDatabase = { kind: 'postgres'; url: string } | { kind: 'embedded'; why: string };
+
+export const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** What --database-url accepts, for the help texts. */
+export const DATABASE_HELP =
+  'Postgres for the read models (DATABASE_URL of the roles; schema = the run\'s prefix, dropped at the end), or `embedded` for the ' +
+  `embedded PGlite inside the projector. Default: $DATABASE_URL, else ${LOCAL_DATABASE_URL}, when it answers; PGlite otherwise (and the run says so).`;
+
+/** Does a Postgres answer at `url` (within `timeoutMs`)? */
+export async function postgresAnswers(url: string, timeoutMs = 3_000): Promise<boolean> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The database for a run: `requested` is a --database-url value. `embedded` is PGlite; a URL is
+ * that Postgres, which must answer; nothing is $DATABASE_URL or the local Postgres when it answers
+ * (what production runs on, so what a bench should measure), else PGlite.
+ */
+export async function chooseDatabase(requested: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<BenchDatabase> {
+  if (requested === 'embedded') return { kind: 'embedded', why: 'asked for' };
+  if (requested !== undefined) {
+    if (!(await postgresAnswers(requested))) throw new Error(`no Postgres answers at ${redactUrl(requested)} (--database-url)`);
+    return { kind: 'postgres', url: requested };
+  }
+  const url = env.DATABASE_URL || LOCAL_DATABASE_URL;
+  if (await postgresAnswers(url)) return { kind: 'postgres', url };
+  return { kind: 'embedded', why: `no Postgres answers at ${redactUrl(url)}` };
+}
+
+/** A URL fit for logs and result files: the password replaced. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(an unparseable URL)';
+  }
+}
+
+export function describeDatabase(db: BenchDatabase, schema?: string): string {
+  return db.kind === 'postgres' ? `Postgres ${redactUrl(db.url)}${schema ? `, schema ${schema}` : ''}` : `embedded PGlite (${db.why})`;
+}
+
 export async function startSystem(o: SystemOptions): Promise<StartedSystem> {
   const prefix = o.prefix ?? `bench${randomBytes(4).toString('hex')}`;
+  const database = await chooseDatabase(o.databaseUrl);
+  const databaseUrl = database.kind === 'postgres' ? database.url : undefined;
+  // Said here, so that every bench on startSystem says what its read models ran on.
+  process.stdout.write(`  read models: ${describeDatabase(database, prefix)}\n`);
   const secret = randomBytes(24).toString('base64url');
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), `parley-${prefix}-`));
@@ -105,11 +170,11 @@ export async function startSystem(o: SystemOptions): Promise<StartedSystem> {
     PARLEY_FRAME_BURST: '1000000',
     PARLEY_LOG_LEVEL: 'warn',
     PARLEY_DATA_DIR: dataDir,
-    ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl, PARLEY_PG_SCHEMA: prefix } : {}),
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl, PARLEY_PG_SCHEMA: prefix } : {}),
     ...o.env,
   };
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  if (!o.databaseUrl && !o.env?.DATABASE_URL) delete childEnv.DATABASE_URL;
+  if (!databaseUrl && !o.env?.DATABASE_URL) delete childEnv.DATABASE_URL;
   delete childEnv.UWS_USE_FALLBACK;
   if (o.env?.UWS_USE_FALLBACK) childEnv.UWS_USE_FALLBACK = o.env.UWS_USE_FALLBACK;
 
@@ -179,9 +244,9 @@ export async function startSystem(o: SystemOptions): Promise<StartedSystem> {
         } catch (err) {
           notes.push(`could not delete the streams of prefix ${prefix}: ${(err as Error).message}`);
         }
-        if (o.databaseUrl) {
+        if (databaseUrl) {
           try {
-            await dropSchemas(o.databaseUrl, prefix);
+            await dropSchemas(databaseUrl, prefix);
           } catch (err) {
             notes.push(`could not drop schema ${prefix}: ${(err as Error).message}`);
           }
@@ -205,7 +270,7 @@ export async function startSystem(o: SystemOptions): Promise<StartedSystem> {
       else await new Promise((r) => setTimeout(r, 100));
     }
     if (!health) throw new Error(`the gateway at ${url} did not answer /health with 200 (log: ${o.logFile})`);
-    return { url, prefix, secret, processes, health, env, stop, kill };
+    return { url, prefix, database: { kind: database.kind, describe: describeDatabase(database, prefix) }, secret, processes, health, env, stop, kill };
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;
@@ -222,12 +287,13 @@ export async function deleteOwnStreams(natsUrl: string, prefix: string): Promise
   }
 }
 
-async function dropSchemas(databaseUrl: string, prefix: string): Promise<void> {
+/** Drop a run's schema and what a rebuild of it may leave (`_rebuild`, `_old`). */
+export async function dropSchemas(databaseUrl: string, prefix: string): Promise<void> {
   const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    for (const schema of [prefix, `${prefix}_rebuild`]) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    for (const schema of [prefix, `${prefix}_rebuild`, `${prefix}_old`]) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   } finally {
     await client.end();
   }

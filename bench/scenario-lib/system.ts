@@ -1,8 +1,11 @@
 /**
  * A private Parley for one benchmark run: roles as separate `node bin/parley.mjs start --role …`
  * processes on a random prefix, a random JWT secret and a free port; their logs in a temporary
- * directory. `teardown()` stops every process it started (SIGTERM, then SIGKILL after a bound),
- * deletes the prefix's streams and buckets (only those), and removes the temporary directory.
+ * directory. The read models go to the real Postgres when one answers, in a schema named after the
+ * prefix; PARLEY_BENCH_DATABASE_URL chooses (a URL, or `embedded` for PGlite; see
+ * `chooseDatabase`). `teardown()` stops every process it started (SIGTERM, then SIGKILL after a
+ * bound), deletes the prefix's streams and buckets (only those) and its schemas, and removes the
+ * temporary directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +18,7 @@ import { defaultConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
 import { makeNames, type Names } from '../../lib/names.js';
 import { connectNats, deleteStreams, jetstreamManager } from '../../lib/nats.js';
+import { chooseDatabase, describeDatabase, dropSchemas, type BenchDatabase } from '../lib/system.js';
 import { sleep } from './common.js';
 
 const parleyBin = fileURLToPath(new URL('../../bin/parley.mjs', import.meta.url));
@@ -48,6 +52,7 @@ export class BenchSystem {
   readonly procs: RoleProc[] = [];
   #logs: WriteStream[] = [];
   #tornDown?: Promise<void>;
+  #database?: Promise<BenchDatabase>;
   #unregister: () => void;
 
   constructor(
@@ -70,22 +75,37 @@ export class BenchSystem {
     };
   }
 
+  /** Where the read models go: chosen once, before the first role starts, and said on stdout. */
+  database(): Promise<BenchDatabase> {
+    this.#database ??= chooseDatabase(process.env.PARLEY_BENCH_DATABASE_URL || undefined).then((db) => {
+      process.stdout.write(`read models: ${describeDatabase(db, this.prefix)}\n`);
+      return db;
+    });
+    return this.#database;
+  }
+
   /** Start one role and wait for its banner (the gateway's carries its URL). */
   async start(role: RoleName, extraEnv: Record<string, string> = {}): Promise<RoleProc> {
+    const db = await this.database();
+    // A DATABASE_URL of the bench's own environment must not reach the roles: they would write
+    // into its default schema. They get the chosen database and a schema of their own, or none.
+    const { DATABASE_URL: _inherited, ...inherited } = process.env;
+    const databaseEnv: Record<string, string> = db.kind === 'postgres' ? { DATABASE_URL: db.url, PARLEY_PG_SCHEMA: this.prefix } : {};
     const log = createWriteStream(join(this.dir, `${role}.log`), { flags: 'a' });
     this.#logs.push(log);
     // PARLEY_BENCH_NODE_ARGS: extra node flags for the role processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const nodeArgs = (process.env.PARLEY_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const child = spawn(process.execPath, [...nodeArgs, parleyBin, 'start', '--role', role], {
       env: {
-        ...process.env,
+        ...inherited,
+        ...databaseEnv,
         PARLEY_NATS_URL: this.natsUrl,
         PARLEY_PREFIX: this.prefix,
         PARLEY_JWT_SECRET: this.secret,
         PARLEY_HOST: '127.0.0.1',
         PARLEY_PORT: '0',
         PARLEY_LOG_LEVEL: 'warn',
-        // The projector role keeps an embedded PGlite under the data dir: a private one per run.
+        // Without a Postgres the projector role keeps an embedded PGlite under the data dir: a private one per run.
         PARLEY_DATA_DIR: join(this.dir, 'data'),
         ...this.env,
         ...extraEnv,
@@ -178,6 +198,10 @@ export class BenchSystem {
         await nc.close();
       } catch (err) {
         process.stderr.write(`could not delete the streams of prefix ${this.prefix}: ${(err as Error).message}\n`);
+      }
+      const db = this.#database ? await this.#database.catch(() => undefined) : undefined;
+      if (db?.kind === 'postgres') {
+        await dropSchemas(db.url, this.prefix).catch((err: Error) => process.stderr.write(`could not drop schema ${this.prefix}: ${err.message}\n`));
       }
       for (const l of this.#logs) l.end();
       if (!process.env.PARLEY_BENCH_KEEP_LOGS) rmSync(this.dir, { recursive: true, force: true });

@@ -20,7 +20,15 @@ import type { ConversationCreated, ConversationEvent, MessageSent, UserEvent } f
  * `last_activity_at` moves on creation, joins and messages (not receipts, not leaves).
  */
 
-export type Statement = { text: string; values: unknown[] };
+export type Statement = {
+  text: string;
+  values: unknown[];
+  /**
+   * 'messages': an INSERT of a run of messages whose values are its 14 column arrays, which
+   * copy-insert.ts can write with COPY instead (the rebuild does, with the same effect).
+   */
+  copyable?: 'messages';
+};
 export type ProjectedEvent = ConversationEvent | UserEvent;
 /** An event with its stream sequence in the log. */
 export type LoggedEvent<E extends ProjectedEvent = ProjectedEvent> = { seq: number; event: E };
@@ -265,6 +273,7 @@ function messageRunStatements(run: LoggedEvent<MessageSent>[]): Statement[] {
                           reply_to_id, mentions, temp_id, created_at, log_seq)
                JOIN conversations c ON c.id = x.conversation_id
              ON CONFLICT DO NOTHING`,
+      copyable: 'messages',
       values: [
         cols.id,
         cols.conversation,
@@ -426,6 +435,8 @@ export function planBatch(events: LoggedEvent[]): Statement[] {
   const read = new Map<string, number>();
   const inRun = new Set<string>();
   const bumps = new Map<string, number>();
+  /** Per conversation, the highest MessageSent of the batch: its conversation UPDATE moves log_seq that far already. */
+  const messageLogSeq = new Map<string, number>();
   const flush = () => {
     out.push(...creationStatements(created));
     if (messages.length === 1) out.push(...messageSentStatements(messages[0]!));
@@ -448,6 +459,7 @@ export function planBatch(events: LoggedEvent[]): Statement[] {
     switch (e.type) {
       case 'MessageSent':
         messages.push(logged as LoggedEvent<MessageSent>);
+        messageLogSeq.set(e.conversationId, logged.seq);
         inRun.add(e.conversationId);
         continue;
       case 'MessageDelivered':
@@ -469,6 +481,9 @@ export function planBatch(events: LoggedEvent[]): Statement[] {
     }
   }
   flush();
+  // A conversation whose last event in the batch is a message has its log_seq moved already (by
+  // the message's UPDATE, which runs whenever the row exists, as this one would): left out.
+  for (const [conversationId, seq] of messageLogSeq) if (bumps.get(conversationId) === seq) bumps.delete(conversationId);
   if (bumps.size > 0) {
     out.push({
       text: `UPDATE conversations c SET log_seq = GREATEST(c.log_seq, x.log_seq)

@@ -4,6 +4,7 @@ import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/log.js';
 import type { Names } from '../../lib/names.js';
 import { ident, inTransaction, type Database } from '../../lib/pg.js';
+import { deferForBulkLoad, restoreAfterBulkLoad } from './bulk-schema.js';
 import { migrate } from './migrate.js';
 import { applyBatchIn, decodeLogEntry, projectBatch, projectorLockKey, readCheckpoint, sourceOf, type LogEntry } from './projector.js';
 
@@ -12,7 +13,11 @@ import { applyBatchIn, decodeLogEntry, projectBatch, projectorLockKey, readCheck
  *
  * 1. `<schema>_rebuild` is created afresh (migrations) and filled from an ordered consumer (no
  *    durable state, no acks) in large batches, through the projector's own batch function, up to
- *    the log's last sequence at the start.
+ *    the log's last sequence at the start. What only serves a bulk load differs from the live
+ *    projector, never the rows: the schema fills without its foreign keys and plain indexes
+ *    (bulk-schema.ts; put back before the swap), runs of messages go in with COPY
+ *    (copy-insert.ts), batches are large, and the next batch is read and decoded while the
+ *    database writes the current one.
  * 2. The swap is one transaction: it takes the schema's projector lock (a live projector's next
  *    batch waits for it), reads the live checkpoint L, applies the events up to L that the rebuild
  *    has not reached yet, then renames `<schema>` → `<schema>_old` and `<schema>_rebuild` →
@@ -33,7 +38,15 @@ export type RebuildResult = {
   caughtUp: number;
 };
 
-const REBUILD_BATCH = 5_000;
+/**
+ * Events per transaction. Large: the conversations and members a batch touches are updated once
+ * per batch, and its messages are written in one COPY.
+ */
+const REBUILD_BATCH = 10_000;
+/** The first batch; each next one is twice as large, up to the batch size. */
+const FIRST_BATCH = 1_000;
+/** How long the log may deliver nothing before the rebuild gives up. */
+const STALL_MS = 30_000;
 
 export async function rebuildReadModels(opts: {
   nc: NatsConnection;
@@ -42,7 +55,7 @@ export async function rebuildReadModels(opts: {
   log: Logger;
   db: Database;
   onProgress?: (done: number, total: number, eventsPerSec: number) => void;
-  /** Events per transaction (default 5000). */
+  /** Events per transaction (default 10000). */
   batchSize?: number;
   /** The schema to rebuild (default config.postgres.schema). */
   schema?: string;
@@ -54,6 +67,8 @@ export async function rebuildReadModels(opts: {
   const work = `${target}_rebuild`;
   const old = `${target}_old`;
   const batchSize = opts.batchSize ?? REBUILD_BATCH;
+  // COPY needs a real Postgres: PGlite's socket server does not speak the COPY sub-protocol.
+  const copy = !db.embedded;
   const log = opts.log.child({ component: 'postgres-rebuild', schema: target });
   const started = process.hrtime.bigint();
   const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
@@ -73,6 +88,7 @@ export async function rebuildReadModels(opts: {
     const total = info.state.last_seq;
     await db.pool.query(`DROP SCHEMA IF EXISTS ${ident(work)} CASCADE`);
     await migrate(db.pool, work, log);
+    const deferred = await deferForBulkLoad(db.pool, work);
     log.info({ events: info.state.messages, lastSeq: total, batchSize }, 'rebuilding read models from the log');
 
     const consumer = await jetstream(nc).consumers.get(names.streams.events);
@@ -81,21 +97,24 @@ export async function rebuildReadModels(opts: {
     let applied = 0;
     let caughtUp = 0;
     let reached = 0;
-    /** The next messages of the log, up to `batchSize` or up to `until`, whichever comes first. */
-    const take = async (until: number): Promise<LogEntry[]> => {
+    /** The next messages of the log, up to `size` or up to `until`, whichever comes first. */
+    const take = async (until: number, size = batchSize): Promise<LogEntry[]> => {
       const entries: LogEntry[] = [];
-      while (entries.length < batchSize && reached < until) {
-        let timer: NodeJS.Timeout | undefined;
-        const r = await Promise.race([
-          it.next(),
-          new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), 30_000))),
-        ]);
+      // One timer per batch, pushed back by every message: a stall is 30 s without one.
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), STALL_MS)));
+      try {
+        while (entries.length < size && reached < until) {
+          const r = await Promise.race([it.next(), stalled]);
+          if (r === 'timeout') throw new Error(`the log stopped delivering at ${reached} (wanted ${until})`);
+          if (r.done) throw new Error('the ordered consumer ended');
+          const m: JsMsg = r.value;
+          entries.push(decodeLogEntry(names, { seq: m.seq, subject: m.subject, data: m.data }, log));
+          reached = m.seq;
+          timer!.refresh();
+        }
+      } finally {
         clearTimeout(timer);
-        if (r === 'timeout') throw new Error(`the log stopped delivering at ${reached} (wanted ${until})`);
-        if (r.done) throw new Error('the ordered consumer ended');
-        const m: JsMsg = r.value;
-        entries.push(decodeLogEntry(names, { seq: m.seq, subject: m.subject, data: m.data }, log));
-        reached = m.seq;
       }
       return entries;
     };
@@ -106,15 +125,20 @@ export async function rebuildReadModels(opts: {
         p.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
         return p;
       };
-      let next = reached < total ? ahead(take(total)) : undefined;
+      // The first batches are small and grow to batchSize: the database starts writing early
+      // instead of waiting for a whole large batch to be read.
+      let size = Math.min(batchSize, FIRST_BATCH);
+      const grow = () => (size = Math.min(batchSize, size * 2));
+      let next = reached < total ? ahead(take(total, size)) : undefined;
       while (next) {
         const entries = await next;
-        const writing = projectBatch(db.pool, work, entries, { source });
-        next = reached < total ? ahead(take(total)) : undefined;
+        const writing = projectBatch(db.pool, work, entries, { source, copy });
+        next = reached < total ? ahead(take(total, grow())) : undefined;
         await writing;
         applied += entries.length;
         opts.onProgress?.(entries.at(-1)!.seq, total, applied / elapsed());
       }
+      await restoreAfterBulkLoad(db.pool, deferred);
       await opts.beforeSwap?.();
 
       await inTransaction(db.pool, async (client) => {
@@ -123,7 +147,7 @@ export async function rebuildReadModels(opts: {
         const liveSeq = live && (live.source === null || live.source === source) ? live.logSeq : 0;
         while (reached < liveSeq) {
           const entries = await take(liveSeq);
-          await applyBatchIn(client, work, entries, { source });
+          await applyBatchIn(client, work, entries, { source, copy });
           applied += entries.length;
           caughtUp += entries.length;
         }
