@@ -7,14 +7,17 @@ import { MinuteCounter, TokenBucket } from './rate-limit.js';
 
 const UNACKED_KEPT = 4_096;
 
+/** A live inbox entry held back while the socket catches up. */
+export type PendingLive = { seq: number; prev: number; entry: InboxEntry };
+
 /** What uWS keeps per socket, filled in at upgrade. */
 export type SocketData = {
   connectionId: string;
   codec: Codec;
   deviceId: string;
   requestedCursor?: number;
-  identity?: Identity;
-  authError?: { code: ErrorCode; message: string };
+  /** The token from the upgrade request, until `open` takes it to verify. */
+  token?: string;
   connection?: Connection;
 };
 
@@ -41,16 +44,21 @@ export class Connection {
   /** While stored entries are being read, live ones wait here. */
   catchingUp = true;
   catchUpRunning = false;
+  /** NATS reconnected while a catch-up ran: it reads to the inbox's end before it stops. */
+  recheck = false;
   /** connection.success has been sent: frames may flow. */
   started = false;
-  pending: { seq: number; prev: number; entry: InboxEntry }[] = [];
+  // What follows is allocated on first use: an idle socket is most sockets, and every object it
+  // holds is paid for per connection (see bench/connections.ts).
+  pending?: PendingLive[];
   /** Messages from others sent to this socket and not yet acknowledged: [inbox seq, conversation, message seq]. */
-  #unacked: [number, string, number][] = [];
+  #unacked?: [number, string, number][];
   closed = false;
   authTimer?: NodeJS.Timeout;
-  expiryTimer?: NodeJS.Timeout;
-  readonly frames: TokenBucket;
-  readonly badFrames: MinuteCounter;
+  /** The upgrade's token is being verified; frames wait for it. */
+  verifying?: Promise<void>;
+  #frames?: TokenBucket;
+  #badFrames?: MinuteCounter;
   readonly #limits: ConnectionLimits;
 
   constructor(ws: WebSocket<SocketData>, data: SocketData, limits: ConnectionLimits) {
@@ -59,8 +67,15 @@ export class Connection {
     this.codec = data.codec;
     this.deviceId = data.deviceId;
     this.#limits = limits;
-    this.frames = new TokenBucket(limits.framesPerSecond, limits.frameBurst);
-    this.badFrames = new MinuteCounter(limits.badFramesPerMinute);
+  }
+
+  /** The frame rate limit (a full bucket until the first frame, so it can start then). */
+  get frames(): TokenBucket {
+    return (this.#frames ??= new TokenBucket(this.#limits.framesPerSecond, this.#limits.frameBurst));
+  }
+
+  get badFrames(): MinuteCounter {
+    return (this.#badFrames ??= new MinuteCounter(this.#limits.badFramesPerMinute));
   }
 
   get userId(): string | undefined {
@@ -89,9 +104,10 @@ export class Connection {
     const mine = entry.origin?.connectionId === this.id;
     const ref = mine && entry.origin?.ref !== undefined ? { ref: entry.origin.ref } : {};
     if (entry.type === 'message.new' && entry.payload.message.senderId !== this.userId) {
-      this.#unacked.push([seq, entry.payload.message.conversationId, entry.payload.message.seq]);
+      const unacked = (this.#unacked ??= []);
+      unacked.push([seq, entry.payload.message.conversationId, entry.payload.message.seq]);
       // A client that never acks must not grow this without bound; its oldest receipts are dropped.
-      if (this.#unacked.length > UNACKED_KEPT) this.#unacked.splice(0, this.#unacked.length - UNACKED_KEPT);
+      if (unacked.length > UNACKED_KEPT) unacked.splice(0, unacked.length - UNACKED_KEPT);
     }
     if (mine && entry.type === 'message.new') {
       const message = entry.payload.message;
@@ -106,12 +122,13 @@ export class Connection {
   takeReceipts(upToInboxSeq: number): Map<string, number> {
     const receipts = new Map<string, number>();
     let n = 0;
-    for (const [inboxSeq, conversationId, messageSeq] of this.#unacked) {
+    const unacked = this.#unacked ?? [];
+    for (const [inboxSeq, conversationId, messageSeq] of unacked) {
       if (inboxSeq > upToInboxSeq) break;
       receipts.set(conversationId, Math.max(receipts.get(conversationId) ?? 0, messageSeq));
       n++;
     }
-    this.#unacked.splice(0, n);
+    unacked.splice(0, n);
     return receipts;
   }
 

@@ -8,7 +8,6 @@ import { decodeJson } from '../lib/json.js';
 import { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
-import { StreamReader } from '../lib/stream-reader.js';
 import type { CommandOutcome } from '../schemas/index.js';
 import { createTokenVerifier, tokenFromRequest, type TokenVerifier } from './auth.js';
 import { decodeFrame, negotiate } from './codec.js';
@@ -18,7 +17,11 @@ import { renderOutcome } from './outcomes.js';
 import { OutcomeWaiter } from './rest/outcome-waiter.js';
 import type { ReadDb } from './rest/read-models.js';
 import { mountRest } from './rest/routes.js';
-import { readUnread, totalOf } from '../projections/delivery/unread-totals.js';
+import { totalOf, type UnreadMap } from '../projections/delivery/unread-totals.js';
+import { DirectGets, DirectReader } from './direct-get.js';
+import { createFeedSubscriptions } from './feed-subscriptions.js';
+import { InboxReplay } from './inbox-replay.js';
+import { TokenExpiry } from './token-expiry.js';
 import { UserFeeds } from './user-feeds.js';
 import { uWS, uwsRuntime } from './uws.js';
 
@@ -36,6 +39,8 @@ export type GatewayHealth = {
   uws: { native: boolean; reason?: string };
   connections: number;
   users: number;
+  /** How inbox replays were read: shared scans started, reads answered by scans, reads walked. */
+  replay: { scans: number; fromScans: number; walked: number };
   uptimeSec: number;
 };
 
@@ -59,16 +64,25 @@ export async function startGateway(opts: {
     log.error({ reason: uwsRuntime.reason, binary: uwsRuntime.binary }, 'uWebSockets.js is running its SLOW ws FALLBACK, not the native server');
   }
   const verifier = opts.verifier ?? createTokenVerifier(config.auth);
-  const jsm = await jetstreamManager(nc);
+  // Fails fast when the server has no JetStream (the inbox reads below need it).
+  await jetstreamManager(nc);
   const publisher = new JetStreamPublisher(nc);
-  const feeds = new UserFeeds(nc, names, new StreamReader(jsm, names.streams.inbox), log);
+  const directGets = new DirectGets(nc);
+  const inboxReader = new DirectReader(directGets, names.streams.inbox);
+  const replay = new InboxReplay(nc, inboxReader, log);
+  const feeds = new UserFeeds(names, inboxReader, replay, log);
+  feeds.subscribe(
+    createFeedSubscriptions(config.gatewayFeeds, nc, names, { live: (userId, msg) => feeds.onLive(userId, msg), ephemeral: (userId, msg) => feeds.onEphemeral(userId, msg) }, log),
+  );
   const connections = new Map<string, Connection>();
-  const unreadKv = new StreamReader(jsm, names.kv.stream(names.buckets.unread));
+  const unreadKv = new DirectReader(directGets, names.kv.stream(names.buckets.unread));
 
   /** Unread counts are live updates (ephemeral); a connecting client first gets where they stand. */
   const sendUnreadSummary = async (conn: Connection, userId: string): Promise<void> => {
     try {
-      const map = await readUnread(unreadKv, names, userId);
+      // As projections/delivery/unread-totals.ts readUnread, through the gateway's Direct Gets.
+      const entry = await unreadKv.last(names.kv.key(names.buckets.unread, userId));
+      const map = entry && entry.data.length > 0 ? decodeJson<UnreadMap>(entry.data) : {};
       const conversations = Object.entries(map).map(([conversationId, unread]) => ({ conversationId, unread }));
       if (!conn.closed) conn.ws.cork(() => conn.send({ type: 'unread.summary', payload: { conversations, totalUnread: totalOf(map) } }));
     } catch (err) {
@@ -88,25 +102,13 @@ export async function startGateway(opts: {
     }
   })();
 
-  const armExpiry = (conn: Connection): void => {
-    clearTimeout(conn.expiryTimer);
-    const ms = conn.identity!.expiresAt - Date.now() + config.auth.clockToleranceSec * 1000;
-    // setTimeout overflows past 2^31-1 ms; a token that long-lived is re-checked when the timer fires.
-    conn.expiryTimer = setTimeout(() => {
-      if (conn.identity && conn.identity.expiresAt + config.auth.clockToleranceSec * 1000 <= Date.now()) {
-        conn.sendError('token_expired', 'token expired; reconnect with a fresh token');
-        conn.close(closeCodes.unauthorized, 'token expired');
-      } else if (!conn.closed) armExpiry(conn);
-    }, Math.min(Math.max(ms, 0), 2 ** 31 - 1));
-    conn.expiryTimer.unref();
-  };
+  const expiry = new TokenExpiry(connections, config.auth.clockToleranceSec * 1000);
 
   const onAuthenticated = (conn: Connection, requestedCursor?: number, ref?: string): void => {
     clearTimeout(conn.authTimer);
-    armExpiry(conn);
     const userId = conn.identity!.userId;
     feeds.attach(conn, userId, requestedCursor).then(
-      ({ cursor, resumed, reset }) => {
+      ({ cursor, resumed, reset, end }) => {
         if (conn.closed) return feeds.detach(conn);
         conn.ws.cork(() => {
           conn.send({
@@ -116,7 +118,7 @@ export async function startGateway(opts: {
           });
           if (reset) conn.send({ type: 'resume.reset', payload: { ...reset, cursor } });
         });
-        feeds.start(conn);
+        feeds.start(conn, end);
         void sendUnreadSummary(conn, userId);
         log.debug({ userId, connectionId: conn.id, cursor, resumed }, 'connected');
       },
@@ -137,7 +139,6 @@ export async function startGateway(opts: {
     log,
     onAuthenticated: (conn, ref) => onAuthenticated(conn, conn.ws.getUserData().requestedCursor, ref),
     onTokenRefreshed: (conn, ref) => {
-      armExpiry(conn);
       conn.send({
         type: 'auth.refreshed',
         ...(ref !== undefined ? { ref } : {}),
@@ -145,6 +146,15 @@ export async function startGateway(opts: {
       });
     },
   });
+
+  const onMessage = (conn: Connection, message: ArrayBuffer, isBinary: boolean): void => {
+    if (message.byteLength > config.limits.maxPayloadBytes) {
+      frames.reject(conn, 'payload_too_large', `frames are limited to ${config.limits.maxPayloadBytes} bytes`);
+      return;
+    }
+    const decoded = decodeFrame(message, isBinary);
+    frames.handle(conn, decoded.ok ? decoded.value : undefined, decoded.ok ? undefined : decoded.message);
+  };
 
   // Command outcomes for sockets on this gateway (rejections, answers to repeated commands).
   const outcomes = nc.subscribe(names.subjects.reply(config.gatewayId), {
@@ -179,7 +189,6 @@ export async function startGateway(opts: {
         res.writeStatus('503 Service Unavailable').end('draining');
         return;
       }
-      // Copy everything out of req now: it is gone after the first await.
       const key = req.getHeader('sec-websocket-key');
       const protocols = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
@@ -188,11 +197,7 @@ export async function startGateway(opts: {
       const deviceId = (req.getHeader('x-device-id') || query.get('deviceId') || 'default').slice(0, 128);
       const cursorText = query.get('cursor');
       const { codec, protocol } = negotiate(protocols);
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
-      const data: SocketData = { connectionId: newId('conn'), codec, deviceId };
+      const data: SocketData = { connectionId: newId('conn'), codec, deviceId, ...(token !== undefined ? { token } : {}) };
       if (cursorText !== null) {
         const cursor = Number(cursorText);
         if (!Number.isInteger(cursor) || cursor < 0) {
@@ -201,38 +206,33 @@ export async function startGateway(opts: {
         }
         data.requestedCursor = cursor;
       }
-      const upgrade = () => {
-        if (aborted) return;
-        res.cork(() => res.upgrade(data, key, protocol, extensions, context));
-      };
-      if (token === undefined) return upgrade();
-      verifier.verify(token).then(
-        (identity) => {
-          data.identity = identity;
-          upgrade();
-        },
-        (err: unknown) => {
-          data.authError = {
-            code: err instanceof ParleyError ? err.code : 'unauthorized',
-            message: (err as Error).message,
-          };
-          upgrade();
-        },
-      );
+      // Upgraded here and now, and the token verified once the socket is open: uWebSockets.js
+      // 20.30 can close a socket it upgraded later, from a corked callback, right after `open`
+      // (uNetworking/uWebSockets#1928); under a reconnect storm that dropped thousands (1006).
+      res.upgrade(data, key, protocol, extensions, context);
     },
     open: (ws) => {
       const data = ws.getUserData();
       const conn = new Connection(ws, data, config.limits);
       data.connection = conn;
       connections.set(conn.id, conn);
-      if (data.authError) {
-        conn.sendError(data.authError.code, data.authError.message);
-        conn.close(closeCodes.unauthorized, data.authError.code);
-        return;
-      }
-      if (data.identity) {
-        conn.identity = data.identity;
-        onAuthenticated(conn, data.requestedCursor);
+      if (data.token !== undefined) {
+        const token = data.token;
+        delete data.token;
+        conn.verifying = verifier.verify(token).then(
+          (identity) => {
+            conn.verifying = undefined;
+            if (conn.closed) return;
+            conn.identity = identity;
+            onAuthenticated(conn, data.requestedCursor);
+          },
+          (err: unknown) => {
+            conn.verifying = undefined;
+            if (conn.closed) return;
+            conn.sendError(err instanceof ParleyError ? err.code : 'unauthorized', (err as Error).message);
+            conn.close(closeCodes.unauthorized, err instanceof ParleyError ? err.code : 'unauthorized');
+          },
+        );
         return;
       }
       conn.authTimer = setTimeout(() => {
@@ -243,19 +243,22 @@ export async function startGateway(opts: {
     },
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData().connection!;
-      if (message.byteLength > config.limits.maxPayloadBytes) {
-        frames.reject(conn, 'payload_too_large', `frames are limited to ${config.limits.maxPayloadBytes} bytes`);
+      if (conn.verifying) {
+        // Frames sent before the upgrade's token is verified wait for it, in order. `message` is
+        // only valid during this call, so it is copied.
+        const copy = message.slice(0);
+        conn.verifying = conn.verifying.then(() => {
+          if (!conn.closed) onMessage(conn, copy, isBinary);
+        });
         return;
       }
-      const decoded = decodeFrame(message, isBinary);
-      frames.handle(conn, decoded.ok ? decoded.value : undefined, decoded.ok ? undefined : decoded.message);
+      onMessage(conn, message, isBinary);
     },
     close: (ws) => {
       const conn = ws.getUserData().connection;
       if (!conn) return;
       conn.closed = true;
       clearTimeout(conn.authTimer);
-      clearTimeout(conn.expiryTimer);
       connections.delete(conn.id);
       feeds.detach(conn);
     },
@@ -268,6 +271,7 @@ export async function startGateway(opts: {
     uws: { native: uwsRuntime.native, ...(uwsRuntime.reason ? { reason: uwsRuntime.reason } : {}) },
     connections: connections.size,
     users: feeds.users,
+    replay: { ...replay.served },
     uptimeSec: Math.round((Date.now() - startedAt) / 1000),
   });
 
@@ -295,8 +299,11 @@ export async function startGateway(opts: {
       draining = true;
       uWS.us_listen_socket_close(listenSocket);
       for (const conn of connections.values()) conn.close(closeCodes.goingAway, 'server going away');
+      expiry.stop();
       outcomes.unsubscribe();
       feeds.close();
+      replay.close();
+      directGets.close();
       await publisher.close();
       log.info('gateway stopped');
     },

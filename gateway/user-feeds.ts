@@ -1,104 +1,109 @@
-import type { NatsConnection, Subscription, Msg } from '@nats-io/nats-core';
+import type { Msg } from '@nats-io/nats-core';
 import { closeCodes } from '../lib/errors.js';
 import { decodeJson } from '../lib/json.js';
 import type { Logger } from '../lib/log.js';
 import { headers, type Names } from '../lib/names.js';
-import type { StreamReader } from '../lib/stream-reader.js';
 import type { InboxEntry } from '../projections/delivery/inbox-entry.js';
 import type { Connection } from './connection.js';
+import type { DirectReader } from './direct-get.js';
+import type { FeedSubscriptions } from './feed-subscriptions.js';
+import type { InboxReplay } from './inbox-replay.js';
+
+/** What `attach` decided for a socket. `end`: the user's last inbox seq when it looked. */
+export type AttachResult = { cursor: number; resumed: boolean; end: number; reset?: { requestedCursor: number; reason: string } };
 
 /**
- * One core NATS subscription per connected user on this gateway (`<prefix>.live.<user>`, the
- * inbox's republish), shared by all the user's sockets here. Each socket keeps its own cursor: a
- * live entry whose Nats-Last-Sequence is past the socket's cursor means something was missed (the
- * socket was resuming, or a republish was lost), and the gap is filled from the inbox with Direct
- * Get before the live entry is sent. Entries at or below the cursor are dropped: never twice.
+ * The connected users of this gateway and their sockets, fed from the users' live inbox
+ * republish (`<prefix>.live.<user>`) and ephemeral subject (see feed-subscriptions.ts). Each
+ * socket keeps its own cursor: a live entry whose Nats-Last-Sequence is past the socket's cursor
+ * means something was missed (the socket was resuming, or a republish was lost), and the gap is
+ * filled from the inbox before the live entry is sent. Entries at or below the cursor are dropped:
+ * never twice.
  */
 export class UserFeeds {
-  readonly #nc: NatsConnection;
   readonly #names: Names;
-  readonly #inbox: StreamReader;
+  readonly #inbox: DirectReader;
+  readonly #replay: InboxReplay;
   readonly #log: Logger;
-  readonly #feeds = new Map<string, { subs: Subscription[]; connections: Set<Connection> }>();
+  /** One socket (the common case, and no Set to pay for) or several. */
+  readonly #users = new Map<string, Connection | Set<Connection>>();
+  #subscriptions?: FeedSubscriptions;
 
-  constructor(nc: NatsConnection, names: Names, inbox: StreamReader, log: Logger) {
-    this.#nc = nc;
+  constructor(names: Names, inbox: DirectReader, replay: InboxReplay, log: Logger) {
     this.#names = names;
     this.#inbox = inbox;
+    this.#replay = replay;
     this.#log = log;
   }
 
+  /** Set once, before the first attach: the subscriptions feed `onLive` / `onEphemeral`. */
+  subscribe(subscriptions: FeedSubscriptions): void {
+    this.#subscriptions = subscriptions;
+  }
+
   get users(): number {
-    return this.#feeds.size;
+    return this.#users.size;
   }
 
   /**
-   * Subscribe (if this is the user's first socket here) and fix the socket's starting cursor.
-   * Without a cursor the socket starts at the inbox's end. With one, it resumes after it — if the
-   * inbox still holds the entry at the cursor: retention drops a user's oldest entries first, so
-   * then nothing after it is gone. Otherwise entries may be lost, and rather than skip them
-   * silently the socket starts at the end and is told `resume.reset` (the client resyncs by REST).
-   * Cursor 0 means "everything the inbox holds". Live entries wait until `start` has sent what is
-   * stored after the cursor.
+   * Add the socket to its user's (subscribing if it is the user's first here) and fix its
+   * starting cursor. Without a cursor the socket starts at the inbox's end. With one, it resumes
+   * after it — if the inbox still holds the entry at the cursor: retention drops a user's oldest
+   * entries first, so then nothing after it is gone. Otherwise entries may be lost, and rather than
+   * skip them silently the socket starts at the end and is told `resume.reset` (the client resyncs
+   * by REST). Cursor 0 means "everything the inbox holds". Live entries wait until `start` has sent
+   * what is stored after the cursor.
    */
-  async attach(
-    conn: Connection,
-    userId: string,
-    requestedCursor?: number,
-  ): Promise<{ cursor: number; resumed: boolean; reset?: { requestedCursor: number; reason: string } }> {
-    let feed = this.#feeds.get(userId);
-    if (!feed) {
-      const connections = new Set<Connection>();
-      const live = this.#nc.subscribe(this.#names.subjects.live(userId), {
-        callback: (err, msg) => (err ? this.#log.warn({ err, userId }, 'live subscription error') : this.#onLive(connections, msg)),
-      });
-      // Ephemeral frames (unread counts, later typing and presence): no seq, no replay.
-      const ephemeral = this.#nc.subscribe(this.#names.subjects.ephemeral(userId), {
-        callback: (err, msg) => (err ? undefined : this.#onEphemeral(connections, msg)),
-      });
-      feed = { subs: [live, ephemeral], connections };
-      this.#feeds.set(userId, feed);
-    }
+  async attach(conn: Connection, userId: string, requestedCursor?: number): Promise<AttachResult> {
+    const existing = this.#users.get(userId);
+    if (existing === undefined) {
+      this.#users.set(userId, conn);
+      this.#subscriptions!.add(userId);
+    } else if (existing instanceof Set) existing.add(conn);
+    else this.#users.set(userId, new Set([existing, conn]));
     conn.catchingUp = true;
-    feed.connections.add(conn);
     const subject = this.#names.subjects.inbox(userId);
-    const last = await this.#inbox.last(subject);
+    // Both reads at once: the entry at the cursor does not depend on the end.
+    const [last, atCursor] = await Promise.all([
+      this.#inbox.last(subject),
+      requestedCursor !== undefined && requestedCursor > 0 ? this.#inbox.bySeq(requestedCursor) : Promise.resolve(null),
+    ]);
     const end = last?.seq ?? 0;
     if (requestedCursor === undefined) {
       conn.lastSeq = end;
-      return { cursor: end, resumed: false };
+      return { cursor: end, resumed: false, end };
     }
-    if (requestedCursor > 0) {
-      const atCursor = requestedCursor === end ? last : await this.#inbox.bySeq(requestedCursor);
-      if (atCursor?.subject !== subject) {
-        conn.lastSeq = end;
-        const reason = requestedCursor > end ? 'the cursor is past the end of the inbox' : 'the inbox no longer holds entries after this cursor';
-        return { cursor: end, resumed: false, reset: { requestedCursor, reason } };
-      }
+    if (requestedCursor > 0 && atCursor?.subject !== subject) {
+      conn.lastSeq = end;
+      const reason = requestedCursor > end ? 'the cursor is past the end of the inbox' : 'the inbox no longer holds entries after this cursor';
+      return { cursor: end, resumed: false, end, reset: { requestedCursor, reason } };
     }
     conn.lastSeq = requestedCursor;
-    return { cursor: requestedCursor, resumed: true };
+    return { cursor: requestedCursor, resumed: true, end };
   }
 
-  /** Send what is stored after the socket's cursor, then what arrived live meanwhile. */
-  start(conn: Connection): void {
+  /** Send what is stored after the socket's cursor up to `end` (from attach), then what arrived live meanwhile. */
+  start(conn: Connection, end: number): void {
     conn.started = true;
-    void this.#catchUp(conn);
+    void this.#catchUp(conn, end);
   }
 
   detach(conn: Connection): void {
     const userId = conn.userId;
     if (!userId) return;
-    const feed = this.#feeds.get(userId);
-    if (!feed) return;
-    feed.connections.delete(conn);
-    if (feed.connections.size === 0) {
-      for (const sub of feed.subs) sub.unsubscribe();
-      this.#feeds.delete(userId);
+    const held = this.#users.get(userId);
+    if (held === conn) {
+      this.#users.delete(userId);
+      this.#subscriptions?.remove(userId);
+    } else if (held instanceof Set) {
+      held.delete(conn);
+      if (held.size === 1) this.#users.set(userId, held.values().next().value!);
     }
   }
 
-  #onLive(connections: Set<Connection>, msg: Msg): void {
+  onLive(userId: string, msg: Msg): void {
+    const held = this.#users.get(userId);
+    if (held === undefined) return;
     const seq = Number(msg.headers?.get(headers.sequence));
     const prev = Number(msg.headers?.get(headers.lastSequence) ?? 0);
     if (!Number.isFinite(seq) || seq <= 0) return;
@@ -109,51 +114,66 @@ export class UserFeeds {
       this.#log.error({ err, seq }, 'unreadable inbox entry');
       return;
     }
-    for (const conn of connections) this.#offer(conn, seq, prev, entry);
+    if (held instanceof Set) for (const conn of held) this.#offer(conn, seq, prev, entry);
+    else this.#offer(held, seq, prev, entry);
   }
 
-  #onEphemeral(connections: Set<Connection>, msg: Msg): void {
+  onEphemeral(userId: string, msg: Msg): void {
+    const held = this.#users.get(userId);
+    if (held === undefined) return;
     let frame: object;
     try {
       frame = decodeJson<object>(msg.data);
     } catch {
       return;
     }
-    for (const conn of connections) if (conn.started && !conn.closed) conn.send(frame);
+    if (held instanceof Set) {
+      for (const conn of held) if (conn.started && !conn.closed) conn.send(frame);
+    } else if (held.started && !held.closed) held.send(frame);
   }
 
   #offer(conn: Connection, seq: number, prev: number, entry: InboxEntry): void {
     if (conn.closed) return;
     if (conn.catchingUp) {
-      conn.pending.push({ seq, prev, entry });
+      (conn.pending ??= []).push({ seq, prev, entry });
       return;
     }
     if (seq <= conn.lastSeq) return;
     if (prev > conn.lastSeq) {
-      conn.pending.push({ seq, prev, entry });
+      (conn.pending ??= []).push({ seq, prev, entry });
       conn.catchingUp = true;
-      void this.#catchUp(conn);
+      void this.#catchUp(conn, prev);
       return;
     }
     conn.deliver(seq, entry);
   }
 
-  async #catchUp(conn: Connection): Promise<void> {
-    if (conn.catchUpRunning) return;
+  /**
+   * Read the stored entries after the socket's cursor up to `until`, send them, then the live
+   * ones held meanwhile; a live one whose predecessor (Nats-Last-Sequence) was not sent is a gap,
+   * read up to that predecessor in turn. `until` = Infinity reads to whatever the inbox holds.
+   */
+  async #catchUp(conn: Connection, until: number): Promise<void> {
+    if (conn.catchUpRunning) {
+      // A running catch-up reads to its own bound; have it read to the end once more when done.
+      if (!Number.isFinite(until)) conn.recheck = true;
+      return;
+    }
     conn.catchUpRunning = true;
     conn.catchingUp = true;
     const subject = this.#names.subjects.inbox(conn.userId!);
     try {
       for (;;) {
-        for (;;) {
-          if (conn.closed) return;
-          const stored = await this.#inbox.nextAfter(subject, conn.lastSeq);
-          if (!stored) break;
-          conn.deliver(stored.seq, decodeJson<InboxEntry>(stored.data));
-        }
+        if (conn.closed) return;
+        const before = conn.lastSeq;
+        const stored = await this.#replay.read(subject, conn.lastSeq, until);
+        if (conn.closed) return;
+        if (stored.length > 1) conn.ws.cork(() => this.#deliverStored(conn, stored));
+        else this.#deliverStored(conn, stored);
+        const stuck = conn.lastSeq === before && until > before;
         // Drain what came live meanwhile; synchronous, so nothing new arrives while it runs.
-        const pending = conn.pending.sort((a, b) => a.seq - b.seq);
-        conn.pending = [];
+        const pending = conn.pending?.sort((a, b) => a.seq - b.seq) ?? [];
+        conn.pending = undefined;
         let gapAt = -1;
         for (let i = 0; i < pending.length; i++) {
           const p = pending[i]!;
@@ -165,10 +185,25 @@ export class UserFeeds {
           conn.deliver(p.seq, p.entry);
         }
         if (gapAt < 0) {
+          if (conn.recheck) {
+            conn.recheck = false;
+            until = Number.POSITIVE_INFINITY;
+            continue;
+          }
           conn.catchingUp = false;
           return;
         }
+        if (stuck && !Number.isFinite(until)) {
+          // The inbox holds nothing after the cursor, yet a live entry says something came
+          // between: retention dropped it meanwhile. It cannot be sent; carry on after it.
+          this.#log.warn({ connectionId: conn.id, lastSeq: conn.lastSeq, prev: pending[gapAt]!.prev }, 'inbox entries gone before they could be replayed');
+          conn.lastSeq = pending[gapAt]!.prev;
+          conn.pending = pending.slice(gapAt);
+          continue;
+        }
         conn.pending = pending.slice(gapAt);
+        // Read up to the entry before the first held live one; if that read found nothing, to the end.
+        until = stuck ? Number.POSITIVE_INFINITY : pending[gapAt]!.prev;
       }
     } catch (err) {
       this.#log.warn({ err, connectionId: conn.id }, 'inbox read failed; closing so the client resumes');
@@ -178,18 +213,26 @@ export class UserFeeds {
     }
   }
 
+  #deliverStored(conn: Connection, stored: { seq: number; data: Uint8Array }[]): void {
+    for (const s of stored) {
+      if (conn.closed) return;
+      if (s.seq > conn.lastSeq) conn.deliver(s.seq, decodeJson<InboxEntry>(s.data));
+    }
+  }
+
   /**
    * After NATS reconnects, live entries published meanwhile were never seen: every socket reads
-   * its inbox after its cursor again (a no-op when nothing is missing).
+   * its inbox after its cursor again, to its end (a no-op when nothing is missing).
    */
   recheckAll(): void {
-    for (const feed of this.#feeds.values()) {
-      for (const conn of feed.connections) if (conn.started && !conn.closed) void this.#catchUp(conn);
+    for (const held of this.#users.values()) {
+      for (const conn of held instanceof Set ? held : [held]) if (conn.started && !conn.closed) void this.#catchUp(conn, Number.POSITIVE_INFINITY);
     }
   }
 
   close(): void {
-    for (const feed of this.#feeds.values()) for (const sub of feed.subs) sub.unsubscribe();
-    this.#feeds.clear();
+    for (const userId of this.#users.keys()) this.#subscriptions?.remove(userId);
+    this.#subscriptions?.close();
+    this.#users.clear();
   }
 }

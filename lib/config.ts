@@ -52,9 +52,19 @@ export type Config = {
     /** How long a batch may wait to fill before it is written anyway (PARLEY_PG_BATCH_MS). */
     batchMs: number;
   };
+  /**
+   * How a gateway subscribes to users' live and ephemeral feeds (PARLEY_GATEWAY_FEEDS):
+   * `wildcard`, two subscriptions per gateway for every user's traffic, dispatched in-process (no
+   * per-user NATS state: the cheapest per connection, but every gateway receives every user's
+   * frames); `per-user`, two subscriptions per connected user (traffic only for local users).
+   */
+  gatewayFeeds: GatewayFeeds;
   logLevel: string;
   dataDir: string;
 };
+
+export const gatewayFeedModes = ['wildcard', 'per-user'] as const;
+export type GatewayFeeds = (typeof gatewayFeedModes)[number];
 
 /** The dev secret `npm start` uses when none is configured; start-up says so loudly. */
 export const DEV_JWT_SECRET = 'parley-dev-secret-do-not-use-in-production';
@@ -81,6 +91,7 @@ export function defaultConfig(): Config {
     engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
     delivery: { ackWaitMs: 10_000, maxAckPending: 2_000 },
     postgres: { schema: 'parley', batchSize: 500, batchMs: 50 },
+    gatewayFeeds: 'wildcard',
     logLevel: 'info',
     dataDir: '.parley',
   };
@@ -99,6 +110,13 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
 function str(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw === '' ? undefined : raw;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new Error(`${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as T;
 }
 
 /** A plain lower-case identifier, short enough that `<schema>_rebuild` is one too. */
@@ -162,6 +180,7 @@ export function loadConfig(env: Env = process.env): Config {
       batchSize: int(env, 'PARLEY_PG_BATCH', d.postgres.batchSize, 1),
       batchMs: int(env, 'PARLEY_PG_BATCH_MS', d.postgres.batchMs, 1),
     },
+    gatewayFeeds: oneOf(env, 'PARLEY_GATEWAY_FEEDS', gatewayFeedModes, d.gatewayFeeds),
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
   };

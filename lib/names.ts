@@ -79,8 +79,19 @@ export function makeNames(prefix = 'chat') {
       inboxAll: `${prefix}.inbox.>`,
       live: (userId: string) => `${prefix}.live.${token('user id', userId)}`,
       liveAll: `${prefix}.live.>`,
+      /** Every user's live feed in one subscription (a gateway's wildcard feed mode). */
+      liveUsers: `${prefix}.live.*`,
+      userOfLive: (subject: string): string | undefined => {
+        const head = `${prefix}.live.`;
+        return subject.startsWith(head) ? subject.slice(head.length) : undefined;
+      },
       /** Ephemeral, core NATS only: typing, presence. Never stored. */
       ephemeral: (userId: string) => `${prefix}.eph.${token('user id', userId)}`,
+      ephemeralUsers: `${prefix}.eph.*`,
+      userOfEphemeral: (subject: string): string | undefined => {
+        const head = `${prefix}.eph.`;
+        return subject.startsWith(head) ? subject.slice(head.length) : undefined;
+      },
       /** Command outcomes (rejections, duplicates, acceptances) back to the gateway that sent it. */
       reply: (gatewayId: string) => `${prefix}.reply.${token('gateway id', gatewayId)}`,
     },

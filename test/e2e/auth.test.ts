@@ -72,6 +72,18 @@ t.test('auth', async (t) => {
     t.equal((await c.closed).code, 4001);
   });
 
+  t.test('frames sent right after the upgrade wait for its token to be checked, then are answered in order', async (t) => {
+    // The token given at upgrade is checked once the socket is open (see gateway.ts, upgrade).
+    const c = await TestClient.open(sys.url, { auth: 'header', token: await good('early') });
+    c.send({ type: 'ping', ref: 'early-1', payload: {} });
+    c.send({ type: 'ping', ref: 'early-2', payload: {} });
+    t.equal((await c.next('pong')).ref, 'early-1', 'answered, not "authenticate first"');
+    t.equal((await c.next('pong', (f) => f.ref === 'early-2')).ref, 'early-2');
+    t.equal(c.of('error').length, 0);
+    await c.next('connection.success');
+    c.terminate();
+  });
+
   t.test('a token that expires while connected closes the socket with 4001; auth.refresh extends it', async (t) => {
     const soon = Math.floor(Date.now() / 1000) + 2;
     const c = await TestClient.open(sys.url, { auth: 'header', token: await signed(sys, { sub: 'short', aud: 'parley-test' }, { exp: soon }) });

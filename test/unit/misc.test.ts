@@ -166,6 +166,7 @@ t.test('loadConfig', async (t) => {
       engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
       delivery: { ackWaitMs: 10_000, maxAckPending: 2_000 },
       postgres: { url: undefined, schema: 'parley', batchSize: 500, batchMs: 50 },
+      gatewayFeeds: 'wildcard',
       logLevel: 'info',
       dataDir: '.parley',
     });
@@ -217,6 +218,7 @@ t.test('loadConfig', async (t) => {
       PARLEY_PG_SCHEMA: 'read_models',
       PARLEY_PG_BATCH: '100',
       PARLEY_PG_BATCH_MS: '10',
+      PARLEY_GATEWAY_FEEDS: 'per-user',
       PARLEY_LOG_LEVEL: 'debug',
       PARLEY_DATA_DIR: '/var/parley',
     });
@@ -249,6 +251,7 @@ t.test('loadConfig', async (t) => {
       engine: { ackWaitMs: 5000, maxAckPending: 10, cacheSize: 20, snapshotEvery: 50 },
       delivery: { ackWaitMs: 7000, maxAckPending: 30 },
       postgres: { url: 'postgres://u:p@db:5432/chat', schema: 'read_models', batchSize: 100, batchMs: 10 },
+      gatewayFeeds: 'per-user',
       logLevel: 'debug',
       dataDir: '/var/parley',
     });
@@ -268,6 +271,7 @@ t.test('loadConfig', async (t) => {
     t.throws(() => loadConfig({ PARLEY_PG_BATCH: '0' }), /^PARLEY_PG_BATCH must be an integer ≥ 1/);
     t.throws(() => loadConfig({ PARLEY_DELIVERY_ACK_WAIT_MS: '10' }), /^PARLEY_DELIVERY_ACK_WAIT_MS must be an integer ≥ 1000/);
     t.throws(() => loadConfig({ PARLEY_MAX_PAYLOAD: 'lots' }), /^PARLEY_MAX_PAYLOAD /);
+    t.throws(() => loadConfig({ PARLEY_GATEWAY_FEEDS: 'shared' }), { message: 'PARLEY_GATEWAY_FEEDS must be one of wildcard, per-user, got "shared"' });
   });
 
   t.test("the 'none' algorithm is refused, in any case", async (t) => {
