@@ -60,6 +60,9 @@ Options:
   --no-clamp            do not clamp --connections to the open-files limit
   --allow-fallback      run even if uWebSockets.js is on its slow ws fallback (the figures then mean little)
   -h, --help            this help
+
+Read models: Postgres at $DATABASE_URL or 127.0.0.1:5432 when it answers (schema = the run's
+prefix, dropped at the end); PARLEY_BENCH_DATABASE_URL=embedded for the embedded PGlite.
 `;
 
 export async function run(argv: string[]): Promise<number> {
