@@ -5,6 +5,7 @@ import type { Config } from '../lib/config.js';
 import { decodeJson } from '../lib/json.js';
 import { JetStreamPublisher } from '../lib/js-publisher.js';
 import { KeyedQueue } from '../lib/keyed-queue.js';
+import { writeCoalescer } from '../lib/write-coalescing.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
 import { StreamReader } from '../lib/stream-reader.js';
@@ -48,6 +49,8 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
   const loops: Promise<void>[] = [];
 
   let stopped = false;
+  // Replies and acks: one socket write per event-loop turn (appends go through the publisher, which does the same).
+  const coalesceWrites = writeCoalescer(nc);
   const process = (m: JsMsg, deliveredBefore: number): void => {
     if (stopped) {
       // Pulled but not started before the stop: hand it back now rather than after ack_wait.
@@ -68,6 +71,7 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
     void queue
       .run(aggregateKey(command), () => handler.handle(command, m.info.deliveryCount > 1 || m.seq <= deliveredBefore))
       .then((outcome) => {
+        coalesceWrites();
         counts.processed++;
         if (outcome === 'rejected') counts.rejected++;
         if (outcome === 'duplicate') counts.duplicates++;

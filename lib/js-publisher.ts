@@ -1,5 +1,6 @@
 import { headers as natsHeaders, nuid, type NatsConnection, type Subscription, type Msg, type MsgHdrs } from '@nats-io/nats-core';
 import { headers } from './names.js';
+import { writeCoalescer } from './write-coalescing.js';
 
 /**
  * A pipelined JetStream publisher: a plain publish with a reply subject, and one wildcard
@@ -41,9 +42,11 @@ export class JetStreamPublisher {
   readonly #timeoutMs: number;
   #next = 1;
   #closed = false;
+  readonly #coalesce: () => void;
 
   constructor(nc: NatsConnection, options: { timeoutMs?: number } = {}) {
     this.#nc = nc;
+    this.#coalesce = writeCoalescer(nc);
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#sub = nc.subscribe(`${this.#prefix}.*`, { callback: (err, msg) => (err ? undefined : this.#onAck(msg)) });
     // One sweep for all timeouts instead of a timer per message.
@@ -67,6 +70,7 @@ export class JetStreamPublisher {
     }
     return new Promise<PubAck>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, deadline: Date.now() + this.#timeoutMs });
+      this.#coalesce();
       try {
         this.#nc.publish(subject, data, { reply: `${this.#prefix}.${id}`, ...(hdrs ? { headers: hdrs } : {}) });
       } catch (err) {
