@@ -17,6 +17,7 @@ const scenarios: { name: string; summary: string }[] = [
   { name: 'storm', summary: 'Reconnect storm: many clients resuming from their cursors at once' },
   { name: 'rebuild', summary: 'Rebuild of the read models from the event log' },
   { name: 'micro', summary: 'Micro-benchmarks of hot functions' },
+  { name: 'nats', summary: 'nats-server CPU per JetStream operation (writes, acks, KV, socket writes)' },
 ];
 
 async function load(name: string): Promise<ScenarioModule | { missing: string }> {

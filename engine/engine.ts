@@ -30,7 +30,7 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
   const log = opts.log.child({ component: 'engine' });
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
-  const publisher = new JetStreamPublisher(nc);
+  const publisher = new JetStreamPublisher(nc, { coalesceWrites: true });
   const events = new StreamReader(jsm, names.streams.events);
   const snapshots = snapshotsFor('engine', { jsm, publisher, names, config, log });
   const conversationStore = new AggregateStore(events, conversations(names), config.engine.cacheSize, snapshots);

@@ -42,11 +42,16 @@ export class JetStreamPublisher {
   readonly #timeoutMs: number;
   #next = 1;
   #closed = false;
-  readonly #coalesce: () => void;
+  readonly #coalesce: (() => void) | undefined;
 
-  constructor(nc: NatsConnection, options: { timeoutMs?: number } = {}) {
+  /**
+   * `coalesceWrites`: one socket write per event-loop turn (lib/write-coalescing.ts), for the
+   * processes that publish as they consume (engine, projectors). Not for the gateway: there it
+   * held commands back until the end of long turns under overload, and their acks timed out.
+   */
+  constructor(nc: NatsConnection, options: { timeoutMs?: number; coalesceWrites?: boolean } = {}) {
     this.#nc = nc;
-    this.#coalesce = writeCoalescer(nc);
+    this.#coalesce = options.coalesceWrites ? writeCoalescer(nc) : undefined;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#sub = nc.subscribe(`${this.#prefix}.*`, { callback: (err, msg) => (err ? undefined : this.#onAck(msg)) });
     // One sweep for all timeouts instead of a timer per message.
@@ -70,7 +75,7 @@ export class JetStreamPublisher {
     }
     return new Promise<PubAck>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, deadline: Date.now() + this.#timeoutMs });
-      this.#coalesce();
+      this.#coalesce?.();
       try {
         this.#nc.publish(subject, data, { reply: `${this.#prefix}.${id}`, ...(hdrs ? { headers: hdrs } : {}) });
       } catch (err) {

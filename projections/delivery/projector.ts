@@ -42,7 +42,7 @@ export async function startDeliveryProjector(opts: {
   const log = opts.log.child({ component: 'delivery' });
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
-  const publisher = new JetStreamPublisher(nc);
+  const publisher = new JetStreamPublisher(nc, { coalesceWrites: true });
   const snapshots = snapshotsFor('delivery', { jsm, publisher, names, config, log });
   const memberships = new AggregateStore(new StreamReader(jsm, names.streams.events), conversations(names), config.engine.cacheSize, snapshots);
   const unread = new UnreadTotals(
