@@ -24,7 +24,7 @@ import {
   waitFor,
   withUsage,
 } from './scenario-lib/common.js';
-import { BenchSystem } from './scenario-lib/system.js';
+import { BenchSystem, READ_MODELS_NOTE } from './scenario-lib/system.js';
 
 export const help = `Usage: npm run bench -- connections [options]
 
@@ -61,8 +61,7 @@ Options:
   --allow-fallback      run even if uWebSockets.js is on its slow ws fallback (the figures then mean little)
   -h, --help            this help
 
-Read models: Postgres at $DATABASE_URL or 127.0.0.1:5432 when it answers (schema = the run's
-prefix, dropped at the end); PARLEY_BENCH_DATABASE_URL=embedded for the embedded PGlite.
+${READ_MODELS_NOTE}
 `;
 
 export async function run(argv: string[]): Promise<number> {

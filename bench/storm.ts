@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { ClientPool, merge } from './scenario-lib/client-pool.js';
 import { cpuSeconds, fmtInt, formatMs, intFlag, isMain, load1, machineLine, openFilesLimit, rssOf, summarize, UsageError, waitFor, withUsage } from './scenario-lib/common.js';
-import { BenchSystem } from './scenario-lib/system.js';
+import { BenchSystem, READ_MODELS_NOTE } from './scenario-lib/system.js';
 import { DriverClient } from './scenario-lib/ws-client.js';
 
 export const help = `Usage: npm run bench -- storm [options]
@@ -45,8 +45,7 @@ Options:
   --allow-fallback           run even if uWebSockets.js is on its slow ws fallback
   -h, --help                 this help
 
-Read models: Postgres at $DATABASE_URL or 127.0.0.1:5432 when it answers (schema = the run's
-prefix, dropped at the end); PARLEY_BENCH_DATABASE_URL=embedded for the embedded PGlite.
+${READ_MODELS_NOTE}
 `;
 
 export async function run(argv: string[]): Promise<number> {

@@ -11,6 +11,10 @@ import type { NatsConnection } from '@nats-io/nats-core';
  * each. Corking the socket until the next turn (setImmediate) lets Node send the turn's writes
  * with one writev; they leave at most one turn later.
  *
+ * Used by the engine and the delivery projector. The gateway does without: its turns grow long
+ * under overload (thousands of WebSocket frames), and holding its commands that long made their
+ * acks time out (`bench load --rate 5000`: 196k send_failed with it, none without).
+ *
  * This reaches into nats.js's transport (`protocol.transport.socket`, public fields of the Node
  * transport); where they are missing, it does nothing.
  */

@@ -211,3 +211,7 @@ export class BenchSystem {
     return this.#tornDown;
   }
 }
+
+/** For the help of the scenarios that start a system: where their read models go. */
+export const READ_MODELS_NOTE = `Read models: Postgres at $DATABASE_URL or 127.0.0.1:5432 when it answers (schema = the run's
+prefix, dropped at the end); PARLEY_BENCH_DATABASE_URL=embedded for the embedded PGlite.`;
