@@ -117,7 +117,8 @@ export class CommandHandler {
         }
       }
       if (!raced) {
-        this.#reply(command, { outcome: 'accepted', ...this.#result(decision.events.at(-1)) });
+        // A socket learns of its accepted command from its inbox; only REST waits for the answer.
+        if (command.origin?.awaitsAcceptance) this.#reply(command, { outcome: 'accepted', ...this.#result(decision.events.at(-1)) });
         return 'accepted';
       }
       state = await store.catchUp(state);

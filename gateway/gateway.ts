@@ -8,6 +8,7 @@ import { decodeJson } from '../lib/json.js';
 import { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
+import { connectNats } from '../lib/nats.js';
 import type { CommandOutcome } from '../schemas/index.js';
 import { createTokenVerifier, tokenFromRequest, type TokenVerifier } from './auth.js';
 import { decodeFrame, negotiate } from './codec.js';
@@ -66,7 +67,11 @@ export async function startGateway(opts: {
   const verifier = opts.verifier ?? createTokenVerifier(config.auth);
   // Fails fast when the server has no JetStream (the inbox reads below need it).
   await jetstreamManager(nc);
-  const publisher = new JetStreamPublisher(nc);
+  // Commands go out, and their acks come back, on a connection of their own. On the shared one an
+  // ack queues behind every inbox entry nats-server has yet to send us: when deliveries lag (at
+  // overload), acks of commands already stored took over 5 s and the sends failed.
+  const commandsNc = await connectNats(config, 'parley-gateway-commands', log);
+  const publisher = new JetStreamPublisher(commandsNc);
   const directGets = new DirectGets(nc);
   const inboxReader = new DirectReader(directGets, names.streams.inbox);
   const replay = new InboxReplay(nc, inboxReader, log);
@@ -305,6 +310,7 @@ export async function startGateway(opts: {
       replay.close();
       directGets.close();
       await publisher.close();
+      await commandsNc.drain();
       log.info('gateway stopped');
     },
   };

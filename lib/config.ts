@@ -90,7 +90,7 @@ export function defaultConfig(): Config {
     inbox: { maxAgeSec: 30 * 24 * 3600, maxPerUser: 10_000, duplicateWindowSec: 600 },
     engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
     delivery: { ackWaitMs: 10_000, maxAckPending: 2_000 },
-    postgres: { schema: 'parley', batchSize: 500, batchMs: 50 },
+    postgres: { schema: 'parley', batchSize: 2000, batchMs: 50 },
     gatewayFeeds: 'wildcard',
     logLevel: 'info',
     dataDir: '.parley',

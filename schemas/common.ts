@@ -41,6 +41,12 @@ export const Origin = Type.Object({
   gatewayId: Id,
   connectionId: Id,
   ref: Type.Optional(Ref),
+  /**
+   * The origin waits for the outcome even when the command is accepted (a REST request). A socket
+   * does not: it hears of an accepted command through its inbox, so the engine answers it only
+   * with rejections and repeats.
+   */
+  awaitsAcceptance: Type.Optional(Type.Boolean()),
 });
 export type Origin = Static<typeof Origin>;
 

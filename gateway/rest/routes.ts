@@ -56,7 +56,7 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
   /** Submit a command and wait for the engine's decision. */
   const decide = async (ctx: Ctx, build: (c: CommandContext) => Built): Promise<CommandOutcome> => {
     const { connectionId, outcome } = deps.waiter.expect(deps.timeoutMs);
-    const built = build({ identity: ctx.identity, origin: { gatewayId: deps.gatewayId, connectionId }, now: Date.now() });
+    const built = build({ identity: ctx.identity, origin: { gatewayId: deps.gatewayId, connectionId, awaitsAcceptance: true }, now: Date.now() });
     if (!built.ok) {
       deps.waiter.cancel(connectionId);
       throw new ParleyError(built.code, built.message);

@@ -392,13 +392,13 @@ export async function startPostgresProjector(opts: {
       const batch: JsMsg[] = [];
       let ended = false;
       let recheck = false;
-      let deadline = 0;
+      // One timer per batch, not one per message: the batch's deadline is raced by every next().
+      let deadline: Promise<'timeout'> | undefined;
+      let deadlineTimer: NodeJS.Timeout | undefined;
       while (batch.length < batchSize) {
         let r: IteratorResult<JsMsg> | 'timeout';
-        if (batch.length > 0) {
-          const wait = deadline - Date.now();
-          if (wait <= 0) break;
-          r = await within(next, wait);
+        if (deadline) {
+          r = await Promise.race([next, deadline]);
         } else if (held.size > 0) {
           // Events held back behind a missing one: look again now and then, even if nothing new
           // comes (another process may have applied the missing one meanwhile).
@@ -410,10 +410,11 @@ export async function startPostgresProjector(opts: {
           ended = true;
           break;
         }
-        if (batch.length === 0) deadline = Date.now() + batchMs;
+        if (batch.length === 0) deadline = new Promise((res) => (deadlineTimer = setTimeout(() => res('timeout'), batchMs)));
         batch.push(r.value);
         next = it.next();
       }
+      clearTimeout(deadlineTimer);
       if (batch.length > 0 || recheck) {
         try {
           await flush(batch);
