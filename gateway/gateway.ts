@@ -71,7 +71,7 @@ export async function startGateway(opts: {
   // ack queues behind every inbox entry nats-server has yet to send us: when deliveries lag (at
   // overload), acks of commands already stored took over 5 s and the sends failed.
   const commandsNc = await connectNats(config, 'parley-gateway-commands', log);
-  const publisher = new JetStreamPublisher(commandsNc);
+  const publisher = new JetStreamPublisher(commandsNc, { coalesceWrites: { maxHeld: 32 } });
   const directGets = new DirectGets(nc);
   const inboxReader = new DirectReader(directGets, names.streams.inbox);
   const replay = new InboxReplay(nc, inboxReader, log);

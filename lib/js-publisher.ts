@@ -46,12 +46,13 @@ export class JetStreamPublisher {
 
   /**
    * `coalesceWrites`: one socket write per event-loop turn (lib/write-coalescing.ts), for the
-   * processes that publish as they consume (engine, projectors). Not for the gateway: there it
-   * held commands back until the end of long turns under overload, and their acks timed out.
+   * processes that publish as they consume (engine, projectors); `{ maxHeld }` also lets the
+   * writes go every maxHeld publishes, for the gateway, whose turns grow long under overload.
    */
-  constructor(nc: NatsConnection, options: { timeoutMs?: number; coalesceWrites?: boolean } = {}) {
+  constructor(nc: NatsConnection, options: { timeoutMs?: number; coalesceWrites?: boolean | { maxHeld: number } } = {}) {
     this.#nc = nc;
-    this.#coalesce = options.coalesceWrites ? writeCoalescer(nc) : undefined;
+    const coalesce = options.coalesceWrites;
+    this.#coalesce = coalesce ? writeCoalescer(nc, coalesce === true ? undefined : coalesce.maxHeld) : undefined;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#sub = nc.subscribe(`${this.#prefix}.*`, { callback: (err, msg) => (err ? undefined : this.#onAck(msg)) });
     // One sweep for all timeouts instead of a timer per message.

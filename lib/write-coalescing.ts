@@ -11,24 +11,39 @@ import type { NatsConnection } from '@nats-io/nats-core';
  * each. Corking the socket until the next turn (setImmediate) lets Node send the turn's writes
  * with one writev; they leave at most one turn later.
  *
- * Used by the engine and the delivery projector. The gateway does without: its turns grow long
- * under overload (thousands of WebSocket frames), and holding its commands that long made their
- * acks time out (`bench load --rate 5000`: 196k send_failed with it, none without).
+ * Used by the engine and the delivery projector, and by the gateway's command connection with
+ * `maxHeld`: a gateway turn grows long under overload (thousands of WebSocket frames), so its
+ * commands leave every `maxHeld` publishes rather than at the end of the turn.
  *
  * This reaches into nats.js's transport (`protocol.transport.socket`, public fields of the Node
  * transport); where they are missing, it does nothing.
  */
-export function writeCoalescer(nc: NatsConnection): () => void {
+export function writeCoalescer(nc: NatsConnection, maxHeld = Number.POSITIVE_INFINITY): () => void {
   let corked: Socket | undefined;
+  let held = 0;
+  /** Which cork a pending setImmediate belongs to: one let go early is not uncorked twice. */
+  let generation = 0;
+  const uncork = (g: number) => {
+    if (!corked || g !== generation) return;
+    const socket = corked;
+    corked = undefined;
+    socket.uncork();
+  };
   return () => {
-    if (corked) return;
+    if (corked) {
+      if (held < maxHeld) {
+        held++;
+        return;
+      }
+      // A long turn does not hold its writes to its end: maxHeld of them go, and a new cork starts.
+      uncork(generation);
+    }
     const socket = (nc as unknown as { protocol?: { transport?: { socket?: Socket } } }).protocol?.transport?.socket;
     if (!socket || typeof socket.cork !== 'function' || socket.destroyed) return;
     socket.cork();
     corked = socket;
-    setImmediate(() => {
-      corked = undefined;
-      socket.uncork();
-    });
+    held = 1;
+    const g = ++generation;
+    setImmediate(() => uncork(g));
   };
 }

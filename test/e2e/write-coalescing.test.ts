@@ -5,7 +5,7 @@ import { writeCoalescer } from '../../lib/write-coalescing.js';
 import { testConfig } from '../helpers/system.js';
 
 /** Publishes `n` messages one `await` apart within one turn; returns the socket's physical writes and what arrived. */
-async function burst(coalesce: boolean, n: number): Promise<{ writes: number; received: number }> {
+async function burst(coalesce: boolean, n: number, maxHeld?: number): Promise<{ writes: number; received: number }> {
   const config = testConfig();
   const nc = await connect({ servers: config.natsUrl });
   const sub = await connect({ servers: config.natsUrl });
@@ -21,7 +21,7 @@ async function burst(coalesce: boolean, n: number): Promise<{ writes: number; re
     const writev = internal._writev.bind(socket);
     internal._write = (...a) => (writes++, write(...a));
     internal._writev = (...a) => (writes++, writev(...a));
-    const cork = writeCoalescer(nc);
+    const cork = writeCoalescer(nc, maxHeld);
     for (let i = 0; i < n; i++) {
       if (coalesce) cork();
       nc.publish(subject, `m${i}`);
@@ -46,4 +46,11 @@ t.test("a turn's NATS writes leave as one socket write, and all arrive", async (
   t.equal(coalesced.received, 50, 'nothing held back or lost');
   t.ok(plain.writes >= 25, `without it: ${plain.writes} writes for 50 messages`);
   t.ok(coalesced.writes <= 3, `with it: ${coalesced.writes} writes (the burst and the flush ping together)`);
+});
+
+t.test('with maxHeld, a long turn lets its writes go every maxHeld publishes', async (t) => {
+  const held = await burst(true, 50, 10);
+  t.equal(held.received, 50, 'nothing held back or lost');
+  // 50 publishes in one turn: five writes of ten (the last with the flush ping), give or take one.
+  t.ok(held.writes >= 4 && held.writes <= 7, `${held.writes} writes for 50 messages with maxHeld 10`);
 });

@@ -165,7 +165,7 @@ t.test('loadConfig', async (t) => {
       inbox: { maxAgeSec: 2_592_000, maxPerUser: 10_000, duplicateWindowSec: 600 },
       engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
       delivery: { ackWaitMs: 10_000, maxAckPending: 2_000 },
-      postgres: { url: undefined, schema: 'parley', batchSize: 500, batchMs: 50 },
+      postgres: { url: undefined, schema: 'parley', batchSize: 2000, batchMs: 50 },
       gatewayFeeds: 'wildcard',
       logLevel: 'info',
       dataDir: '.parley',
