@@ -37,7 +37,12 @@ export type Config = {
   inbox: { maxAgeSec: number; maxPerUser: number; duplicateWindowSec: number };
   /** snapshotEvery: a conversation is snapshotted after this many events (cold loads read a tail). */
   engine: { ackWaitMs: number; maxAckPending: number; cacheSize: number; snapshotEvery: number };
-  delivery: { ackWaitMs: number; maxAckPending: number };
+  /**
+   * unreadFlushMs: a user's unread counts are written to the KV bucket at most this often
+   * (PARLEY_UNREAD_FLUSH_MS). Events wait for that write before they are acked, so maxAckPending
+   * must cover what the projector reads in that time.
+   */
+  delivery: { ackWaitMs: number; maxAckPending: number; unreadFlushMs: number };
   /**
    * The Postgres read models. Without `url` (DATABASE_URL) Parley uses an embedded PGlite under
    * `<dataDir>/pglite`: fine on a laptop, one process only. The postgres projector's ack wait and
@@ -89,7 +94,7 @@ export function defaultConfig(): Config {
     },
     inbox: { maxAgeSec: 30 * 24 * 3600, maxPerUser: 10_000, duplicateWindowSec: 600 },
     engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
-    delivery: { ackWaitMs: 10_000, maxAckPending: 2_000 },
+    delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
     postgres: { schema: 'parley', batchSize: 2000, batchMs: 50 },
     gatewayFeeds: 'wildcard',
     logLevel: 'info',
@@ -173,6 +178,7 @@ export function loadConfig(env: Env = process.env): Config {
     delivery: {
       ackWaitMs: int(env, 'PARLEY_DELIVERY_ACK_WAIT_MS', d.delivery.ackWaitMs, 1000),
       maxAckPending: int(env, 'PARLEY_DELIVERY_MAX_ACK_PENDING', d.delivery.maxAckPending, 1),
+      unreadFlushMs: int(env, 'PARLEY_UNREAD_FLUSH_MS', d.delivery.unreadFlushMs, 1),
     },
     postgres: {
       url: str(env, 'DATABASE_URL'),
@@ -184,6 +190,13 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
   };
+  // An event waits up to unreadFlushMs for its unread write before its ack: within ack wait, or
+  // every busy event would be redelivered.
+  if (config.delivery.unreadFlushMs * 2 > config.delivery.ackWaitMs) {
+    throw new Error(
+      `PARLEY_UNREAD_FLUSH_MS (${config.delivery.unreadFlushMs}) must be at most half of PARLEY_DELIVERY_ACK_WAIT_MS (${config.delivery.ackWaitMs})`,
+    );
+  }
   // With neither secret nor JWKS set, `parley start` decides whether the dev secret is acceptable.
   return config;
 }

@@ -30,7 +30,7 @@ export type DeliveryProjector = {
  * engine's `evolve`. Inbox writes are pipelined (published in log order on one connection, so each
  * inbox keeps log order) and idempotent (Nats-Msg-Id `<eventSeq>:<userId>[:n]`); an event is acked
  * once all its writes are stored. Unread changes go out live on the ephemeral subject and into the
- * unread KV bucket.
+ * unread KV bucket (coalesced: see unread-totals.ts).
  */
 export async function startDeliveryProjector(opts: {
   nc: NatsConnection;
@@ -50,6 +50,7 @@ export async function startDeliveryProjector(opts: {
     publisher,
     names,
     config.engine.cacheSize,
+    config.delivery.unreadFlushMs,
   );
   const liveUnread = new LiveUnreadUpdates(nc, names);
   const counts = { events: 0, writes: 0, failed: 0, lastEventSeq: 0 };
@@ -86,22 +87,31 @@ export async function startDeliveryProjector(opts: {
     return writes;
   };
 
-  type Projected = { writes: Promise<unknown>[]; unreadUsers: string[]; afterStored: (() => void)[] };
+  /**
+   * What projecting one event started: its inbox writes, its unread-count writes (the ack waits for
+   * both) and the live unread frames, which go once the inbox writes are stored, so a client never
+   * sees a count before the message that caused it. They do not wait for the KV write: that one is
+   * coalesced over `unreadFlushMs` (a second by default), far longer than a badge may lag.
+   */
+  type Projected = { inboxWrites: Promise<unknown>[]; unreadWrites: Promise<unknown>[]; unreadUsers: string[]; afterInbox: (() => void)[] };
+  const nothingProjected = (): Projected => ({ inboxWrites: [], unreadWrites: [], unreadUsers: [], afterInbox: [] });
 
   // One lane per user: a cold user's totals load from KV without holding up the ordered loop (a
   // load starting on cold users stalled delivery at ~100 events/s); a user's writes keep their order.
   const unreadLanes = new KeyedQueue();
 
-  /** Record a changed unread count; the live update goes out once the event's inbox writes are stored. */
+  /** Record a changed unread count. */
   const updateUnread = (userId: string, conversationId: string, value: number, out: Projected): void => {
     out.unreadUsers.push(userId);
     const changed = unreadLanes.run(userId, () => unread.set(userId, conversationId, value));
-    out.writes.push(changed.then((c) => c?.stored));
-    // After the inbox writes, so a client never sees a count before the message that caused it.
-    out.afterStored.push(() => {
-      void changed.then((c) => {
-        if (c) liveUnread.queue(userId, { conversationId, unread: value, totalUnread: c.total });
-      });
+    out.unreadWrites.push(changed.then((c) => c?.stored));
+    out.afterInbox.push(() => {
+      void changed.then(
+        (c) => {
+          if (c) liveUnread.queue(userId, { conversationId, unread: value, totalUnread: c.total });
+        },
+        () => undefined, // the failure is the ack's to handle (unreadWrites)
+      );
     });
   };
 
@@ -114,7 +124,8 @@ export async function startDeliveryProjector(opts: {
       memberships.kind.evolve(state, event, m.seq);
       memberships.folded(state);
     }
-    const out: Projected = { writes: write(deliveriesFor(event, m.seq, before, state), m.seq), unreadUsers: [], afterStored: [] };
+    const out = nothingProjected();
+    out.inboxWrites = write(deliveriesFor(event, m.seq, before, state), m.seq);
     for (const userId of unreadAffected(event, before)) updateUnread(userId, conversationId, state.unread.get(userId) ?? 0, out);
     return out;
   };
@@ -122,20 +133,26 @@ export async function startDeliveryProjector(opts: {
   const project = async (m: JsMsg): Promise<void> => {
     const conversationId = names.subjects.conversationOfSubject(m.subject);
     const userId = names.subjects.userOfSubject(m.subject);
-    let out: Projected = { writes: [], unreadUsers: [], afterStored: [] };
+    let out = nothingProjected();
     if (conversationId) out = await projectConversation(m, conversationId);
-    else if (userId) out.writes = write(userDeliveriesFor(decodeJson<UserEvent>(m.data), m.seq), m.seq);
-    counts.writes += out.writes.length;
-    const done = Promise.all(out.writes).then(
+    else if (userId) out.inboxWrites = write(userDeliveriesFor(decodeJson<UserEvent>(m.data), m.seq), m.seq);
+    counts.writes += out.inboxWrites.length;
+    const inboxStored = Promise.all(out.inboxWrites);
+    void inboxStored.then(
       () => {
-        for (const send of out.afterStored) send();
+        for (const send of out.afterInbox) send();
+      },
+      () => undefined, // handled below
+    );
+    const done = Promise.all([inboxStored, ...out.unreadWrites]).then(
+      () => {
         counts.events++;
         counts.lastEventSeq = Math.max(counts.lastEventSeq, m.seq);
         acks.done(m.seq);
       },
       (err: unknown) => {
         counts.failed++;
-        log.warn({ err, seq: m.seq }, 'inbox write failed, event will be redelivered');
+        log.warn({ err, seq: m.seq }, 'inbox or unread write failed, event will be redelivered');
         // Both caches may now be ahead of what is stored: reload them when the event comes back.
         if (conversationId) memberships.forget(conversationId);
         for (const u of out.unreadUsers) unread.forget(u);

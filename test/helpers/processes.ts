@@ -15,6 +15,7 @@ export function envFor(config: Config): Record<string, string> {
     PARLEY_JWT_SECRET: config.auth.secret!,
     PARLEY_ENGINE_ACK_WAIT_MS: String(config.engine.ackWaitMs),
     PARLEY_DELIVERY_ACK_WAIT_MS: String(config.delivery.ackWaitMs),
+    PARLEY_UNREAD_FLUSH_MS: String(config.delivery.unreadFlushMs),
     PARLEY_HOST: config.host,
     PARLEY_PORT: '0',
     PARLEY_LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'warn',

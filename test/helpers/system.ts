@@ -23,7 +23,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     gatewayId: `gw-${randomBytes(3).toString('hex')}`,
     auth: { ...base.auth, secret },
     engine: { ...base.engine, ackWaitMs: 2_000 },
-    delivery: { ...base.delivery, ackWaitMs: 2_000 },
+    // Unread counts stored within 50 ms rather than a second: tests read them soon after a send.
+    delivery: { ...base.delivery, ackWaitMs: 2_000, unreadFlushMs: 50 },
     // Read models on the test Postgres, in a schema of their own (dropped by startSystem's teardown).
     postgres: testPostgres(),
     ...overrides,

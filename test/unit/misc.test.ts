@@ -164,7 +164,7 @@ t.test('loadConfig', async (t) => {
       },
       inbox: { maxAgeSec: 2_592_000, maxPerUser: 10_000, duplicateWindowSec: 600 },
       engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
-      delivery: { ackWaitMs: 10_000, maxAckPending: 2_000 },
+      delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
       postgres: { url: undefined, schema: 'parley', batchSize: 2000, batchMs: 50 },
       gatewayFeeds: 'wildcard',
       logLevel: 'info',
@@ -214,6 +214,7 @@ t.test('loadConfig', async (t) => {
       PARLEY_SNAPSHOT_EVERY: '50',
       PARLEY_DELIVERY_ACK_WAIT_MS: '7000',
       PARLEY_DELIVERY_MAX_ACK_PENDING: '30',
+      PARLEY_UNREAD_FLUSH_MS: '200',
       DATABASE_URL: 'postgres://u:p@db:5432/chat',
       PARLEY_PG_SCHEMA: 'read_models',
       PARLEY_PG_BATCH: '100',
@@ -249,7 +250,7 @@ t.test('loadConfig', async (t) => {
       },
       inbox: { maxAgeSec: 60, maxPerUser: 100, duplicateWindowSec: 120 },
       engine: { ackWaitMs: 5000, maxAckPending: 10, cacheSize: 20, snapshotEvery: 50 },
-      delivery: { ackWaitMs: 7000, maxAckPending: 30 },
+      delivery: { ackWaitMs: 7000, maxAckPending: 30, unreadFlushMs: 200 },
       postgres: { url: 'postgres://u:p@db:5432/chat', schema: 'read_models', batchSize: 100, batchMs: 10 },
       gatewayFeeds: 'per-user',
       logLevel: 'debug',
@@ -271,6 +272,11 @@ t.test('loadConfig', async (t) => {
     t.throws(() => loadConfig({ PARLEY_PG_BATCH: '0' }), /^PARLEY_PG_BATCH must be an integer ≥ 1/);
     t.throws(() => loadConfig({ PARLEY_DELIVERY_ACK_WAIT_MS: '10' }), /^PARLEY_DELIVERY_ACK_WAIT_MS must be an integer ≥ 1000/);
     t.throws(() => loadConfig({ PARLEY_MAX_PAYLOAD: 'lots' }), /^PARLEY_MAX_PAYLOAD /);
+    t.throws(() => loadConfig({ PARLEY_UNREAD_FLUSH_MS: '0' }), /^PARLEY_UNREAD_FLUSH_MS must be an integer ≥ 1/);
+    // Events wait for their unread write before they are acked: the wait must fit in the ack wait.
+    t.throws(() => loadConfig({ PARLEY_UNREAD_FLUSH_MS: '6000' }), {
+      message: 'PARLEY_UNREAD_FLUSH_MS (6000) must be at most half of PARLEY_DELIVERY_ACK_WAIT_MS (10000)',
+    });
     t.throws(() => loadConfig({ PARLEY_GATEWAY_FEEDS: 'shared' }), { message: 'PARLEY_GATEWAY_FEEDS must be one of wildcard, per-user, got "shared"' });
   });
 
