@@ -37,7 +37,8 @@ Options:
   --url <ws-url>       gateway WebSocket URL (default ws://$PARLEY_HOST:$PARLEY_PORT/ws, i.e. ws://127.0.0.1:8080/ws)
   --messages <n>       messages in the round trip (default 200)
   --codec <codec>      json | msgpack (default json)
-  --rate <per-second>  target send rate (default 1000)
+  --rate <per-second>  target send rate (default 1000; never above 90 % of the frame rate the server
+                       allows a connection, which connection.success tells)
   -h, --help           this help
 `;
 
@@ -62,6 +63,8 @@ class Peer {
   readonly #listeners = new Set<(f: Frame) => void>();
   #closing = false;
   closedUnexpectedly?: string;
+  /** The frame rate the server allows this connection (connection.success), when it said. */
+  framesPerSecond?: number;
 
   private constructor(
     readonly label: string,
@@ -104,6 +107,8 @@ class Peer {
         if (f.type === 'connection.success') {
           clearTimeout(timer);
           off();
+          const limit = f.payload?.limits?.framesPerSecond;
+          if (typeof limit === 'number' && limit > 0) peer.framesPerSecond = limit;
           resolve(peer);
         } else if (f.type === 'error') {
           const hint =
@@ -307,7 +312,11 @@ export async function run(args: string[], cli: Cli): Promise<number> {
     const runId = randomBytes(4).toString('hex');
     await converse(alice, bob, runId);
     out();
-    result = await roundTrip(alice, bob, { runId, messages, rate, signal: interrupted.signal });
+    // Stay under the server's frame rate limit: going over it is answered rate_limited, and enough of
+    // those close the connection (4008). A margin leaves room for the other frames alice sends.
+    const allowed = alice.framesPerSecond === undefined ? rate : Math.max(1, Math.floor(alice.framesPerSecond * 0.9));
+    if (allowed < rate) out(`Pacing at ${allowed}/s: the server allows ${alice.framesPerSecond} frames/s per connection (PARLEY_FRAMES_PER_SECOND).`);
+    result = await roundTrip(alice, bob, { runId, messages, rate: Math.min(rate, allowed), signal: interrupted.signal });
   } catch (err) {
     process.stderr.write(`parley demo: ${(err as Error).message}\n`);
     result = { ok: false };

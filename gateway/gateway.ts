@@ -36,7 +36,8 @@ export type Gateway = {
 export type GatewayHealth = {
   status: 'ok' | 'degraded' | 'draining';
   gatewayId: string;
-  nats: { connected: boolean; server: string };
+  /** The shared connection (feeds, inbox reads), and the one commands go out on. */
+  nats: { connected: boolean; server: string; commands: { connected: boolean; server: string } };
   uws: { native: boolean; reason?: string };
   connections: number;
   users: number;
@@ -96,19 +97,18 @@ export async function startGateway(opts: {
   };
   const startedAt = Date.now();
   let draining = false;
-  let natsConnected = true;
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'disconnect') natsConnected = false;
-      if (s.type === 'reconnect') {
-        natsConnected = true;
-        feeds.recheckAll();
-      }
-    }
-  })();
+  const natsConnected = connectedFlag(nc, () => feeds.recheckAll());
+  const commandsConnected = connectedFlag(commandsNc);
 
   const expiry = new TokenExpiry(connections, config.auth.clockToleranceSec * 1000);
 
+  // Told to every connection, so that clients can pace themselves rather than find the limits by 4008.
+  const limits = {
+    framesPerSecond: config.limits.framesPerSecond,
+    frameBurst: config.limits.frameBurst,
+    badFramesPerMinute: config.limits.badFramesPerMinute,
+    maxPayloadBytes: config.limits.maxPayloadBytes,
+  };
   const onAuthenticated = (conn: Connection, requestedCursor?: number, ref?: string): void => {
     clearTimeout(conn.authTimer);
     const userId = conn.identity!.userId;
@@ -119,7 +119,7 @@ export async function startGateway(opts: {
           conn.send({
             type: 'connection.success',
             ...(ref !== undefined ? { ref } : {}),
-            payload: { userId, deviceId: conn.deviceId, connectionId: conn.id, cursor, resumed, serverTime: new Date().toISOString() },
+            payload: { userId, deviceId: conn.deviceId, connectionId: conn.id, cursor, resumed, serverTime: new Date().toISOString(), limits },
           });
           if (reset) conn.send({ type: 'resume.reset', payload: { ...reset, cursor } });
         });
@@ -270,9 +270,13 @@ export async function startGateway(opts: {
   });
 
   const health = (): GatewayHealth => ({
-    status: draining ? 'draining' : natsConnected && !nc.isClosed() ? 'ok' : 'degraded',
+    status: draining ? 'draining' : natsConnected() && commandsConnected() ? 'ok' : 'degraded',
     gatewayId: config.gatewayId,
-    nats: { connected: natsConnected && !nc.isClosed(), server: nc.getServer() },
+    nats: {
+      connected: natsConnected(),
+      server: nc.getServer(),
+      commands: { connected: commandsConnected(), server: commandsNc.getServer() },
+    },
     uws: { native: uwsRuntime.native, ...(uwsRuntime.reason ? { reason: uwsRuntime.reason } : {}) },
     connections: connections.size,
     users: feeds.users,
@@ -314,4 +318,19 @@ export async function startGateway(opts: {
       log.info('gateway stopped');
     },
   };
+}
+
+/** Whether a NATS connection is up, as its status events tell; `onReconnect` runs after each reconnect. */
+function connectedFlag(nc: NatsConnection, onReconnect?: () => void): () => boolean {
+  let connected = true;
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') connected = false;
+      if (s.type === 'reconnect') {
+        connected = true;
+        onReconnect?.();
+      }
+    }
+  })();
+  return () => connected && !nc.isClosed();
 }

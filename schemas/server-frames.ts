@@ -51,6 +51,15 @@ export const serverPayloads = {
     cursor: Type.Integer({ minimum: 0, description: 'inbox position this connection starts after' }),
     resumed: Type.Boolean(),
     serverTime: Timestamp,
+    limits: Type.Object(
+      {
+        framesPerSecond: Type.Integer({ minimum: 1, description: 'frames a connection may send per second (token bucket refill)' }),
+        frameBurst: Type.Integer({ minimum: 1, description: 'frames a connection may send at once (token bucket size)' }),
+        badFramesPerMinute: Type.Integer({ minimum: 1, description: 'bad frames (rate_limited included) tolerated per minute before close 4008' }),
+        maxPayloadBytes: Type.Integer({ minimum: 1, description: 'largest frame accepted, in bytes' }),
+      },
+      { description: "this connection's limits, so that a client can pace itself" },
+    ),
   }),
   'message.sent': Type.Object({ tempId: TempId, message: WireMessage }),
   'message.new': Type.Object({ message: WireMessage }),

@@ -2,7 +2,8 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createTokenVerifier } from '../../gateway/auth.js';
-import { DEV_JWT_SECRET } from '../../lib/config.js';
+import { defaultConfig, DEV_JWT_SECRET } from '../../lib/config.js';
+import { startSystem } from '../helpers/system.js';
 
 const bin = fileURLToPath(new URL('../../bin/parley.mjs', import.meta.url));
 const cwd = fileURLToPath(new URL('../..', import.meta.url));
@@ -16,9 +17,9 @@ function cleanEnv(): NodeJS.ProcessEnv {
 
 type Ran = { code: number | null; stdout: string; stderr: string };
 
-function parley(args: string[], timeoutMs = 30_000): Promise<Ran> {
+function parley(args: string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd, env: cleanEnv(), timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+    execFile(process.execPath, [bin, ...args], { cwd, env: { ...cleanEnv(), ...env }, timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -66,4 +67,15 @@ t.test('parley demo runs its own embedded Parley when nothing answers at the URL
   t.match(r.stdout, /lost 0 \(no message\.sent 0, no message\.new 0\), duplicated 0/);
   t.match(r.stdout, /OK: every message confirmed to alice and delivered to bob exactly once\./);
   t.match(r.stdout, /Stopped the in-process Parley and deleted its streams \(prefix demo[0-9a-f]{8}\)/);
+});
+
+t.test("parley demo against a running gateway paces itself under the frame rate that connection.success tells", async (t) => {
+  // 40 frames/s, burst 200: the demo's default 1,000/s would be rate-limited, and closed with 4008.
+  const sys = await startSystem(t, { limits: { ...defaultConfig().limits, framesPerSecond: 40 } });
+  const r = await parley(['demo', '--url', sys.url, '--messages', '60'], 60_000, { PARLEY_JWT_SECRET: sys.config.auth.secret });
+  t.equal(r.code, 0, 'exit code 0', { stdout: r.stdout, stderr: r.stderr });
+  t.match(r.stdout, /Pacing at 36\/s: the server allows 40 frames\/s per connection/);
+  t.match(r.stdout, /messages {5}60 of 60 confirmed and delivered/);
+  t.notMatch(r.stdout, /rate-limited by the server/);
+  t.match(r.stdout, /OK: every message confirmed to alice and delivered to bob exactly once\./);
 });

@@ -46,6 +46,8 @@ t.test('a flood of bad frames closes the socket with 4008', async (t) => {
 t.test('rate limit: frames beyond the burst get rate_limited', async (t) => {
   const sys = await startSystem(t, { limits: { ...(await import('../../lib/config.js')).defaultConfig().limits, framesPerSecond: 1, frameBurst: 3 } });
   const c = await sys.connect('eager');
+  // The client is told its limits up front.
+  t.same(c.of('connection.success')[0]!.payload.limits, { framesPerSecond: 1, frameBurst: 3, badFramesPerMinute: 30, maxPayloadBytes: 65536 });
   for (let i = 0; i < 6; i++) c.send({ type: 'ping', ref: `p${i}`, payload: {} });
   await c.collect('pong', 3);
   await c.next('error', (f) => f.error!.code === 'rate_limited');
@@ -64,6 +66,7 @@ t.test('/health reports NATS, connections, users and the uWS runtime', async (t)
   const body = await res.json();
   t.equal(body.status, 'ok');
   t.equal(body.nats.connected, true);
+  t.equal(body.nats.commands.connected, true, 'the command connection is reported too');
   t.equal(body.connections, 3);
   t.equal(body.users, 2);
   t.equal(body.uws.native, true, 'the native uWebSockets.js binary is loaded');
