@@ -52,7 +52,7 @@ export const flags: FlagSpec[] = [
   { name: 'allow-fallback', kind: 'bool', help: 'Run even when the gateway uses the slow ws fallback of uWebSockets.js instead of the native server (the report says which was measured).' },
   { name: 'nats', kind: 'string', value: '<url>', help: 'NATS for the started system (default $PARLEY_NATS_URL or nats://127.0.0.1:4222). Only the run\'s own prefix is created and deleted.' },
   { name: 'database-url', kind: 'string', value: '<url>', help: DATABASE_HELP },
-  { name: 'processes', kind: 'string', default: 'separate', choices: ['separate', 'one'], help: 'How the started system runs: `separate` = engine, projector and gateway each in a process of its own (as when scaling out); `one` = one `parley start --role all` process (fewer processes to wake per message, one event loop for all).' },
+  { name: 'processes', kind: 'string', default: 'separate', choices: ['separate', 'two', 'one'], help: 'How the started system runs: `separate` = engine, projector and gateway each in a process of its own (as when scaling out); `two` = `--role backend` (engine and projectors) and `--role gateway`; `one` = one `parley start --role all` process (fewest processes to wake per message, one event loop for all).' },
   { name: 'env', kind: 'list', value: '<KEY=VALUE>', help: 'Extra environment for the started roles, e.g. --env PARLEY_PARTITIONS=16 (repeatable; applied last).' },
   { name: 'keep', kind: 'bool', help: 'Keep the started system\'s streams and data directory (the prefix is printed).' },
   { name: 'sample-interval', kind: 'int', default: 1000, min: 100, value: '<ms>', help: 'How often process CPU and RSS are read from /proc.' },
@@ -126,7 +126,7 @@ type Options = {
   natsUrl: string;
   databaseUrl?: string;
   env: Record<string, string>;
-  processes: 'separate' | 'one';
+  processes: 'separate' | 'two' | 'one';
   keep: boolean;
   sampleIntervalMs: number;
   cpuProf?: string;
@@ -188,7 +188,7 @@ function options(argv: string[]): Options | 'help' {
     natsUrl: g.optStr('nats') ?? process.env.PARLEY_NATS_URL ?? 'nats://127.0.0.1:4222',
     ...(g.optStr('database-url') ? { databaseUrl: g.str('database-url') } : {}),
     env,
-    processes: g.str('processes') as 'separate' | 'one',
+    processes: g.str('processes') as 'separate' | 'two' | 'one',
     keep: g.bool('keep'),
     sampleIntervalMs: g.int('sample-interval'),
     ...(g.optStr('cpu-prof') ? { cpuProf: resolve(g.str('cpu-prof')) } : {}),
@@ -443,13 +443,18 @@ async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
       };
       out(`Target: the running gateway at ${url} (its own frame limits apply: rate_limited rejections are counted).`);
     } else {
-      out(`Starting the system under test (${o.processes === 'one' ? 'engine, projector and gateway in one process' : 'engine, projector, gateway as separate processes'}; NATS ${o.natsUrl}) …`);
+      const layout = {
+        separate: 'engine, projector, gateway as separate processes',
+        two: 'engine and projectors in one process, gateway in another',
+        one: 'engine, projector and gateway in one process',
+      }[o.processes];
+      out(`Starting the system under test (${layout}; NATS ${o.natsUrl}) …`);
       const logFile = `${o.outDir}/${id}.log`;
       (await import('node:fs')).mkdirSync(o.outDir, { recursive: true });
       system = await startSystem({
         natsUrl: o.natsUrl,
         env: o.env,
-        ...(o.processes === 'one' ? { roles: ['all' as const] } : {}),
+        ...(o.processes === 'one' ? { roles: ['all' as const] } : o.processes === 'two' ? { roles: ['backend' as const, 'gateway' as const] } : {}),
         logFile,
         ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}),
         ...(profDir ? { cpuProfDir: profDir } : {}),

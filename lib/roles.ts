@@ -9,7 +9,8 @@ import { openDatabase, type Database } from './pg.js';
 import { startPostgresProjector, type PostgresProjector } from '../projections/postgres/projector.js';
 import { mirrorEnabled, startEventStoreMirror } from '../projections/eventstore/mirror.js';
 
-export type Role = 'all' | 'gateway' | 'engine' | 'projector';
+/** `backend`: the engine and the projectors, everything but the gateway, in one process. */
+export type Role = 'all' | 'gateway' | 'engine' | 'projector' | 'backend';
 
 export type Running = {
   names: Names;
@@ -31,10 +32,10 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   await ensureStreams(await jetstreamManager(nc), names, config);
   // The read-model database first: an unreachable DATABASE_URL fails start-up before anything runs.
   // A standalone gateway reads the models for REST when DATABASE_URL says where (never PGlite: one process).
-  const projects = role === 'all' || role === 'projector';
+  const projects = role === 'all' || role === 'projector' || role === 'backend';
   const db = projects || (role === 'gateway' && config.postgres.url) ? await openDatabase(config, log) : undefined;
-  const engine = role === 'all' || role === 'engine' ? await startEngine({ nc, config, names, log }) : undefined;
-  const delivery = role === 'all' || role === 'projector' ? await startDeliveryProjector({ nc, config, names, log }) : undefined;
+  const engine = role === 'all' || role === 'engine' || role === 'backend' ? await startEngine({ nc, config, names, log }) : undefined;
+  const delivery = projects ? await startDeliveryProjector({ nc, config, names, log }) : undefined;
   const postgres = db && projects ? await startPostgresProjector({ nc, config, names, log, db }) : undefined;
   const mirror = projects && mirrorEnabled(process.env) ? await startEventStoreMirror({ nc, config, names, log }) : undefined;
   const gateway = role === 'all' || role === 'gateway' ? await startGateway({ nc, config, names, log, ...(db ? { db } : {}) }) : undefined;

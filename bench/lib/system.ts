@@ -22,7 +22,7 @@ import { connectNats, deleteStreams, jetstreamManager } from '../../lib/nats.js'
 const BIN = fileURLToPath(new URL('../../bin/parley.mjs', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-export type SystemRole = 'gateway' | 'engine' | 'projector' | 'all';
+export type SystemRole = 'gateway' | 'engine' | 'projector' | 'all' | 'backend';
 
 export type SystemOptions = {
   natsUrl: string;
