@@ -44,6 +44,8 @@ export class JetStreamPublisher {
   readonly #timeoutMs: number;
   #next = 1;
   #closed = false;
+  /** Callers waiting for the number of unacknowledged publishes to fall below their mark. */
+  #waiters: { below: number; resolve: () => void }[] = [];
   readonly #coalesce: (() => void) | undefined;
 
   /**
@@ -63,6 +65,18 @@ export class JetStreamPublisher {
 
   get pending(): number {
     return this.#pending.size;
+  }
+
+  /** Resolves once fewer than `below` publishes await their acknowledgement (at once if so already). */
+  whenPendingBelow(below: number): Promise<void> {
+    if (this.#pending.size < below) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ below, resolve }));
+  }
+
+  #settled(): void {
+    if (this.#waiters.length === 0) return;
+    const size = this.#pending.size;
+    this.#waiters = this.#waiters.filter((w) => (size < w.below ? (w.resolve(), false) : true));
   }
 
   publish(subject: string, data: Uint8Array, options: PublishOptions = {}): Promise<PubAck> {
@@ -94,6 +108,7 @@ export class JetStreamPublisher {
     const pending = this.#pending.get(id);
     if (!pending) return; // timed out already
     this.#pending.delete(id);
+    this.#settled();
     if (msg.headers?.code === 503) {
       pending.reject(new PublishError('no_stream', `no stream listens on this subject`));
       return;
@@ -121,6 +136,7 @@ export class JetStreamPublisher {
         p.reject(new PublishError('timeout', 'no acknowledgement from the stream in time'));
       }
     }
+    this.#settled();
   }
 
   /** Waits (bounded) for outstanding acknowledgements, then stops. */
@@ -132,5 +148,6 @@ export class JetStreamPublisher {
     this.#sub.unsubscribe();
     for (const p of this.#pending.values()) p.reject(new PublishError('closed', 'publisher closed'));
     this.#pending.clear();
+    this.#settled();
   }
 }
