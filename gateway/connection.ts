@@ -1,15 +1,14 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { closeCodes, errorCodes, type ErrorCode } from '../lib/errors.js';
 import type { InboxEntry } from '../projections/delivery/inbox-entry.js';
-import type { UnreadCount } from '../projections/delivery/unread-header.js';
 import type { Identity } from './auth.js';
 import { encodeFrame, type Codec } from './codec.js';
 import { MinuteCounter, TokenBucket } from './rate-limit.js';
 
 const UNACKED_KEPT = 4_096;
 
-/** A live inbox entry held back while the socket catches up, with the unread count it carried. */
-export type PendingLive = { seq: number; prev: number; entry: InboxEntry; unread: UnreadCount | undefined };
+/** A live inbox entry held back while the socket catches up. */
+export type PendingLive = { seq: number; prev: number; entry: InboxEntry };
 
 /** What uWS keeps per socket, filled in at upgrade. */
 export type SocketData = {
@@ -99,24 +98,8 @@ export class Connection {
     });
   }
 
-  /**
-   * An inbox entry as this socket sees it, and the unread count that came with it (live entries
-   * only): both frames in one socket write.
-   */
-  deliver(seq: number, entry: InboxEntry, unread?: UnreadCount): void {
-    if (unread === undefined) return this.#deliver(seq, entry);
-    this.ws.cork(() => {
-      this.#deliver(seq, entry);
-      this.sendUnread(unread);
-    });
-  }
-
-  sendUnread(payload: UnreadCount): void {
-    this.send({ type: 'unread.update', payload });
-  }
-
-  /** The sending socket gets its own message as `message.sent`. */
-  #deliver(seq: number, entry: InboxEntry): void {
+  /** An inbox entry as this socket sees it: the sending socket gets its own message as `message.sent`. */
+  deliver(seq: number, entry: InboxEntry): void {
     // The socket whose command caused the event gets its `ref` back, and its own message as message.sent.
     const mine = entry.origin?.connectionId === this.id;
     const ref = mine && entry.origin?.ref !== undefined ? { ref: entry.origin.ref } : {};

@@ -4,7 +4,6 @@ import { decodeJson } from '../lib/json.js';
 import type { Logger } from '../lib/log.js';
 import { headers, type Names } from '../lib/names.js';
 import type { InboxEntry } from '../projections/delivery/inbox-entry.js';
-import { parseUnreadHeader, type UnreadCount } from '../projections/delivery/unread-header.js';
 import type { Connection } from './connection.js';
 import type { DirectReader } from './direct-get.js';
 import type { FeedSubscriptions } from './feed-subscriptions.js';
@@ -115,10 +114,8 @@ export class UserFeeds {
       this.#log.error({ err, seq }, 'unreadable inbox entry');
       return;
     }
-    // The user's new unread count, when the projector knew it before writing the entry.
-    const unread = parseUnreadHeader(msg.headers?.get(headers.unread));
-    if (held instanceof Set) for (const conn of held) this.#offer(conn, seq, prev, entry, unread);
-    else this.#offer(held, seq, prev, entry, unread);
+    if (held instanceof Set) for (const conn of held) this.#offer(conn, seq, prev, entry);
+    else this.#offer(held, seq, prev, entry);
   }
 
   onEphemeral(userId: string, msg: Msg): void {
@@ -135,28 +132,20 @@ export class UserFeeds {
     } else if (held.started && !held.closed) held.send(frame);
   }
 
-  /**
-   * A live entry for one socket. Its unread count is ephemeral, like those of the ephemeral subject:
-   * it goes with the entry, or alone if the socket already has the entry (a catch-up read it), and
-   * only once the socket has started.
-   */
-  #offer(conn: Connection, seq: number, prev: number, entry: InboxEntry, unread: UnreadCount | undefined): void {
+  #offer(conn: Connection, seq: number, prev: number, entry: InboxEntry): void {
     if (conn.closed) return;
     if (conn.catchingUp) {
-      (conn.pending ??= []).push({ seq, prev, entry, unread });
+      (conn.pending ??= []).push({ seq, prev, entry });
       return;
     }
-    if (seq <= conn.lastSeq) {
-      if (unread && conn.started) conn.sendUnread(unread);
-      return;
-    }
+    if (seq <= conn.lastSeq) return;
     if (prev > conn.lastSeq) {
-      (conn.pending ??= []).push({ seq, prev, entry, unread });
+      (conn.pending ??= []).push({ seq, prev, entry });
       conn.catchingUp = true;
       void this.#catchUp(conn, prev);
       return;
     }
-    conn.deliver(seq, entry, unread);
+    conn.deliver(seq, entry);
   }
 
   /**
@@ -188,15 +177,12 @@ export class UserFeeds {
         let gapAt = -1;
         for (let i = 0; i < pending.length; i++) {
           const p = pending[i]!;
-          if (p.seq <= conn.lastSeq) {
-            if (p.unread) conn.sendUnread(p.unread);
-            continue;
-          }
+          if (p.seq <= conn.lastSeq) continue;
           if (p.prev > conn.lastSeq) {
             gapAt = i;
             break;
           }
-          conn.deliver(p.seq, p.entry, p.unread);
+          conn.deliver(p.seq, p.entry);
         }
         if (gapAt < 0) {
           if (conn.recheck) {

@@ -15,8 +15,6 @@ export type PublishOptions = {
   msgId?: string;
   /** Optimistic concurrency: the subject's last stream sequence must be this (0: no message yet). */
   expectedLastSubjectSequence?: number;
-  /** More headers, stored with the message (and republished with it). */
-  headers?: Record<string, string>;
 };
 
 export type PublishErrorCode = 'wrong_last_sequence' | 'no_stream' | 'timeout' | 'closed' | 'api_error';
@@ -83,9 +81,8 @@ export class JetStreamPublisher {
     if (this.#closed) return Promise.reject(new PublishError('closed', 'publisher closed'));
     const id = this.#next++;
     let hdrs: MsgHdrs | undefined;
-    if (options.msgId !== undefined || options.expectedLastSubjectSequence !== undefined || options.headers !== undefined) {
+    if (options.msgId !== undefined || options.expectedLastSubjectSequence !== undefined) {
       hdrs = natsHeaders();
-      for (const [k, v] of Object.entries(options.headers ?? {})) hdrs.set(k, v);
       if (options.msgId !== undefined) hdrs.set(headers.msgId, options.msgId);
       if (options.expectedLastSubjectSequence !== undefined) {
         hdrs.set(headers.expectedLastSubjectSequence, String(options.expectedLastSubjectSequence));

@@ -21,8 +21,6 @@ function token(kind: string, value: string): string {
 export const headers = {
   msgId: 'Nats-Msg-Id',
   expectedLastSubjectSequence: 'Nats-Expected-Last-Subject-Sequence',
-  /** On an inbox entry: the recipient's new unread count (projections/delivery/unread-header.ts). */
-  unread: 'Parley-Unread',
   // Set by JetStream RePublish on chat.live.<user>:
   sequence: 'Nats-Sequence',
   lastSequence: 'Nats-Last-Sequence',

@@ -32,11 +32,6 @@ export class LiveUnreadUpdates {
     this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
   }
 
-  /** Whether frames of this user wait for the next flush. */
-  holds(userId: string): boolean {
-    return this.#pending.has(userId);
-  }
-
   flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;

@@ -5,16 +5,15 @@ import { AckFloor } from '../../lib/ack-floor.js';
 import { durableFromAckFloor } from '../../lib/durable-consumer.js';
 import { decodeJson, encodeJson } from '../../lib/json.js';
 import { JetStreamPublisher } from '../../lib/js-publisher.js';
+import { KeyedQueue } from '../../lib/keyed-queue.js';
 import type { Logger } from '../../lib/log.js';
-import { headers, type Names } from '../../lib/names.js';
+import type { Names } from '../../lib/names.js';
 import { StreamReader } from '../../lib/stream-reader.js';
 import { AggregateStore, conversations } from '../../engine/aggregate-store.js';
 import { snapshotsFor } from '../../engine/snapshots.js';
 import type { ConversationEvent, UserEvent } from '../../schemas/index.js';
 import { beforeOf, deliveriesFor, subjectUserOf, unreadAffected, userDeliveriesFor, type Delivery } from './inbox-entry.js';
 import { LiveUnreadUpdates } from './live-unread.js';
-import { encodeUnreadHeader, type UnreadCount } from './unread-header.js';
-import { UnreadRouting, type UnreadWork } from './unread-routing.js';
 import { UnreadTotals } from './unread-totals.js';
 
 /** How often the finished prefix of events is acked (one ack for all of them). */
@@ -39,9 +38,8 @@ export type DeliveryProjector = {
  * it. Membership, watermarks and unread counts come from folding the same events with the
  * engine's `evolve`. Inbox writes are pipelined (published in log order on one connection, so each
  * inbox keeps log order) and idempotent (Nats-Msg-Id `<eventSeq>:<userId>[:n]`); an event is acked
- * once all its writes are stored. Unread changes go to the user's devices with the inbox entry or on
- * the ephemeral subject (unread-routing.ts), and into the unread KV bucket (coalesced: see
- * unread-totals.ts).
+ * once all its writes are stored. Unread changes go out live on the ephemeral subject and into the
+ * unread KV bucket (coalesced: see unread-totals.ts).
  */
 export async function startDeliveryProjector(opts: {
   nc: NatsConnection;
@@ -64,7 +62,6 @@ export async function startDeliveryProjector(opts: {
     config.delivery.unreadFlushMs,
   );
   const liveUnread = new LiveUnreadUpdates(nc, names);
-  const unreadRouting = new UnreadRouting(unread, liveUnread);
   const counts = { events: 0, writes: 0, failed: 0, lastEventSeq: 0 };
   const inFlight = new Set<Promise<void>>();
 
@@ -86,38 +83,46 @@ export async function startDeliveryProjector(opts: {
   let stopped = false;
   let messages: ConsumerMessages | undefined;
 
-  /**
-   * Publish the event's inbox entries. A recipient's changed unread count (`counts`) rides on their
-   * first entry as a header, and is taken out of `counts`: what is left found no entry.
-   */
-  const write = (deliveries: Delivery[], eventSeq: number, counts?: Map<string, UnreadCount>): Promise<unknown>[] => {
+  const write = (deliveries: Delivery[], eventSeq: number): Promise<unknown>[] => {
     const writes: Promise<unknown>[] = [];
     deliveries.forEach((d, i) => {
       const bytes = encodeJson(d.entry);
       // One event may write several entries to one inbox (two status ranges): number them.
       const suffix = i === 0 ? '' : `:${i}`;
       for (const userId of d.recipients) {
-        const count = counts?.get(userId);
-        if (count) counts!.delete(userId);
-        writes.push(
-          publisher.publish(names.subjects.inbox(userId), bytes, {
-            msgId: `${eventSeq}:${userId}${suffix}`,
-            ...(count ? { headers: { [headers.unread]: encodeUnreadHeader(count) } } : {}),
-          }),
-        );
+        writes.push(publisher.publish(names.subjects.inbox(userId), bytes, { msgId: `${eventSeq}:${userId}${suffix}` }));
       }
     });
     return writes;
   };
 
   /**
-   * What projecting one event started: its inbox writes and its unread work (unread-routing.ts). The
-   * ack waits for all of it; live unread counts sent separately go once the inbox writes are stored,
-   * so a client never sees a count before the message that caused it. Neither waits for the KV
-   * write: that one is coalesced over `unreadFlushMs` (a second by default).
+   * What projecting one event started: its inbox writes, its unread-count writes (the ack waits for
+   * both) and the live unread frames, which go once the inbox writes are stored, so a client never
+   * sees a count before the message that caused it. They do not wait for the KV write: that one is
+   * coalesced over `unreadFlushMs` (a second by default), far longer than a badge may lag.
    */
-  type Projected = UnreadWork & { inboxWrites: Promise<unknown>[] };
+  type Projected = { inboxWrites: Promise<unknown>[]; unreadWrites: Promise<unknown>[]; unreadUsers: string[]; afterInbox: (() => void)[] };
   const nothingProjected = (): Projected => ({ inboxWrites: [], unreadWrites: [], unreadUsers: [], afterInbox: [] });
+
+  // One lane per user: a cold user's totals load from KV without holding up the ordered loop (a
+  // load starting on cold users stalled delivery at ~100 events/s); a user's writes keep their order.
+  const unreadLanes = new KeyedQueue();
+
+  /** Record a changed unread count. */
+  const updateUnread = (userId: string, conversationId: string, value: number, out: Projected): void => {
+    out.unreadUsers.push(userId);
+    const changed = unreadLanes.run(userId, () => unread.set(userId, conversationId, value));
+    out.unreadWrites.push(changed.then((c) => c?.stored));
+    out.afterInbox.push(() => {
+      void changed.then(
+        (c) => {
+          if (c) liveUnread.queue(userId, { conversationId, unread: value, totalUnread: c.total });
+        },
+        () => undefined, // the failure is the ack's to handle (unreadWrites)
+      );
+    });
+  };
 
   const projectConversation = async (m: JsMsg, conversationId: string): Promise<Projected> => {
     const event = decodeJson<ConversationEvent>(m.data);
@@ -129,14 +134,8 @@ export async function startDeliveryProjector(opts: {
       memberships.folded(state);
     }
     const out = nothingProjected();
-    // Counts first: those known now ride on the inbox entries.
-    const counts = new Map<string, UnreadCount>();
-    for (const userId of unreadAffected(event, before)) {
-      const count = unreadRouting.change(userId, conversationId, state.unread.get(userId) ?? 0, out);
-      if (count) counts.set(userId, count);
-    }
-    out.inboxWrites = write(deliveriesFor(event, m.seq, before, state), m.seq, counts);
-    for (const [userId, count] of counts) unreadRouting.sendSeparately(userId, count, out);
+    out.inboxWrites = write(deliveriesFor(event, m.seq, before, state), m.seq);
+    for (const userId of unreadAffected(event, before)) updateUnread(userId, conversationId, state.unread.get(userId) ?? 0, out);
     return out;
   };
 
@@ -149,8 +148,10 @@ export async function startDeliveryProjector(opts: {
     counts.writes += out.inboxWrites.length;
     const inboxStored = Promise.all(out.inboxWrites);
     void inboxStored.then(
-      () => out.afterInbox.forEach((f) => f(true)),
-      () => out.afterInbox.forEach((f) => f(false)),
+      () => {
+        for (const send of out.afterInbox) send();
+      },
+      () => undefined, // handled below
     );
     const done = Promise.all([inboxStored, ...out.unreadWrites]).then(
       () => {
@@ -195,8 +196,9 @@ export async function startDeliveryProjector(opts: {
       stopped = true;
       messages?.stop();
       await loop;
-      // In-flight events wait for their unread writes: flush them rather than wait for the timer.
-      await unreadRouting.idle();
+      // In-flight events wait for their unread writes: flush them rather than wait for the timer
+      // (once the counts being loaded are in).
+      await unreadLanes.idle();
       await unread.flush();
       await Promise.allSettled([...inFlight]);
       await unread.flush();

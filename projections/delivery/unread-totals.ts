@@ -13,8 +13,6 @@ export function totalOf(map: UnreadMap): number {
   return total;
 }
 
-export type UnreadChange = { total: number; stored: Promise<unknown> };
-
 type PendingWrite = { map: UnreadMap; stored: Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
 /**
@@ -46,7 +44,7 @@ export class UnreadTotals {
   }
 
   async get(userId: string): Promise<UnreadMap> {
-    const cached = this.#cached(userId);
+    const cached = this.#cache.get(userId) ?? this.#pending.get(userId)?.map;
     if (cached) return cached;
     const map = await readUnread(this.#kv, this.#names, userId);
     this.#cache.set(userId, map);
@@ -54,21 +52,8 @@ export class UnreadTotals {
   }
 
   /** Set one count; resolves to the new total and a promise of the stored write, or null if unchanged. */
-  async set(userId: string, conversationId: string, unread: number): Promise<UnreadChange | null> {
-    return this.#setIn(await this.get(userId), userId, conversationId, unread);
-  }
-
-  /** As `set`, synchronously, when the user's counts are in memory; undefined when they are not. */
-  setCached(userId: string, conversationId: string, unread: number): UnreadChange | null | undefined {
-    const map = this.#cached(userId);
-    return map ? this.#setIn(map, userId, conversationId, unread) : undefined;
-  }
-
-  #cached(userId: string): UnreadMap | undefined {
-    return this.#cache.get(userId) ?? this.#pending.get(userId)?.map;
-  }
-
-  #setIn(map: UnreadMap, userId: string, conversationId: string, unread: number): UnreadChange | null {
+  async set(userId: string, conversationId: string, unread: number): Promise<{ total: number; stored: Promise<unknown> } | null> {
+    const map = await this.get(userId);
     if ((map[conversationId] ?? 0) === unread) return null;
     if (unread > 0) map[conversationId] = unread;
     else delete map[conversationId];
