@@ -36,9 +36,13 @@ export type FrameHandlerDeps = {
   onAuthenticated: (conn: Connection, ref: string | undefined) => void;
   /** Re-arm the token expiry timer after auth.refresh. */
   onTokenRefreshed: (conn: Connection, ref: string | undefined) => void;
+  /** Whether sends are refused for now (command-backlog.ts). */
+  overloaded: () => boolean;
 };
 
 type Refs = { ref?: string; tempId?: string };
+
+export const OVERLOADED_MESSAGE = 'the server is behind on messages; retry this send (same tempId) in a moment';
 
 /**
  * One decoded client frame → validation → a reply, a command on the command stream, or an error.
@@ -100,6 +104,8 @@ export class FrameHandler {
       case 'conversation.leave':
         return this.#submit(conn, buildMembership(type, payload as never, ctx()), refs);
       case 'message.send':
+        // Not a bad frame: the client did nothing wrong, and retries the same tempId later.
+        if (this.#d.overloaded()) return void conn.sendError('overloaded', OVERLOADED_MESSAGE, refs);
         return this.#submit(conn, buildSendMessage(payload as never, ctx()), refs);
       case 'message.delivered':
         return this.#submit(conn, buildReceipt('receipt.delivered', payload as never, ctx()), refs);

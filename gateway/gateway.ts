@@ -10,6 +10,7 @@ import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
 import { connectNats } from '../lib/nats.js';
 import type { CommandOutcome } from '../schemas/index.js';
+import { CommandBacklog } from './command-backlog.js';
 import { createTokenVerifier, tokenFromRequest, type TokenVerifier } from './auth.js';
 import { decodeFrame, negotiate } from './codec.js';
 import { Connection, type SocketData } from './connection.js';
@@ -41,6 +42,8 @@ export type GatewayHealth = {
   uws: { native: boolean; reason?: string };
   connections: number;
   users: number;
+  /** Commands waiting for an engine, as last read, and whether sends are refused for it. */
+  commands: { backlog: number; overloaded: boolean };
   /** How inbox replays were read: shared scans started, reads answered by scans, reads walked. */
   replay: { scans: number; fromScans: number; walked: number };
   uptimeSec: number;
@@ -73,6 +76,8 @@ export async function startGateway(opts: {
   // overload), acks of commands already stored took over 5 s and the sends failed.
   const commandsNc = await connectNats(config, 'parley-gateway-commands', log);
   const publisher = new JetStreamPublisher(commandsNc, { coalesceWrites: { maxHeld: 32 } });
+  const backlog = new CommandBacklog(await jetstreamManager(commandsNc), names.streams.commands, config.limits.maxCommandBacklog, log);
+  backlog.start();
   const directGets = new DirectGets(nc);
   const inboxReader = new DirectReader(directGets, names.streams.inbox);
   const replay = new InboxReplay(nc, inboxReader, log);
@@ -143,6 +148,7 @@ export async function startGateway(opts: {
     verifier,
     log,
     onAuthenticated: (conn, ref) => onAuthenticated(conn, conn.ws.getUserData().requestedCursor, ref),
+    overloaded: () => backlog.overloaded,
     onTokenRefreshed: (conn, ref) => {
       conn.send({
         type: 'auth.refreshed',
@@ -182,6 +188,7 @@ export async function startGateway(opts: {
     gatewayId: config.gatewayId,
     maxBodyBytes: config.limits.maxPayloadBytes,
     timeoutMs: 10_000,
+    overloaded: () => backlog.overloaded,
     log,
   });
   app.ws<SocketData>('/ws', {
@@ -280,6 +287,7 @@ export async function startGateway(opts: {
     uws: { native: uwsRuntime.native, ...(uwsRuntime.reason ? { reason: uwsRuntime.reason } : {}) },
     connections: connections.size,
     users: feeds.users,
+    commands: { backlog: backlog.size, overloaded: backlog.overloaded },
     replay: { ...replay.served },
     uptimeSec: Math.round((Date.now() - startedAt) / 1000),
   });
@@ -313,6 +321,7 @@ export async function startGateway(opts: {
       feeds.close();
       replay.close();
       directGets.close();
+      backlog.stop();
       await publisher.close();
       await commandsNc.drain();
       log.info('gateway stopped');

@@ -33,6 +33,8 @@ export type Config = {
     frameBurst: number;
     /** Bad frames tolerated per minute before the socket is closed with 4008. */
     badFramesPerMinute: number;
+    /** Commands waiting for an engine beyond which gateways refuse sends with `overloaded`. */
+    maxCommandBacklog: number;
   };
   inbox: { maxAgeSec: number; maxPerUser: number; duplicateWindowSec: number };
   /** snapshotEvery: a conversation is snapshotted after this many events (cold loads read a tail). */
@@ -91,6 +93,7 @@ export function defaultConfig(): Config {
       framesPerSecond: 100,
       frameBurst: 200,
       badFramesPerMinute: 30,
+      maxCommandBacklog: 20_000,
     },
     inbox: { maxAgeSec: 30 * 24 * 3600, maxPerUser: 10_000, duplicateWindowSec: 600 },
     engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
@@ -163,6 +166,7 @@ export function loadConfig(env: Env = process.env): Config {
       framesPerSecond: int(env, 'PARLEY_FRAMES_PER_SECOND', d.limits.framesPerSecond, 1),
       frameBurst: int(env, 'PARLEY_FRAME_BURST', d.limits.frameBurst, 1),
       badFramesPerMinute: int(env, 'PARLEY_BAD_FRAMES_PER_MINUTE', d.limits.badFramesPerMinute, 1),
+      maxCommandBacklog: int(env, 'PARLEY_MAX_COMMAND_BACKLOG', d.limits.maxCommandBacklog, 1),
     },
     inbox: {
       maxAgeSec: int(env, 'PARLEY_INBOX_MAX_AGE_S', d.inbox.maxAgeSec, 1),

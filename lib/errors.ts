@@ -18,6 +18,7 @@ export const errorCodes = {
   forbidden: { http: 403, temporary: false },
   not_found: { http: 404, temporary: false },
   send_failed: { http: 503, temporary: true },
+  overloaded: { http: 503, temporary: true },
   internal: { http: 500, temporary: true },
 } as const;
 

@@ -3,6 +3,7 @@ import { isErrorCode, ParleyError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { validateClientPayload, type AnyCommand, type ClientFrameType, type CommandOutcome, type WireMessage } from '../../schemas/index.js';
 import type { Identity, TokenVerifier } from '../auth.js';
+import { OVERLOADED_MESSAGE } from '../frame-handler.js';
 import { buildCreateConversation, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../commands.js';
 import { bearer, capture, readJson, sendFailure, sendJson, type Request } from './http.js';
 import type { OutcomeWaiter } from './outcome-waiter.js';
@@ -18,6 +19,8 @@ export type RestDeps = {
   maxBodyBytes: number;
   /** How long a write waits for the engine's answer. */
   timeoutMs: number;
+  /** Whether sends are refused for now (command-backlog.ts). */
+  overloaded: () => boolean;
   log: Logger;
 };
 
@@ -89,6 +92,7 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
 
   route('post', '/v1/messages', async (ctx) => {
     const payload = validate('message.send', ctx.body);
+    if (deps.overloaded()) throw new ParleyError('overloaded', OVERLOADED_MESSAGE);
     const o = await decide(ctx, (c) => buildSendMessage(payload, c));
     const m = o.result as WireMessage;
     sendJson(ctx.res, ctx.request, 201, { id: m.id, conversationId: m.conversationId, seq: m.seq, tempId: m.tempId, status: 'sent', createdAt: m.createdAt, message: m }, o.outcome === 'duplicate' ? { 'idempotent-replay': 'true' } : {});
