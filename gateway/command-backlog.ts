@@ -5,9 +5,10 @@ import type { Logger } from '../lib/log.js';
 const POLL_MS = 500;
 
 /**
- * Admission control: how many commands wait in the command stream for an engine (a work queue:
- * what is decided is gone), read twice a second. Past `limit`, new sends are refused with the
- * temporary error `overloaded` instead of stored. Without it, a gateway offered more than the
+ * Admission control: how much work waits before a sent message reaches its recipients, read twice
+ * a second: the commands in the command stream (a work queue: what is decided is gone) plus the
+ * events the delivery projector has not finished (not yet delivered to it, or not acked). Past
+ * `limit`, new sends are refused with the temporary error `overloaded` instead of stored. Without it, a gateway offered more than the
  * engines decide stores everything: at 10,000 msg/s on a 2-core machine the backlog grew by
  * 6,000 a second, every message waited longer than the one before (p99 over a minute), and the
  * gateway's shared NATS connection was cut as a slow consumer. Refused sends cost the client a
@@ -16,6 +17,7 @@ const POLL_MS = 500;
 export class CommandBacklog {
   readonly #jsm: JetStreamManager;
   readonly #stream: string;
+  readonly #delivery: { stream: string; consumer: string };
   readonly #limit: number;
   readonly #log: Logger;
   #size = 0;
@@ -23,14 +25,15 @@ export class CommandBacklog {
   #timer: NodeJS.Timeout | undefined;
   #reading = false;
 
-  constructor(jsm: JetStreamManager, stream: string, limit: number, log: Logger) {
+  constructor(jsm: JetStreamManager, stream: string, delivery: { stream: string; consumer: string }, limit: number, log: Logger) {
     this.#jsm = jsm;
     this.#stream = stream;
+    this.#delivery = delivery;
     this.#limit = limit;
     this.#log = log;
   }
 
-  /** Commands waiting, as last read. */
+  /** Commands and undelivered events waiting, as last read. */
   get size(): number {
     return this.#size;
   }
@@ -52,7 +55,12 @@ export class CommandBacklog {
     if (this.#reading) return; // a slow answer is not asked again on top of itself
     this.#reading = true;
     try {
-      this.#size = (await this.#jsm.streams.info(this.#stream)).state.messages;
+      const [commands, delivery] = await Promise.all([
+        this.#jsm.streams.info(this.#stream),
+        // No delivery projector yet (its consumer is made when it starts): nothing waits for it.
+        this.#jsm.consumers.info(this.#delivery.stream, this.#delivery.consumer).catch(() => null),
+      ]);
+      this.#size = commands.state.messages + (delivery ? delivery.num_pending + delivery.num_ack_pending : 0);
       const over = this.#size > this.#limit;
       if (over !== this.#over) {
         if (over) this.#log.warn({ backlog: this.#size, limit: this.#limit }, 'command backlog over its limit: refusing sends with overloaded');

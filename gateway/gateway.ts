@@ -42,7 +42,7 @@ export type GatewayHealth = {
   uws: { native: boolean; reason?: string };
   connections: number;
   users: number;
-  /** Commands waiting for an engine, as last read, and whether sends are refused for it. */
+  /** Commands and undelivered events waiting, as last read, and whether sends are refused for it. */
   commands: { backlog: number; overloaded: boolean };
   /** How inbox replays were read: shared scans started, reads answered by scans, reads walked. */
   replay: { scans: number; fromScans: number; walked: number };
@@ -76,7 +76,13 @@ export async function startGateway(opts: {
   // overload), acks of commands already stored took over 5 s and the sends failed.
   const commandsNc = await connectNats(config, 'parley-gateway-commands', log);
   const publisher = new JetStreamPublisher(commandsNc, { coalesceWrites: { maxHeld: 32 } });
-  const backlog = new CommandBacklog(await jetstreamManager(commandsNc), names.streams.commands, config.limits.maxCommandBacklog, log);
+  const backlog = new CommandBacklog(
+    await jetstreamManager(commandsNc),
+    names.streams.commands,
+    { stream: names.streams.events, consumer: names.consumers.delivery },
+    config.limits.maxCommandBacklog,
+    log,
+  );
   backlog.start();
   const directGets = new DirectGets(nc);
   const inboxReader = new DirectReader(directGets, names.streams.inbox);

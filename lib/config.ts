@@ -33,7 +33,7 @@ export type Config = {
     frameBurst: number;
     /** Bad frames tolerated per minute before the socket is closed with 4008. */
     badFramesPerMinute: number;
-    /** Commands waiting for an engine beyond which gateways refuse sends with `overloaded`. */
+    /** Commands and undelivered events waiting beyond which gateways refuse sends with `overloaded`. */
     maxCommandBacklog: number;
   };
   inbox: { maxAgeSec: number; maxPerUser: number; duplicateWindowSec: number };
