@@ -49,6 +49,7 @@ export const flags: FlagSpec[] = [
   { name: 'url', kind: 'string', value: '<ws-url>', help: 'Target an already running gateway (ws://host:port/ws) instead of starting the system. Tokens are signed with PARLEY_JWT_SECRET (or the development secret); its frame limits are its own; process stats are for what can be found on this machine.' },
   { name: 'prefix', kind: 'string', help: 'With --url: the PARLEY_PREFIX of the running system, to sample its pipeline backlog (streams and consumers, read-only). A started system is always sampled.' },
   { name: 'fake-gateway', kind: 'bool', help: 'Measure the generator itself: run against a stand-in gateway (bench/lib/fake-gateway.ts, same protocol on uWebSockets.js, answers from memory, nothing behind it) instead of Parley. What the generators can drive this way is their ceiling on this machine.' },
+  { name: 'fake-frames', kind: 'string', default: 'full', choices: ['full', 'minimal'], help: 'With --fake-gateway: `full` answers as Parley does, an unread.update behind every message.new (Parley coalesces those per user and conversation every 50 ms, so under group load it sends fewer); `minimal` sends message.sent and message.new only, the least socket I/O any server of this protocol does. A minimal run that cannot keep up shows the rate this machine cannot reach with the generators on it, whatever the server.' },
   { name: 'allow-fallback', kind: 'bool', help: 'Run even when the gateway uses the slow ws fallback of uWebSockets.js instead of the native server (the report says which was measured).' },
   { name: 'nats', kind: 'string', value: '<url>', help: 'NATS for the started system (default $PARLEY_NATS_URL or nats://127.0.0.1:4222). Only the run\'s own prefix is created and deleted.' },
   { name: 'database-url', kind: 'string', value: '<url>', help: DATABASE_HELP },
@@ -95,6 +96,8 @@ Examples:
   npm run bench -- load --connections 2000 --members 50 --rate 2000 --duration 60
   npm run bench -- load --url ws://127.0.0.1:8080/ws --connections 100 --rate 200
   npm run bench -- load --fake-gateway --connections 2000 --rate 10000     # the generators' own ceiling
+  npm run bench -- load --fake-gateway --fake-frames minimal --connections 2000 --members 50 --rate 2000
+                                                                  # the socket-I/O floor of this machine
 `;
 
 type Options = {
@@ -122,6 +125,7 @@ type Options = {
   url?: string;
   prefix?: string;
   fakeGateway: boolean;
+  fakeFrames: 'full' | 'minimal';
   allowFallback: boolean;
   natsUrl: string;
   databaseUrl?: string;
@@ -184,6 +188,7 @@ function options(argv: string[]): Options | 'help' {
     ...(url ? { url } : {}),
     ...(g.optStr('prefix') ? { prefix: g.str('prefix') } : {}),
     fakeGateway: g.bool('fake-gateway'),
+    fakeFrames: g.str('fake-frames') as 'full' | 'minimal',
     allowFallback: g.bool('allow-fallback'),
     natsUrl: g.optStr('nats') ?? process.env.PARLEY_NATS_URL ?? 'nats://127.0.0.1:4222',
     ...(g.optStr('database-url') ? { databaseUrl: g.str('database-url') } : {}),
@@ -198,6 +203,7 @@ function options(argv: string[]): Options | 'help' {
     quiet: g.bool('quiet'),
   };
   if (o.fakeGateway && o.url) throw new FlagError('--fake-gateway and --url exclude each other');
+  if (o.fakeFrames !== 'full' && !o.fakeGateway) throw new FlagError('--fake-frames needs --fake-gateway');
   // fail on an impossible plan now, not after starting the system
   planLoad({ connections: o.connections, members: o.members, ...(o.conversations ? { conversations: o.conversations } : {}), workers: o.workers, rate: o.rate, runTag: 'check' });
   return o;
@@ -409,7 +415,7 @@ async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
     let health: GatewayHealth | undefined;
     let signing: WorkerInit['signing'];
     if (o.fakeGateway) {
-      fake = spawn(process.execPath, ['--import', 'tsx', FAKE_GATEWAY, '0'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+      fake = spawn(process.execPath, ['--import', 'tsx', FAKE_GATEWAY, '0', o.fakeFrames], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
       const port = await new Promise<number>((resolve, reject) => {
         let text = '';
         const timer = setTimeout(() => reject(new Error('the fake gateway did not start within 20 s')), 20_000);
@@ -426,7 +432,7 @@ async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
       url = `ws://127.0.0.1:${port}/ws`;
       health = (await probeGateway(url))?.health;
       signing = { secret: 'fake-gateway-does-not-verify-tokens' };
-      out(`Target: the FAKE gateway at ${url} (pid ${fake.pid}): this run measures the generators, not Parley.`);
+      out(`Target: the FAKE gateway at ${url} (pid ${fake.pid}, ${o.fakeFrames} frames): this run measures the generators, not Parley.`);
     } else if (o.url) {
       url = o.url;
       const probe = await probeGateway(url);
@@ -903,7 +909,7 @@ function markdown(r: LoadResult): string {
   const e = r.environment;
   const kind = o.members === 2 ? '1:1' : `groups of ${o.members}`;
   const lines: string[] = [];
-  lines.push(`# Load: ${kind}, ${o.connections} connections, ${fmtRate(o.rate)} msg/s, ${o.codec}${o.fakeGateway ? ' — FAKE gateway (generator ceiling)' : ''}`);
+  lines.push(`# Load: ${kind}, ${o.connections} connections, ${fmtRate(o.rate)} msg/s, ${o.codec}${o.fakeGateway ? ` — FAKE gateway, ${o.fakeFrames} frames (generator ceiling)` : ''}`);
   lines.push('');
   lines.push(`Run \`${r.runId}\` · ${r.startedAt} · ${r.command}`);
   lines.push('');
@@ -1027,7 +1033,7 @@ function chart(r: LoadResult): string {
   const t = r.results.throughput;
   const l = r.results.latency.new;
   return renderChart({
-    title: `${o.fakeGateway ? 'FAKE gateway (generator ceiling)' : 'Parley load'}: ${o.members === 2 ? '1:1' : `groups of ${o.members}`}, ${o.connections} connections, ${fmtRate(o.rate)} msg/s, ${o.codec}${r.environment.uws.native === true ? '' : ' — uWS FALLBACK'}`,
+    title: `${o.fakeGateway ? `FAKE gateway, ${o.fakeFrames} frames (generator ceiling)` : 'Parley load'}: ${o.members === 2 ? '1:1' : `groups of ${o.members}`}, ${o.connections} connections, ${fmtRate(o.rate)} msg/s, ${o.codec}${r.environment.uws.native === true ? '' : ' — uWS FALLBACK'}`,
     subtitle: [
       `measured ${o.durationS} s: send → message.new p50 ${fmtMs(l.p50)}, p90 ${fmtMs(l.p90)}, p99 ${fmtMs(l.p99)}, p99.9 ${fmtMs(l.p999)}, max ${fmtMs(l.max)} · ` +
         `${fmtRate(t.sendsPerSec)} sends/s, ${fmtRate(t.deliveriesPerSec)} deliveries/s · lost ${r.results.lost}, duplicated ${r.results.duplicated}`,

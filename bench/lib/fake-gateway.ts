@@ -4,9 +4,12 @@
  * conversation.create and message.send are answered at once from memory with the frames the real
  * server sends (conversation.created; message.sent to the sender; message.new and unread.update to
  * every other member, each with a per-user inbox seq). What the generator can drive against this
- * is its own ceiling on this machine.
+ * is its own ceiling on this machine. With `minimal` frames it leaves out unread.update: message.sent
+ * and message.new are the least any server of this protocol must write, so what the generators and
+ * this process together cannot keep up with is beyond the machine, whatever the server behind it.
  *
- * Run as a child process: `node --import tsx bench/lib/fake-gateway.ts <port>`; prints `ready <port>`.
+ * Run as a child process: `node --import tsx bench/lib/fake-gateway.ts <port> [full|minimal]`;
+ * prints `ready <port>`.
  */
 import { Packr } from 'msgpackr';
 import { uWS, uwsRuntime } from '../../gateway/uws.js';
@@ -16,6 +19,7 @@ type User = { id: string; seq: number; unread: number; sockets: Set<Sock> };
 type Sock = { user: User; codec: Codec; ws: import('uWebSockets.js').WebSocket<SockData> };
 type SockData = { userId: string; codec: Codec; sock?: Sock };
 
+const withUnread = process.argv[3] !== 'minimal';
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const users = new Map<string, User>();
 const convs = new Map<string, { id: string; kind: string; members: string[]; seq: number }>();
@@ -97,11 +101,11 @@ function onFrame(s: Sock, f: any): void {
           if (o.codec === 'json') {
             o.ws.cork(() => {
               o.ws.send(`{"type":"message.new","seq":${seq},"payload":${body}}`, false);
-              o.ws.send(`{"type":"unread.update","payload":{"conversationId":${convJson},"unread":${u.unread},"totalUnread":${u.unread}}}`, false);
+              if (withUnread) o.ws.send(`{"type":"unread.update","payload":{"conversationId":${convJson},"unread":${u.unread},"totalUnread":${u.unread}}}`, false);
             });
           } else {
             send(o, { type: 'message.new', seq, payload: { message } });
-            send(o, { type: 'unread.update', payload: { conversationId: conv.id, unread: u.unread, totalUnread: u.unread } });
+            if (withUnread) send(o, { type: 'unread.update', payload: { conversationId: conv.id, unread: u.unread, totalUnread: u.unread } });
           }
         }
       }
