@@ -36,8 +36,8 @@ export type FrameHandlerDeps = {
   onAuthenticated: (conn: Connection, ref: string | undefined) => void;
   /** Re-arm the token expiry timer after auth.refresh. */
   onTokenRefreshed: (conn: Connection, ref: string | undefined) => void;
-  /** Whether sends are refused for now (command-backlog.ts). */
-  overloaded: () => boolean;
+  /** Whether a send may go in now (command-backlog.ts); one that may is counted. */
+  admitSend: () => boolean;
 };
 
 type Refs = { ref?: string; tempId?: string };
@@ -105,7 +105,7 @@ export class FrameHandler {
         return this.#submit(conn, buildMembership(type, payload as never, ctx()), refs);
       case 'message.send':
         // Not a bad frame: the client did nothing wrong, and retries the same tempId later.
-        if (this.#d.overloaded()) return void conn.sendError('overloaded', OVERLOADED_MESSAGE, refs);
+        if (!this.#d.admitSend()) return void conn.sendError('overloaded', OVERLOADED_MESSAGE, refs);
         return this.#submit(conn, buildSendMessage(payload as never, ctx()), refs);
       case 'message.delivered':
         return this.#submit(conn, buildReceipt('receipt.delivered', payload as never, ctx()), refs);

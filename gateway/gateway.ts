@@ -43,7 +43,8 @@ export type GatewayHealth = {
   connections: number;
   users: number;
   /** Commands and undelivered events waiting, as last read, and whether sends are refused for it. */
-  commands: { backlog: number; overloaded: boolean };
+  /** drainPerSec: events a second the delivery projector finishes (null: not measured yet). */
+  commands: { backlog: number; drainPerSec: number | null; overloaded: boolean };
   /** How inbox replays were read: shared scans started, reads answered by scans, reads walked. */
   replay: { scans: number; fromScans: number; walked: number };
   uptimeSec: number;
@@ -80,7 +81,7 @@ export async function startGateway(opts: {
     await jetstreamManager(commandsNc),
     names.streams.commands,
     { stream: names.streams.events, consumer: names.consumers.delivery },
-    config.limits.maxCommandBacklog,
+    { maxBacklog: config.limits.maxCommandBacklog, maxWaitMs: config.limits.maxCommandWaitMs },
     log,
   );
   backlog.start();
@@ -154,7 +155,7 @@ export async function startGateway(opts: {
     verifier,
     log,
     onAuthenticated: (conn, ref) => onAuthenticated(conn, conn.ws.getUserData().requestedCursor, ref),
-    overloaded: () => backlog.overloaded,
+    admitSend: () => backlog.admit(),
     onTokenRefreshed: (conn, ref) => {
       conn.send({
         type: 'auth.refreshed',
@@ -194,7 +195,7 @@ export async function startGateway(opts: {
     gatewayId: config.gatewayId,
     maxBodyBytes: config.limits.maxPayloadBytes,
     timeoutMs: 10_000,
-    overloaded: () => backlog.overloaded,
+    admitSend: () => backlog.admit(),
     log,
   });
   app.ws<SocketData>('/ws', {
@@ -293,7 +294,7 @@ export async function startGateway(opts: {
     uws: { native: uwsRuntime.native, ...(uwsRuntime.reason ? { reason: uwsRuntime.reason } : {}) },
     connections: connections.size,
     users: feeds.users,
-    commands: { backlog: backlog.size, overloaded: backlog.overloaded },
+    commands: { backlog: backlog.size, drainPerSec: backlog.drainPerSec === undefined ? null : Math.round(backlog.drainPerSec), overloaded: backlog.overloaded },
     replay: { ...replay.served },
     uptimeSec: Math.round((Date.now() - startedAt) / 1000),
   });

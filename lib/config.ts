@@ -35,6 +35,8 @@ export type Config = {
     badFramesPerMinute: number;
     /** Commands and undelivered events waiting beyond which gateways refuse sends with `overloaded`. */
     maxCommandBacklog: number;
+    /** The wait (backlog / the rate it drains at) beyond which gateways refuse sends with `overloaded`; 0 = no such limit. */
+    maxCommandWaitMs: number;
   };
   inbox: { maxAgeSec: number; maxPerUser: number; duplicateWindowSec: number };
   /** snapshotEvery: a conversation is snapshotted after this many events (cold loads read a tail). */
@@ -94,6 +96,7 @@ export function defaultConfig(): Config {
       frameBurst: 200,
       badFramesPerMinute: 30,
       maxCommandBacklog: 20_000,
+      maxCommandWaitMs: 2_000,
     },
     inbox: { maxAgeSec: 30 * 24 * 3600, maxPerUser: 10_000, duplicateWindowSec: 600 },
     engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
@@ -167,6 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
       frameBurst: int(env, 'PARLEY_FRAME_BURST', d.limits.frameBurst, 1),
       badFramesPerMinute: int(env, 'PARLEY_BAD_FRAMES_PER_MINUTE', d.limits.badFramesPerMinute, 1),
       maxCommandBacklog: int(env, 'PARLEY_MAX_COMMAND_BACKLOG', d.limits.maxCommandBacklog, 1),
+      maxCommandWaitMs: int(env, 'PARLEY_MAX_COMMAND_WAIT_MS', d.limits.maxCommandWaitMs, 0),
     },
     inbox: {
       maxAgeSec: int(env, 'PARLEY_INBOX_MAX_AGE_S', d.inbox.maxAgeSec, 1),

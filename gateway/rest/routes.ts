@@ -19,8 +19,8 @@ export type RestDeps = {
   maxBodyBytes: number;
   /** How long a write waits for the engine's answer. */
   timeoutMs: number;
-  /** Whether sends are refused for now (command-backlog.ts). */
-  overloaded: () => boolean;
+  /** Whether a send may go in now (command-backlog.ts); one that may is counted. */
+  admitSend: () => boolean;
   log: Logger;
 };
 
@@ -92,7 +92,7 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
 
   route('post', '/v1/messages', async (ctx) => {
     const payload = validate('message.send', ctx.body);
-    if (deps.overloaded()) throw new ParleyError('overloaded', OVERLOADED_MESSAGE);
+    if (!deps.admitSend()) throw new ParleyError('overloaded', OVERLOADED_MESSAGE);
     const o = await decide(ctx, (c) => buildSendMessage(payload, c));
     const m = o.result as WireMessage;
     sendJson(ctx.res, ctx.request, 201, { id: m.id, conversationId: m.conversationId, seq: m.seq, tempId: m.tempId, status: 'sent', createdAt: m.createdAt, message: m }, o.outcome === 'duplicate' ? { 'idempotent-replay': 'true' } : {});
