@@ -97,9 +97,8 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
         jsm,
         js,
         {
-          stream: names.streams.commands,
+          stream: names.commandStreams.partition(p),
           durable: names.consumers.enginePartition(p),
-          filterSubject: names.subjects.command(p),
           ackWaitMs: config.engine.ackWaitMs,
           maxAckPending: config.engine.maxAckPending,
         },

@@ -1,17 +1,17 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from '../lib/log.js';
-import { DrainRate, isOverloaded, type AdmissionLimits } from './admission.js';
+import { DrainRate, isOverloaded, type AdmissionLimits, type Backlog } from './admission.js';
 
 /** How often the gateway reads the backlog. */
 const POLL_MS = 250;
 
 /**
  * Admission control: how much work waits before a sent message reaches its recipients, read four
- * times a second: the commands in the command stream (a work queue: what is decided is gone) plus
+ * times a second: the commands in the command streams (work queues: what is decided is gone) plus
  * the events the delivery projector has not finished (not yet delivered to it, or not acked). The
- * projector's ack floor, read at the same time, gives the rate the pipeline drains at. Past either
- * limit (admission.ts: a count, and a wait = backlog / drain rate), new sends are refused with the
- * temporary error `overloaded` instead of stored.
+ * last event handed to the projector, read at the same time, gives the rate the pipeline drains
+ * at. Past either limit (admission.ts: a count, and a wait = what waits / drain rate), new sends
+ * are refused with the temporary error `overloaded` instead of stored.
  *
  * Without it, a gateway offered more than the pipeline delivers stores everything: at 10,000 msg/s
  * on a 2-core machine the backlog grew by 6,000 a second, every message waited longer than the one
@@ -25,39 +25,44 @@ const POLL_MS = 250;
  */
 export class CommandBacklog {
   readonly #jsm: JetStreamManager;
-  readonly #stream: string;
+  readonly #commands: { subject: string; isPartition: (stream: string) => boolean };
   readonly #delivery: { stream: string; consumer: string };
   readonly #limits: AdmissionLimits;
   readonly #log: Logger;
   readonly #drain = new DrainRate();
   /** The backlog as last read. */
-  #lastRead = 0;
+  #lastRead: Backlog = { backlog: 0, waiting: 0 };
   /** Sends this gateway let through since the read started that `#lastRead` came from. */
   #admitted = 0;
   #over = false;
   #timer: NodeJS.Timeout | undefined;
   #reading = false;
 
-  constructor(jsm: JetStreamManager, stream: string, delivery: { stream: string; consumer: string }, limits: AdmissionLimits, log: Logger) {
+  /** `commands`: the partition streams, listed by their subject and told apart by their name. */
+  constructor(jsm: JetStreamManager, commands: { subject: string; isPartition: (stream: string) => boolean }, delivery: { stream: string; consumer: string }, limits: AdmissionLimits, log: Logger) {
     this.#jsm = jsm;
-    this.#stream = stream;
+    this.#commands = commands;
     this.#delivery = delivery;
     this.#limits = limits;
     this.#log = log;
   }
 
-  /** Commands and undelivered events waiting: as last read, plus the sends let through since. */
+  /** Commands and unfinished events: as last read, plus the sends let through since. */
   get size(): number {
-    return this.#lastRead + this.#admitted;
+    return this.#lastRead.backlog + this.#admitted;
   }
 
-  /** Events a second the delivery projector finishes, over the last two seconds (undefined: not known yet). */
+  #current(): Backlog {
+    return { backlog: this.#lastRead.backlog + this.#admitted, waiting: this.#lastRead.waiting + this.#admitted };
+  }
+
+  /** Events a second handed to the delivery projector, over the last two seconds (undefined: not known yet). */
   get drainPerSec(): number | undefined {
     return this.#drain.perSecond();
   }
 
   get overloaded(): boolean {
-    return this.#over || isOverloaded(this.size, this.#drain.perSecond(), this.#limits);
+    return this.#over || isOverloaded(this.#current(), this.#drain.perSecond(), this.#limits);
   }
 
   /** Whether a send may go in now; one that may is counted until the next read sees it. */
@@ -76,6 +81,15 @@ export class CommandBacklog {
     clearInterval(this.#timer);
   }
 
+  /** Commands in every partition stream: one paged list request, whatever the partitions. */
+  async #commandsWaiting(): Promise<number> {
+    let n = 0;
+    for await (const s of this.#jsm.streams.list(this.#commands.subject)) {
+      if (this.#commands.isPartition(s.config.name)) n += s.state.messages;
+    }
+    return n;
+  }
+
   async #read(): Promise<void> {
     if (this.#reading) return; // a slow answer is not asked again on top of itself
     this.#reading = true;
@@ -83,17 +97,18 @@ export class CommandBacklog {
     const before = this.#admitted;
     try {
       const [commands, delivery] = await Promise.all([
-        this.#jsm.streams.info(this.#stream),
+        this.#commandsWaiting(),
         // No delivery projector yet (its consumer is made when it starts): nothing waits for it.
         this.#jsm.consumers.info(this.#delivery.stream, this.#delivery.consumer).catch(() => null),
       ]);
-      this.#lastRead = commands.state.messages + (delivery ? delivery.num_pending + delivery.num_ack_pending : 0);
+      const waiting = commands + (delivery?.num_pending ?? 0);
+      this.#lastRead = { backlog: waiting + (delivery?.num_ack_pending ?? 0), waiting };
       this.#admitted -= before;
-      if (delivery) this.#drain.add(performance.now(), delivery.ack_floor.stream_seq);
+      if (delivery) this.#drain.add(performance.now(), delivery.delivered.stream_seq);
       else this.#drain.clear();
       const over = isOverloaded(this.#lastRead, this.#drain.perSecond(), this.#limits);
       if (over !== this.#over) {
-        const fields = { backlog: this.#lastRead, drainPerSec: Math.round(this.#drain.perSecond() ?? 0), ...this.#limits };
+        const fields = { ...this.#lastRead, drainPerSec: Math.round(this.#drain.perSecond() ?? 0), ...this.#limits };
         if (over) this.#log.warn(fields, 'command backlog over its limit: refusing sends with overloaded');
         else this.#log.info(fields, 'command backlog back under its limit: accepting sends');
       }
@@ -101,7 +116,7 @@ export class CommandBacklog {
     } catch (err) {
       // Unknown is not over: a NATS hiccup must not refuse every send (they fail on their own if NATS is down).
       this.#log.debug({ err }, 'could not read the command backlog');
-      this.#lastRead = 0;
+      this.#lastRead = { backlog: 0, waiting: 0 };
       this.#admitted = 0;
       this.#drain.clear();
       this.#over = false;

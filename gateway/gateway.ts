@@ -42,8 +42,10 @@ export type GatewayHealth = {
   uws: { native: boolean; reason?: string };
   connections: number;
   users: number;
-  /** Commands and undelivered events waiting, as last read, and whether sends are refused for it. */
-  /** drainPerSec: events a second the delivery projector finishes (null: not measured yet). */
+  /**
+   * Commands and unfinished events waiting (as last read, plus the sends let in since), the events
+   * a second handed to the delivery projector (null: not measured yet), and whether sends are refused.
+   */
   commands: { backlog: number; drainPerSec: number | null; overloaded: boolean };
   /** How inbox replays were read: shared scans started, reads answered by scans, reads walked. */
   replay: { scans: number; fromScans: number; walked: number };
@@ -79,7 +81,7 @@ export async function startGateway(opts: {
   const publisher = new JetStreamPublisher(commandsNc, { coalesceWrites: { maxHeld: 32 } });
   const backlog = new CommandBacklog(
     await jetstreamManager(commandsNc),
-    names.streams.commands,
+    { subject: names.subjects.commandsAll, isPartition: names.commandStreams.isPartition },
     { stream: names.streams.events, consumer: names.consumers.delivery },
     { maxBacklog: config.limits.maxCommandBacklog, maxWaitMs: config.limits.maxCommandWaitMs },
     log,

@@ -2,15 +2,32 @@ import { nanos } from '@nats-io/nats-core';
 import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from './log.js';
 
-export type DurableSpec = { stream: string; durable: string; filterSubject: string; ackWaitMs: number; maxAckPending: number };
+/**
+ * filterSubject: leave it out when the consumer reads its whole stream, even if it would equal the
+ * stream's subject. nats-server 2.9 recounts a consumer's pending messages on many deliveries, and
+ * with a filter (any filter: `<prefix>.ev.>` on the events stream was one) the recount compares
+ * the subject of every pending message: with a few thousand pending, nats-server spent 86–89 % of
+ * its CPU there (pprof of a `bench load` run) and deliveries stalled for seconds.
+ */
+export type DurableSpec = { stream: string; durable: string; filterSubject?: string; ackWaitMs: number; maxAckPending: number };
 
-/** Create (or update) an explicit-ack durable pull consumer and bind to it. */
+/**
+ * Create (or update) an explicit-ack durable pull consumer and bind to it. One made by an earlier
+ * version with another filter is made again from its ack floor (2.9 cannot change a filter); what
+ * it delivers again above the floor, the reader must take idempotently.
+ */
 export async function durableConsumer(jsm: JetStreamManager, js: JetStreamClient, spec: DurableSpec): Promise<Consumer> {
+  const existing = await consumerInfoOrNull(jsm, spec.stream, spec.durable);
+  let startSeq = 0;
+  if (existing && (existing.config.filter_subject ?? '') !== (spec.filterSubject ?? '')) {
+    startSeq = existing.ack_floor.stream_seq + 1;
+    await jsm.consumers.delete(spec.stream, spec.durable);
+  }
   await jsm.consumers.add(spec.stream, {
     durable_name: spec.durable,
-    filter_subject: spec.filterSubject,
+    ...(spec.filterSubject ? { filter_subject: spec.filterSubject } : {}),
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+    ...(startSeq > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq } : { deliver_policy: DeliverPolicy.All }),
     ack_wait: nanos(spec.ackWaitMs),
     max_ack_pending: spec.maxAckPending,
   });
@@ -42,7 +59,7 @@ export async function durableFromAckFloor(
   }
   await jsm.consumers.add(spec.stream, {
     durable_name: spec.durable,
-    filter_subject: spec.filterSubject,
+    ...(spec.filterSubject ? { filter_subject: spec.filterSubject } : {}),
     ack_policy: AckPolicy.All,
     ...(ackFloor > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: ackFloor + 1 } : { deliver_policy: DeliverPolicy.All }),
     ack_wait: nanos(spec.ackWaitMs),

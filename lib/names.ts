@@ -37,9 +37,23 @@ export function makeNames(prefix = 'chat') {
   return {
     prefix,
     streams: {
-      commands: `${P}_CMD`,
       events: `${P}_EVENTS`,
       inbox: `${P}_INBOX`,
+    },
+    /**
+     * Commands wait in one work-queue stream per partition (subject `<prefix>.cmd.<partition>`), so
+     * that each engine consumer reads a whole stream, unfiltered. On nats-server 2.9 a filtered
+     * consumer on a shared work queue recounted its pending messages by scanning the stream's
+     * blocks, holes left by the other partitions' acks included, on many deliveries: with a few
+     * thousand commands queued, that scan took nats-server's whole core and delivery stalled for
+     * seconds (bench load, --cpu-prof of nats-server: 86 % in consumer.streamNumPending).
+     */
+    commandStreams: {
+      partition: (partition: number) => `${P}_CMD_${partition}`,
+      /** Whether a stream is one of the partition streams (of this prefix, whatever the partitions were). */
+      isPartition: (stream: string) => stream.startsWith(`${P}_CMD_`) && /^\d+$/.test(stream.slice(P.length + 5)),
+      /** The one command stream of earlier versions (subjects `<prefix>.cmd.*`); removed at start when empty. */
+      legacy: `${P}_CMD`,
     },
     buckets: {
       snapshots: `${P}_SNAPSHOTS`,
@@ -60,6 +74,7 @@ export function makeNames(prefix = 'chat') {
     subjects: {
       /** Commands, partitioned by conversation so one conversation is decided in order. */
       command: (partition: number) => `${prefix}.cmd.${partition}`,
+      /** Every partition's commands (no stream has this as its subject: one stream per partition). */
       commandsAll: `${prefix}.cmd.*`,
       /** The audit log: one subject per conversation (optimistic concurrency), one per user. */
       conversationEvents: (conversationId: string) => `${prefix}.ev.conv.${token('conversation id', conversationId)}`,

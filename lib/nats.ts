@@ -39,15 +39,16 @@ export async function connectNats(config: Config, name: string, log: Logger): Pr
 export function streamConfigs(names: Names, config: Config): (Partial<StreamConfig> & { name: string })[] {
   const replicas = config.replicas;
   return [
-    {
-      // Commands wait here until an engine has decided them; acked ones are removed.
-      name: names.streams.commands,
-      subjects: [names.subjects.commandsAll],
+    // Commands wait here until an engine has decided them; acked ones are removed. One stream per
+    // partition: see names.commandStreams.
+    ...Array.from({ length: config.partitions }, (_, p) => ({
+      name: names.commandStreams.partition(p),
+      subjects: [names.subjects.command(p)],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
       duplicate_window: nanos(120_000),
       num_replicas: replicas,
-    },
+    })),
     {
       // The audit log: kept forever; Direct Get serves conversation tails to engines.
       name: names.streams.events,
@@ -81,6 +82,7 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, config:
   const kvm = new Kvm(jsm.jetstream());
   await kvm.create(names.buckets.unread, { history: 1, replicas: config.replicas });
   await kvm.create(names.buckets.snapshots, { history: 1, replicas: config.replicas });
+  await removeLegacyCommandStream(jsm, names);
   for (const sc of streamConfigs(names, config)) {
     try {
       await jsm.streams.info(sc.name);
@@ -92,8 +94,42 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, config:
   }
 }
 
+/**
+ * The single command stream of earlier versions takes every partition's subject, so the partition
+ * streams cannot be made beside it. Empty, it goes; holding commands, it stays and start-up stops
+ * with what to do, so that no command is dropped.
+ */
+async function removeLegacyCommandStream(jsm: JetStreamManager, names: Names): Promise<void> {
+  const legacy = names.commandStreams.legacy;
+  const info = await jsm.streams.info(legacy).catch((err: unknown) => {
+    if (isNotFound(err)) return null;
+    throw err;
+  });
+  if (!info) return;
+  if (info.state.messages > 0) {
+    throw new Error(
+      `stream ${legacy} (commands, from an earlier Parley) still holds ${info.state.messages} undecided commands: ` +
+        'run the earlier version\'s engine until it is empty, then start this one (it removes the empty stream)',
+    );
+  }
+  await jsm.streams.delete(legacy);
+}
+
+/** Every command partition stream there is, whatever PARLEY_PARTITIONS was when it was made. */
+export async function commandStreamNames(jsm: JetStreamManager, names: Names): Promise<string[]> {
+  const found: string[] = [];
+  for await (const name of jsm.streams.names()) if (names.commandStreams.isPartition(name)) found.push(name);
+  return found;
+}
+
 export async function deleteStreams(jsm: JetStreamManager, names: Names): Promise<void> {
-  for (const name of [...Object.values(names.streams), ...Object.values(names.buckets).map(names.kv.stream)]) {
+  const commandStreams = await commandStreamNames(jsm, names).catch(() => [] as string[]);
+  for (const name of [
+    ...commandStreams,
+    names.commandStreams.legacy,
+    ...Object.values(names.streams),
+    ...Object.values(names.buckets).map(names.kv.stream),
+  ]) {
     await jsm.streams.delete(name).catch(() => undefined);
   }
 }

@@ -2,7 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Actor, ConversationId, ConversationKind, Id, Media, MessageType, Origin, TempId, UserId, limits } from './common.js';
 
 /**
- * Commands on the <PREFIX>_CMD stream (`<prefix>.cmd.<partition>`), JSON. The gateway fills in the
+ * Commands on the <PREFIX>_CMD_<partition> streams (`<prefix>.cmd.<partition>`), JSON. The gateway fills in the
  * metadata (id, actor, at, origin) so the engine's decider stays pure.
  */
 function command<T extends string, D extends TSchema>(type: T, data: D) {

@@ -166,7 +166,7 @@ function entries(): Entry[] {
     file: 'ConversationCommand.schema.json',
     kind: 'command',
     title: 'ConversationCommand',
-    description: 'Any conversation command (JSON on the <PREFIX>_CMD stream, subject <prefix>.cmd.<partition>).',
+    description: 'Any conversation command (JSON on the <PREFIX>_CMD_<partition> stream, subject <prefix>.cmd.<partition>).',
     schema: ConversationCommand,
   });
   const anyCommand = optionalExport<TSchema>(commands, 'AnyCommand');
@@ -175,7 +175,7 @@ function entries(): Entry[] {
       file: 'Command.schema.json',
       kind: 'command',
       title: 'Command',
-      description: 'Any engine command, conversation-level or user-level (JSON on the <PREFIX>_CMD stream).',
+      description: 'Any engine command, conversation-level or user-level (JSON on the <PREFIX>_CMD_<partition> streams).',
       schema: anyCommand,
     });
   }

@@ -1,13 +1,14 @@
 /**
  * The pipeline as JetStream sees it, once per interval: how fast each stage appends (commands
  * stored, events appended, inbox entries written) and how much each consumer has not finished
- * (pending + unacknowledged): the engines on <PREFIX>_CMD, the delivery and postgres projectors on
+ * (pending + unacknowledged): the engines on <PREFIX>_CMD_<partition>, the delivery and postgres projectors on
  * <PREFIX>_EVENTS. The stage whose backlog grows is the one that cannot keep up. Read-only.
  */
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { makeNames } from '../../lib/names.js';
+import { commandStreamNames } from '../../lib/nats.js';
 
 export type BacklogSample = {
   t: number;
@@ -63,9 +64,11 @@ export class BacklogSampler {
       const names = makeNames(this.prefix);
       const jsm = this.#jsm;
       const lastSeq = async (stream: string) => (await jsm.streams.info(stream)).state.last_seq;
-      const [cmd, ev, inbox] = await Promise.all([lastSeq(names.streams.commands), lastSeq(names.streams.events), lastSeq(names.streams.inbox)]);
+      const commandStreams = await commandStreamNames(jsm, names);
+      const [cmds, ev, inbox] = await Promise.all([Promise.all(commandStreams.map(lastSeq)), lastSeq(names.streams.events), lastSeq(names.streams.inbox)]);
+      const cmd = cmds.reduce((a, b) => a + b, 0);
       let engine = 0;
-      for await (const c of jsm.consumers.list(names.streams.commands)) engine += c.num_pending + c.num_ack_pending;
+      for (const stream of commandStreams) for await (const c of jsm.consumers.list(stream)) engine += c.num_pending + c.num_ack_pending;
       let delivery = 0;
       let postgres = 0;
       const others: Record<string, number> = {};

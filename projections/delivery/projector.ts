@@ -71,7 +71,7 @@ export async function startDeliveryProjector(opts: {
     {
       stream: names.streams.events,
       durable: names.consumers.delivery,
-      filterSubject: names.subjects.eventsAll,
+      // No filter: the stream holds events only (see durable-consumer.ts).
       ackWaitMs: config.delivery.ackWaitMs,
       maxAckPending: config.delivery.maxAckPending,
     },

@@ -124,7 +124,7 @@ export async function startEventStoreMirror(opts: EventStoreMirrorOptions): Prom
   const consumer = await durableConsumer(jsm, js, {
     stream: names.streams.events,
     durable: EVENTSTORE_MIRROR_CONSUMER,
-    filterSubject: names.subjects.eventsAll,
+    // No filter: the stream holds events only (see durable-consumer.ts).
     ackWaitMs,
     maxAckPending,
   });

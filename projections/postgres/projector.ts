@@ -221,7 +221,8 @@ export async function resetReadModels(pool: pg.Pool, schema: string, source: str
 export function consumerConfig(names: Names, config: Config, startSeq: number): Partial<ConsumerConfig> & { durable_name: string } {
   return {
     durable_name: names.consumers.postgres,
-    filter_subject: names.subjects.eventsAll,
+    // No filter: the stream holds events only, and a filter, even one equal to the stream's
+    // subject, costs nats-server 2.9 a scan of the pending events per recount (durable-consumer.ts).
     // Acking a batch's last event acks the batch; the gap check keeps it from acking anything unapplied.
     ack_policy: AckPolicy.All,
     ...(startSeq > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq } : { deliver_policy: DeliverPolicy.All }),
@@ -258,7 +259,8 @@ export async function ensurePostgresConsumer(opts: {
   const want = consumerConfig(names, config, checkpoint + 1);
   if (before) {
     const floor = before.ack_floor.stream_seq;
-    if (floor <= checkpoint && before.config.ack_policy === AckPolicy.All) {
+    // A consumer made with a filter by an earlier version is made again: 2.9 cannot drop a filter.
+    if (floor <= checkpoint && before.config.ack_policy === AckPolicy.All && !before.config.filter_subject) {
       if (before.config.ack_wait !== want.ack_wait || before.config.max_ack_pending !== want.max_ack_pending) {
         await jsm.consumers.update(stream, want.durable_name, { ack_wait: want.ack_wait!, max_ack_pending: want.max_ack_pending! });
       }

@@ -26,7 +26,7 @@ t.test('SIGTERM an engine mid-burst: it finishes and acks what it holds; nothing
   const names = makeNames(sys.config.prefix);
   let held = 0;
   for (let p = 0; p < sys.config.partitions; p++) {
-    held += (await jsm.consumers.info(names.streams.commands, names.consumers.enginePartition(p))).num_ack_pending;
+    held += (await jsm.consumers.info(names.commandStreams.partition(p), names.consumers.enginePartition(p))).num_ack_pending;
   }
   // Commands still on the wire when the engine unsubscribed come back after ack_wait; the next
   // engine waits that out, so order holds. Everything the engine had started was finished and acked.
@@ -35,7 +35,7 @@ t.test('SIGTERM an engine mid-burst: it finishes and acks what it holds; nothing
   await startRoleProcess(t, 'engine', sys.config);
   const got = await bob.collect('message.new', total, 20_000).catch(async (err) => {
     for (let p = 0; p < sys.config.partitions; p++) {
-      const i = await jsm.consumers.info(names.streams.commands, names.consumers.enginePartition(p));
+      const i = await jsm.consumers.info(names.commandStreams.partition(p), names.consumers.enginePartition(p));
       t.comment(`p${p}: pending ${i.num_pending} ack_pending ${i.num_ack_pending} waiting ${i.num_waiting} redelivered ${i.num_redelivered} delivered ${i.delivered.stream_seq} floor ${i.ack_floor.stream_seq}`);
     }
     const d = await jsm.consumers.info(names.streams.events, names.consumers.delivery);

@@ -46,7 +46,13 @@ t.test('names', async (t) => {
   t.test('the default prefix is chat', async (t) => {
     const n = makeNames();
     t.equal(n.prefix, 'chat');
-    t.strictSame(n.streams, { commands: 'CHAT_CMD', events: 'CHAT_EVENTS', inbox: 'CHAT_INBOX' });
+    t.strictSame(n.streams, { events: 'CHAT_EVENTS', inbox: 'CHAT_INBOX' });
+    t.equal(n.commandStreams.partition(3), 'CHAT_CMD_3');
+    t.equal(n.commandStreams.legacy, 'CHAT_CMD');
+    t.ok(n.commandStreams.isPartition('CHAT_CMD_0') && n.commandStreams.isPartition('CHAT_CMD_15'), 'partition streams');
+    for (const other of ['CHAT_CMD', 'CHAT_CMD_', 'CHAT_CMD_EVENTS', 'CHAT_CMD_1x', 'CHATX_CMD_1', 'CHAT_EVENTS']) {
+      t.notOk(n.commandStreams.isPartition(other), `not a partition stream: ${other} (e.g. prefix chat_cmd's streams)`);
+    }
     t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', leases: 'CHAT_LEASES', unread: 'CHAT_UNREAD' });
     t.equal(n.subjects.command(3), 'chat.cmd.3');
     t.equal(n.subjects.commandsAll, 'chat.cmd.*');
