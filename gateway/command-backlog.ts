@@ -1,6 +1,6 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from '../lib/log.js';
-import { DrainRate, isOverloaded, type AdmissionLimits, type Backlog } from './admission.js';
+import { DrainRate, isOverloaded, type AdmissionLimits } from './admission.js';
 
 /** How often the gateway reads the backlog. */
 const POLL_MS = 250;
@@ -9,9 +9,9 @@ const POLL_MS = 250;
  * Admission control: how much work waits before a sent message reaches its recipients, read four
  * times a second: the commands in the command streams (work queues: what is decided is gone) plus
  * the events the delivery projector has not finished (not yet delivered to it, or not acked). The
- * last event handed to the projector, read at the same time, gives the rate the pipeline drains
- * at. Past either limit (admission.ts: a count, and a wait = what waits / drain rate), new sends
- * are refused with the temporary error `overloaded` instead of stored.
+ * projector's ack floor, read at the same time, gives the rate the pipeline drains at. Past either
+ * limit (admission.ts: a count, and a wait = backlog / drain rate), new sends are refused with the
+ * temporary error `overloaded` instead of stored.
  *
  * Without it, a gateway offered more than the pipeline delivers stores everything: at 10,000 msg/s
  * on a 2-core machine the backlog grew by 6,000 a second, every message waited longer than the one
@@ -31,7 +31,7 @@ export class CommandBacklog {
   readonly #log: Logger;
   readonly #drain = new DrainRate();
   /** The backlog as last read. */
-  #lastRead: Backlog = { backlog: 0, waiting: 0 };
+  #lastRead = 0;
   /** Sends this gateway let through since the read started that `#lastRead` came from. */
   #admitted = 0;
   #over = false;
@@ -49,20 +49,16 @@ export class CommandBacklog {
 
   /** Commands and unfinished events: as last read, plus the sends let through since. */
   get size(): number {
-    return this.#lastRead.backlog + this.#admitted;
+    return this.#lastRead + this.#admitted;
   }
 
-  #current(): Backlog {
-    return { backlog: this.#lastRead.backlog + this.#admitted, waiting: this.#lastRead.waiting + this.#admitted };
-  }
-
-  /** Events a second handed to the delivery projector, over the last two seconds (undefined: not known yet). */
+  /** Events a second the delivery projector finishes, over the last two seconds (undefined: not known yet). */
   get drainPerSec(): number | undefined {
     return this.#drain.perSecond();
   }
 
   get overloaded(): boolean {
-    return this.#over || isOverloaded(this.#current(), this.#drain.perSecond(), this.#limits);
+    return this.#over || isOverloaded(this.size, this.#drain.perSecond(), this.#limits);
   }
 
   /** Whether a send may go in now; one that may is counted until the next read sees it. */
@@ -101,14 +97,13 @@ export class CommandBacklog {
         // No delivery projector yet (its consumer is made when it starts): nothing waits for it.
         this.#jsm.consumers.info(this.#delivery.stream, this.#delivery.consumer).catch(() => null),
       ]);
-      const waiting = commands + (delivery?.num_pending ?? 0);
-      this.#lastRead = { backlog: waiting + (delivery?.num_ack_pending ?? 0), waiting };
+      this.#lastRead = commands + (delivery ? delivery.num_pending + delivery.num_ack_pending : 0);
       this.#admitted -= before;
-      if (delivery) this.#drain.add(performance.now(), delivery.delivered.stream_seq);
+      if (delivery) this.#drain.add(performance.now(), delivery.ack_floor.stream_seq);
       else this.#drain.clear();
       const over = isOverloaded(this.#lastRead, this.#drain.perSecond(), this.#limits);
       if (over !== this.#over) {
-        const fields = { ...this.#lastRead, drainPerSec: Math.round(this.#drain.perSecond() ?? 0), ...this.#limits };
+        const fields = { backlog: this.#lastRead, drainPerSec: Math.round(this.#drain.perSecond() ?? 0), ...this.#limits };
         if (over) this.#log.warn(fields, 'command backlog over its limit: refusing sends with overloaded');
         else this.#log.info(fields, 'command backlog back under its limit: accepting sends');
       }
@@ -116,7 +111,7 @@ export class CommandBacklog {
     } catch (err) {
       // Unknown is not over: a NATS hiccup must not refuse every send (they fail on their own if NATS is down).
       this.#log.debug({ err }, 'could not read the command backlog');
-      this.#lastRead = { backlog: 0, waiting: 0 };
+      this.#lastRead = 0;
       this.#admitted = 0;
       this.#drain.clear();
       this.#over = false;

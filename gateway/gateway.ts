@@ -44,7 +44,7 @@ export type GatewayHealth = {
   users: number;
   /**
    * Commands and unfinished events waiting (as last read, plus the sends let in since), the events
-   * a second handed to the delivery projector (null: not measured yet), and whether sends are refused.
+   * a second the delivery projector finishes (null: not measured yet), and whether sends are refused.
    */
   commands: { backlog: number; drainPerSec: number | null; overloaded: boolean };
   /** How inbox replays were read: shared scans started, reads answered by scans, reads walked. */
@@ -83,7 +83,7 @@ export async function startGateway(opts: {
     await jetstreamManager(commandsNc),
     { subject: names.subjects.commandsAll, isPartition: names.commandStreams.isPartition },
     { stream: names.streams.events, consumer: names.consumers.delivery },
-    { maxBacklog: config.limits.maxCommandBacklog, maxWaitMs: config.limits.maxCommandWaitMs },
+    { maxBacklog: config.limits.maxCommandBacklog, maxWaitMs: config.limits.maxCommandWaitMs, ackLagMs: config.delivery.unreadFlushMs },
     log,
   );
   backlog.start();

@@ -42,11 +42,11 @@ export function makeNames(prefix = 'chat') {
     },
     /**
      * Commands wait in one work-queue stream per partition (subject `<prefix>.cmd.<partition>`), so
-     * that each engine consumer reads a whole stream, unfiltered. On nats-server 2.9 a filtered
-     * consumer on a shared work queue recounted its pending messages by scanning the stream's
-     * blocks, holes left by the other partitions' acks included, on many deliveries: with a few
-     * thousand commands queued, that scan took nats-server's whole core and delivery stalled for
-     * seconds (bench load, --cpu-prof of nats-server: 86 % in consumer.streamNumPending).
+     * that each engine consumer reads a whole stream with no filter subject. In one shared stream
+     * each consumer needed its partition as a filter, and nats-server 2.9 recounts a filtered
+     * consumer's pending messages by comparing the subject of every one of them, on many
+     * deliveries (lib/durable-consumer.ts: the same recount, for the projectors' filters, took
+     * 86–89 % of nats-server's CPU under load).
      */
     commandStreams: {
       partition: (partition: number) => `${P}_CMD_${partition}`,
