@@ -4,7 +4,7 @@
  *
  * Two limits. `maxBacklog` counts work: commands not yet decided plus events the delivery
  * projector has not finished. `maxWaitMs` is the one a user feels: that backlog divided by the
- * rate the projector finishes events is how long a send let in now would wait. A count alone is
+ * rate the projector takes events is how long a send let in now would wait. A count alone is
  * the wrong size on every machine but one: 20,000 waiting is 10 s here at ~2,000 deliveries/s and
  * 1 s where the pipeline delivers 20,000/s.
  *

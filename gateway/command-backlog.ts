@@ -9,9 +9,11 @@ const POLL_MS = 250;
  * Admission control: how much work waits before a sent message reaches its recipients, read four
  * times a second: the commands in the command streams (work queues: what is decided is gone) plus
  * the events the delivery projector has not finished (not yet delivered to it, or not acked). The
- * projector's ack floor, read at the same time, gives the rate the pipeline drains at. Past either
- * limit (admission.ts: a count, and a wait = backlog / drain rate), new sends are refused with the
- * temporary error `overloaded` instead of stored.
+ * rate at which the projector takes events, read at the same time, is the rate the pipeline drains
+ * at: its ack floor moves in jumps (an event is acked once its users' unread counts are written, at
+ * most once a second per user), and a rate read from it refused sends at 1,000 msg/s, which the
+ * pipeline delivers with a p99 of 113 ms. Past either limit (admission.ts: a count, and a wait =
+ * backlog / drain rate), new sends are refused with the temporary error `overloaded`.
  *
  * Without it, a gateway offered more than the pipeline delivers stores everything: at 10,000 msg/s
  * on a 2-core machine the backlog grew by 6,000 a second, every message waited longer than the one
@@ -52,7 +54,7 @@ export class CommandBacklog {
     return this.#lastRead + this.#admitted;
   }
 
-  /** Events a second the delivery projector finishes, over the last two seconds (undefined: not known yet). */
+  /** Events a second the delivery projector takes, over the last two seconds (undefined: not known yet). */
   get drainPerSec(): number | undefined {
     return this.#drain.perSecond();
   }
@@ -99,7 +101,7 @@ export class CommandBacklog {
       ]);
       this.#lastRead = commands + (delivery ? delivery.num_pending + delivery.num_ack_pending : 0);
       this.#admitted -= before;
-      if (delivery) this.#drain.add(performance.now(), delivery.ack_floor.stream_seq);
+      if (delivery) this.#drain.add(performance.now(), delivery.delivered.stream_seq);
       else this.#drain.clear();
       const over = isOverloaded(this.#lastRead, this.#drain.perSecond(), this.#limits);
       if (over !== this.#over) {

@@ -44,7 +44,7 @@ export type GatewayHealth = {
   users: number;
   /**
    * Commands and unfinished events waiting (as last read, plus the sends let in since), the events
-   * a second the delivery projector finishes (null: not measured yet), and whether sends are refused.
+   * a second the delivery projector takes (null: not measured yet), and whether sends are refused.
    */
   commands: { backlog: number; drainPerSec: number | null; overloaded: boolean };
   /** How inbox replays were read: shared scans started, reads answered by scans, reads walked. */
