@@ -27,7 +27,8 @@ export function isOverloaded(backlog: number, drainPerSec: number | undefined, l
   // Nothing finishing at all (no engine, no projector) makes the wait unbounded.
   return drainPerSec <= 0 || (backlog / drainPerSec) * 1000 - limits.ackLagMs > limits.maxWaitMs;
 }
-/** How many events a second the pipeline finishes, from a running count read now and then. */
+
+/** How many events a second pass a point of the pipeline, from a running count read now and then. */
 export class DrainRate {
   readonly #windowMs: number;
   #samples: { atMs: number; finished: number }[] = [];

@@ -1,14 +1,15 @@
 // One work-queue stream per command partition (lib/names.ts commandStreams): made at start, an
 // empty single command stream of earlier versions removed, a non-empty one refused, all deleted.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { commandStreamNames, deleteStreams, ensureStreams } from '../../lib/nats.js';
 import { makeNames } from '../../lib/names.js';
 import { testConfig } from '../helpers/system.js';
 
-t.test('a stream per partition, each with its partition subject only', async (t) => {
-  const config = { ...testConfig(), partitions: 3 };
+/** A prefix of its own with `partitions` partitions; its streams are deleted when the test ends. */
+async function isolated(t: Test, partitions: number) {
+  const config = { ...testConfig(), partitions };
   const names = makeNames(config.prefix);
   const nc = await connect({ servers: config.natsUrl });
   const jsm = await jetstreamManager(nc);
@@ -16,6 +17,11 @@ t.test('a stream per partition, each with its partition subject only', async (t)
     await deleteStreams(jsm, names);
     await nc.close();
   });
+  return { config, names, nc, jsm };
+}
+
+t.test('a stream per partition, each with its partition subject only', async (t) => {
+  const { config, names, nc, jsm } = await isolated(t, 3);
   await ensureStreams(jsm, names, config);
   t.same((await commandStreamNames(jsm, names)).sort(), [0, 1, 2].map(names.commandStreams.partition));
   for (let p = 0; p < 3; p++) {
@@ -35,14 +41,7 @@ t.test('a stream per partition, each with its partition subject only', async (t)
 });
 
 t.test('the single command stream of earlier versions: removed when empty, refused while it holds commands', async (t) => {
-  const config = { ...testConfig(), partitions: 2 };
-  const names = makeNames(config.prefix);
-  const nc = await connect({ servers: config.natsUrl });
-  const jsm = await jetstreamManager(nc);
-  t.teardown(async () => {
-    await deleteStreams(jsm, names);
-    await nc.close();
-  });
+  const { config, names, nc, jsm } = await isolated(t, 2);
   await jsm.streams.add({ name: names.commandStreams.legacy, subjects: [names.subjects.commandsAll], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
   await jetstream(nc).publish(names.subjects.command(0), '{"undecided":true}');
 
