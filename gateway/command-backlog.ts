@@ -27,7 +27,7 @@ const POLL_MS = 250;
  */
 export class CommandBacklog {
   readonly #jsm: JetStreamManager;
-  readonly #commands: { subject: string; isPartition: (stream: string) => boolean };
+  readonly #commandsWaiting: () => Promise<number>;
   readonly #delivery: { stream: string; consumer: string };
   readonly #limits: AdmissionLimits;
   readonly #log: Logger;
@@ -36,14 +36,15 @@ export class CommandBacklog {
   #lastRead = 0;
   /** Sends this gateway let through since the read started that `#lastRead` came from. */
   #admitted = 0;
-  #over = false;
+  /** Over a limit at the last read: only to log the changes. */
+  #loggedOver = false;
   #timer: NodeJS.Timeout | undefined;
   #reading = false;
 
-  /** `commands`: the partition streams, listed by their subject and told apart by their name. */
-  constructor(jsm: JetStreamManager, commands: { subject: string; isPartition: (stream: string) => boolean }, delivery: { stream: string; consumer: string }, limits: AdmissionLimits, log: Logger) {
+  /** `commandsWaiting`: the commands in every partition stream (lib/nats.ts commandStreamInfos). */
+  constructor(jsm: JetStreamManager, commandsWaiting: () => Promise<number>, delivery: { stream: string; consumer: string }, limits: AdmissionLimits, log: Logger) {
     this.#jsm = jsm;
-    this.#commands = commands;
+    this.#commandsWaiting = commandsWaiting;
     this.#delivery = delivery;
     this.#limits = limits;
     this.#log = log;
@@ -60,7 +61,7 @@ export class CommandBacklog {
   }
 
   get overloaded(): boolean {
-    return this.#over || isOverloaded(this.size, this.#drain.perSecond(), this.#limits);
+    return isOverloaded(this.size, this.#drain.perSecond(), this.#limits);
   }
 
   /** Whether a send may go in now; one that may is counted until the next read sees it. */
@@ -79,15 +80,6 @@ export class CommandBacklog {
     clearInterval(this.#timer);
   }
 
-  /** Commands in every partition stream: one paged list request, whatever the partitions. */
-  async #commandsWaiting(): Promise<number> {
-    let n = 0;
-    for await (const s of this.#jsm.streams.list(this.#commands.subject)) {
-      if (this.#commands.isPartition(s.config.name)) n += s.state.messages;
-    }
-    return n;
-  }
-
   async #read(): Promise<void> {
     if (this.#reading) return; // a slow answer is not asked again on top of itself
     this.#reading = true;
@@ -104,19 +96,18 @@ export class CommandBacklog {
       if (delivery) this.#drain.add(performance.now(), delivery.delivered.stream_seq);
       else this.#drain.clear();
       const over = isOverloaded(this.#lastRead, this.#drain.perSecond(), this.#limits);
-      if (over !== this.#over) {
+      if (over !== this.#loggedOver) {
         const fields = { backlog: this.#lastRead, drainPerSec: Math.round(this.#drain.perSecond() ?? 0), ...this.#limits };
         if (over) this.#log.warn(fields, 'command backlog over its limit: refusing sends with overloaded');
         else this.#log.info(fields, 'command backlog back under its limit: accepting sends');
       }
-      this.#over = over;
+      this.#loggedOver = over;
     } catch (err) {
       // Unknown is not over: a NATS hiccup must not refuse every send (they fail on their own if NATS is down).
       this.#log.debug({ err }, 'could not read the command backlog');
       this.#lastRead = 0;
       this.#admitted = 0;
       this.#drain.clear();
-      this.#over = false;
     } finally {
       this.#reading = false;
     }

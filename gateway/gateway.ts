@@ -8,7 +8,7 @@ import { decodeJson } from '../lib/json.js';
 import { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
-import { connectNats } from '../lib/nats.js';
+import { commandStreamInfos, connectNats } from '../lib/nats.js';
 import type { CommandOutcome } from '../schemas/index.js';
 import { CommandBacklog } from './command-backlog.js';
 import { createTokenVerifier, tokenFromRequest, type TokenVerifier } from './auth.js';
@@ -79,9 +79,10 @@ export async function startGateway(opts: {
   // overload), acks of commands already stored took over 5 s and the sends failed.
   const commandsNc = await connectNats(config, 'parley-gateway-commands', log);
   const publisher = new JetStreamPublisher(commandsNc, { coalesceWrites: { maxHeld: 32 } });
+  const commandsJsm = await jetstreamManager(commandsNc);
   const backlog = new CommandBacklog(
-    await jetstreamManager(commandsNc),
-    { subject: names.subjects.commandsAll, isPartition: names.commandStreams.isPartition },
+    commandsJsm,
+    async () => (await commandStreamInfos(commandsJsm, names)).reduce((n, s) => n + s.state.messages, 0),
     { stream: names.streams.events, consumer: names.consumers.delivery },
     { maxBacklog: config.limits.maxCommandBacklog, maxWaitMs: config.limits.maxCommandWaitMs, ackLagMs: config.delivery.unreadFlushMs },
     log,

@@ -7,6 +7,7 @@ import {
   DiscardPolicy,
   type JetStreamManager,
   type StreamConfig,
+  type StreamInfo,
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { Config } from './config.js';
@@ -115,11 +116,18 @@ async function removeLegacyCommandStream(jsm: JetStreamManager, names: Names): P
   await jsm.streams.delete(legacy);
 }
 
-/** Every command partition stream there is, whatever PARLEY_PARTITIONS was when it was made. */
-export async function commandStreamNames(jsm: JetStreamManager, names: Names): Promise<string[]> {
-  const found: string[] = [];
-  for await (const name of jsm.streams.names()) if (names.commandStreams.isPartition(name)) found.push(name);
+/**
+ * Every command partition stream there is, whatever PARLEY_PARTITIONS was when it was made, with
+ * its state: one paged list request for the streams that take `<prefix>.cmd.*`.
+ */
+export async function commandStreamInfos(jsm: JetStreamManager, names: Names): Promise<StreamInfo[]> {
+  const found: StreamInfo[] = [];
+  for await (const s of jsm.streams.list(names.subjects.commandsAll)) if (names.commandStreams.isPartition(s.config.name)) found.push(s);
   return found;
+}
+
+export async function commandStreamNames(jsm: JetStreamManager, names: Names): Promise<string[]> {
+  return (await commandStreamInfos(jsm, names)).map((s) => s.config.name);
 }
 
 export async function deleteStreams(jsm: JetStreamManager, names: Names): Promise<void> {

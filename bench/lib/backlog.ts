@@ -8,7 +8,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { makeNames } from '../../lib/names.js';
-import { commandStreamNames } from '../../lib/nats.js';
+import { commandStreamInfos } from '../../lib/nats.js';
 
 export type BacklogSample = {
   t: number;
@@ -64,11 +64,10 @@ export class BacklogSampler {
       const names = makeNames(this.prefix);
       const jsm = this.#jsm;
       const lastSeq = async (stream: string) => (await jsm.streams.info(stream)).state.last_seq;
-      const commandStreams = await commandStreamNames(jsm, names);
-      const [cmds, ev, inbox] = await Promise.all([Promise.all(commandStreams.map(lastSeq)), lastSeq(names.streams.events), lastSeq(names.streams.inbox)]);
-      const cmd = cmds.reduce((a, b) => a + b, 0);
+      const [commandStreams, ev, inbox] = await Promise.all([commandStreamInfos(jsm, names), lastSeq(names.streams.events), lastSeq(names.streams.inbox)]);
+      const cmd = commandStreams.reduce((n, s) => n + s.state.last_seq, 0);
       let engine = 0;
-      for (const stream of commandStreams) for await (const c of jsm.consumers.list(stream)) engine += c.num_pending + c.num_ack_pending;
+      for (const s of commandStreams) for await (const c of jsm.consumers.list(s.config.name)) engine += c.num_pending + c.num_ack_pending;
       let delivery = 0;
       let postgres = 0;
       const others: Record<string, number> = {};
