@@ -86,6 +86,9 @@ export async function run(args: string[], cli: Cli): Promise<number> {
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  // Every handler and callback is guarded (lib/faults.ts); a promise rejected with nobody to hear it
+  // is one more such bug, and costs a log line, not every user's connection (Node's default is to exit).
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection; the process carries on'));
 
   try {
     nats = await ensureNats(config, log);

@@ -4,6 +4,7 @@
  * turns the claims into an Identity.
  */
 import { SignJWT, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { sanitizeText } from '../lib/wire-value.js';
 import { ParleyError } from '../lib/errors.js';
 
 export type AuthConfig = {
@@ -14,6 +15,14 @@ export type AuthConfig = {
   audience?: string; // checked when set
   clockToleranceSec: number; // small, e.g. 5
 };
+
+/**
+ * A display claim as the actor of every command: its schema's length, and text every store can
+ * hold. An identity provider may let users pick any name; refusing it would lock the user out.
+ */
+function claimText(value: string, maxLength: number): string {
+  return sanitizeText(sanitizeText(value).slice(0, maxLength)); // the second pass mends a pair cut in two
+}
 
 export type Identity = { userId: string; name?: string; avatar?: string; expiresAt: number /* ms epoch */ };
 
@@ -91,8 +100,8 @@ export function createTokenVerifier(config: AuthConfig): TokenVerifier {
       }
       return {
         userId: sub,
-        ...(typeof name === 'string' ? { name } : {}),
-        ...(typeof picture === 'string' ? { avatar: picture } : {}),
+        ...(typeof name === 'string' ? { name: claimText(name, 256) } : {}),
+        ...(typeof picture === 'string' ? { avatar: claimText(picture, 2048) } : {}),
         expiresAt: (exp as number) * 1000, // required and checked to be a number by jose
       };
     },

@@ -1,5 +1,6 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { closeCodes, errorCodes, type ErrorCode } from '../lib/errors.js';
+import type { Faults } from '../lib/faults.js';
 import type { InboxEntry } from '../projections/delivery/inbox-entry.js';
 import type { Identity } from './auth.js';
 import { encodeFrame, type Codec } from './codec.js';
@@ -60,13 +61,15 @@ export class Connection {
   #frames?: TokenBucket;
   #badFrames?: MinuteCounter;
   readonly #limits: ConnectionLimits;
+  readonly #faults: Faults;
 
-  constructor(ws: WebSocket<SocketData>, data: SocketData, limits: ConnectionLimits) {
+  constructor(ws: WebSocket<SocketData>, data: SocketData, limits: ConnectionLimits, faults: Faults) {
     this.ws = ws;
     this.id = data.connectionId;
     this.codec = data.codec;
     this.deviceId = data.deviceId;
     this.#limits = limits;
+    this.#faults = faults;
   }
 
   /** The frame rate limit (a full bucket until the first frame, so it can start then). */
@@ -82,9 +85,22 @@ export class Connection {
     return this.identity?.userId;
   }
 
+  /**
+   * A frame that cannot be written in this socket's codec (an event stored by a version whose edge
+   * let it in) is skipped and reported, for this socket alone: throwing here once killed the NATS
+   * reader that fed every socket, and closing would lock the device out (it resumes at the same entry).
+   */
   send(frame: object): void {
     if (this.closed) return;
-    this.ws.send(encodeFrame(frame, this.codec), this.codec === 'msgpack');
+    let bytes: string | Uint8Array;
+    try {
+      bytes = encodeFrame(frame, this.codec);
+    } catch (err) {
+      const { type, seq } = frame as { type?: unknown; seq?: unknown };
+      this.#faults.report(err, 'frame encoding', { connectionId: this.id, codec: this.codec, type, seq });
+      return;
+    }
+    this.ws.send(bytes, this.codec === 'msgpack');
     if (this.ws.getBufferedAmount() > this.#limits.maxBackpressureBytes) {
       this.close(closeCodes.slowConsumer, 'slow consumer: resume from your cursor');
     }

@@ -4,8 +4,10 @@ import type { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
 import { partitionOf } from '../lib/partition.js';
+import { textProblem, wireValueProblem } from '../lib/wire-value.js';
 import {
   isClientFrameType,
+  isTempId,
   plannedClientFrames,
   validateClientEnvelope,
   validateClientPayload,
@@ -63,7 +65,13 @@ export class FrameHandler {
     if (!envelope.ok) return this.reject(conn, 'bad_frame', typeof raw === 'object' && raw !== null ? envelope.message : 'a frame is an object');
     const { type, ref } = envelope.value;
     const tempId = (envelope.value.payload as { tempId?: unknown } | undefined)?.tempId;
-    const refs: Refs = { ...(ref !== undefined ? { ref } : {}), ...(typeof tempId === 'string' ? { tempId } : {}) };
+    // Echoed only when they are clean text; what else the frame holds is checked next.
+    const refs: Refs = {
+      ...(ref !== undefined && textProblem(ref) === undefined ? { ref } : {}),
+      ...(typeof tempId === 'string' && isTempId(tempId) ? { tempId } : {}),
+    };
+    const problem = wireValueProblem(raw);
+    if (problem !== undefined) return this.reject(conn, 'validation_error', problem, refs);
     if (!isClientFrameType(type)) {
       if (plannedClientFrames.has(type)) return void conn.sendError('unknown_type', `${type} is not served by this version yet`, refs);
       return this.reject(conn, 'unknown_type', `unknown frame type ${JSON.stringify(type)}`, refs);
@@ -123,7 +131,16 @@ export class FrameHandler {
 
   #submit(conn: Connection, built: Built, refs: Refs): void {
     if (!built.ok) return this.reject(conn, built.code, built.message, refs);
-    this.publish(built.command).catch((err: unknown) => {
+    let published: Promise<unknown>;
+    try {
+      published = this.publish(built.command);
+    } catch (err) {
+      // The frame passed every check and still cannot be written as a command: a gap in the checks,
+      // answered for this frame alone.
+      this.#d.log.error({ err, commandType: built.command.type }, 'command could not be encoded');
+      return this.reject(conn, 'validation_error', 'this frame cannot be stored', refs);
+    }
+    published.catch((err: unknown) => {
       this.#d.log.warn({ err, commandId: built.command.id }, 'command publish failed');
       conn.sendError('send_failed', 'the command could not be queued; retry (with the same tempId for a send)', refs);
     });

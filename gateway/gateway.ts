@@ -1,10 +1,13 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { Msg } from '@nats-io/nats-core';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Config } from '../lib/config.js';
 import { closeCodes, ParleyError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
+import { Faults } from '../lib/faults.js';
 import { decodeJson } from '../lib/json.js';
+import { ReaderLiveness } from '../lib/liveness.js';
 import { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
@@ -15,6 +18,7 @@ import { createTokenVerifier, tokenFromRequest, type TokenVerifier } from './aut
 import { decodeFrame, negotiate } from './codec.js';
 import { Connection, type SocketData } from './connection.js';
 import { FrameHandler } from './frame-handler.js';
+import { guardHttp } from './guard.js';
 import { renderOutcome } from './outcomes.js';
 import { OutcomeWaiter } from './rest/outcome-waiter.js';
 import type { ReadDb } from './rest/read-models.js';
@@ -34,6 +38,9 @@ export type Gateway = {
   stop(): Promise<void>;
 };
 
+/** A component's own account of itself, for /health. */
+export type ComponentHealth = { name: string; ok: boolean; [detail: string]: unknown };
+
 export type GatewayHealth = {
   status: 'ok' | 'degraded' | 'draining';
   gatewayId: string;
@@ -49,6 +56,10 @@ export type GatewayHealth = {
   commands: { backlog: number; drainPerSec: number | null; overloaded: boolean };
   /** How inbox replays were read: shared scans started, reads answered by scans, reads walked. */
   replay: { scans: number; fromScans: number; walked: number };
+  /** Unexpected errors contained (logged, answered `internal`) since start: each one is a bug to find. */
+  faults: number;
+  /** Components of the same process, when it runs them (role all): a failing one makes the status degraded. */
+  components?: ComponentHealth[];
   uptimeSec: number;
 };
 
@@ -65,6 +76,8 @@ export async function startGateway(opts: {
   verifier?: TokenVerifier;
   /** The Postgres read models, for REST reads (absent: REST reads answer 500 internal). */
   db?: ReadDb;
+  /** The health of the other components of this process, for /health. */
+  components?: () => ComponentHealth[];
 }): Promise<Gateway> {
   const { nc, config, names } = opts;
   const log = opts.log.child({ component: 'gateway', gatewayId: config.gatewayId });
@@ -72,6 +85,7 @@ export async function startGateway(opts: {
     log.error({ reason: uwsRuntime.reason, binary: uwsRuntime.binary }, 'uWebSockets.js is running its SLOW ws FALLBACK, not the native server');
   }
   const verifier = opts.verifier ?? createTokenVerifier(config.auth);
+  const faults = new Faults(log);
   // Fails fast when the server has no JetStream (the inbox reads below need it).
   await jetstreamManager(nc);
   // Commands go out, and their acks come back, on a connection of their own. On the shared one an
@@ -93,7 +107,16 @@ export async function startGateway(opts: {
   const replay = new InboxReplay(nc, inboxReader, log);
   const feeds = new UserFeeds(names, inboxReader, replay, log);
   feeds.subscribe(
-    createFeedSubscriptions(config.gatewayFeeds, nc, names, { live: (userId, msg) => feeds.onLive(userId, msg), ephemeral: (userId, msg) => feeds.onEphemeral(userId, msg) }, log),
+    createFeedSubscriptions(
+      config.gatewayFeeds,
+      nc,
+      names,
+      {
+        live: faults.guard('live feed', (userId: string, msg: Msg) => feeds.onLive(userId, msg)),
+        ephemeral: faults.guard('ephemeral feed', (userId: string, msg: Msg) => feeds.onEphemeral(userId, msg)),
+      },
+      log,
+    ),
   );
   const connections = new Map<string, Connection>();
   const unreadKv = new DirectReader(directGets, names.kv.stream(names.buckets.unread));
@@ -112,8 +135,13 @@ export async function startGateway(opts: {
   };
   const startedAt = Date.now();
   let draining = false;
-  const natsConnected = connectedFlag(nc, () => feeds.recheckAll());
-  const commandsConnected = connectedFlag(commandsNc);
+  // Up means connected AND reading: see lib/liveness.ts.
+  const natsLiveness = new ReaderLiveness(nc);
+  const commandsLiveness = new ReaderLiveness(commandsNc);
+  const natsConnectedFlag = connectedFlag(nc, () => feeds.recheckAll());
+  const commandsConnectedFlag = connectedFlag(commandsNc);
+  const natsConnected = () => natsConnectedFlag() && natsLiveness.alive;
+  const commandsConnected = () => commandsConnectedFlag() && commandsLiveness.alive;
 
   const expiry = new TokenExpiry(connections, config.auth.clockToleranceSec * 1000);
 
@@ -168,24 +196,33 @@ export async function startGateway(opts: {
     },
   });
 
-  const onMessage = (conn: Connection, message: ArrayBuffer, isBinary: boolean): void => {
-    if (message.byteLength > config.limits.maxPayloadBytes) {
-      frames.reject(conn, 'payload_too_large', `frames are limited to ${config.limits.maxPayloadBytes} bytes`);
-      return;
-    }
-    const decoded = decodeFrame(message, isBinary);
-    frames.handle(conn, decoded.ok ? decoded.value : undefined, decoded.ok ? undefined : decoded.message);
-  };
+  const onMessage = faults.guard(
+    'frame',
+    (conn: Connection, message: ArrayBuffer, isBinary: boolean): void => {
+      if (message.byteLength > config.limits.maxPayloadBytes) {
+        frames.reject(conn, 'payload_too_large', `frames are limited to ${config.limits.maxPayloadBytes} bytes`);
+        return;
+      }
+      const decoded = decodeFrame(message, isBinary);
+      if (!decoded.ok && decoded.invalidUtf8) {
+        conn.sendError('bad_frame', decoded.message);
+        conn.close(closeCodes.invalidPayload, 'text frame is not UTF-8');
+        return;
+      }
+      frames.handle(conn, decoded.ok ? decoded.value : undefined, decoded.ok ? undefined : decoded.message);
+    },
+    (_err, [conn]) => conn.sendError('internal', 'this frame could not be handled'),
+  );
 
   // Command outcomes for sockets on this gateway (rejections, answers to repeated commands).
   const outcomes = nc.subscribe(names.subjects.reply(config.gatewayId), {
-    callback: (err, msg) => {
+    callback: faults.guard('command outcome', (err: Error | null, msg: Msg) => {
       if (err) return;
       const o = decodeJson<CommandOutcome>(msg.data);
       if (waiter.deliver(o)) return;
       const conn = connections.get(o.connectionId);
       if (conn && !conn.closed) conn.ws.cork(() => renderOutcome(conn, o));
-    },
+    }),
   });
 
   const waiter = new OutcomeWaiter();
@@ -200,13 +237,14 @@ export async function startGateway(opts: {
     timeoutMs: 10_000,
     admitSend: () => backlog.admit(),
     log,
+    faults,
   });
   app.ws<SocketData>('/ws', {
     maxPayloadLength: config.limits.maxPayloadBytes * 2,
     maxBackpressure: config.limits.maxBackpressureBytes * 2,
     idleTimeout: config.limits.idleTimeoutSec,
     sendPingsAutomatically: true,
-    upgrade: (res, req, context) => {
+    upgrade: guardHttp(faults, 'upgrade', (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
       if (draining) {
         res.writeStatus('503 Service Unavailable').end('draining');
         return;
@@ -232,10 +270,10 @@ export async function startGateway(opts: {
       // 20.30 can close a socket it upgraded later, from a corked callback, right after `open`
       // (uNetworking/uWebSockets#1928); under a reconnect storm that dropped thousands (1006).
       res.upgrade(data, key, protocol, extensions, context);
-    },
-    open: (ws) => {
+    }),
+    open: faults.guard('open', (ws: WebSocket<SocketData>) => {
       const data = ws.getUserData();
-      const conn = new Connection(ws, data, config.limits);
+      const conn = new Connection(ws, data, config.limits, faults);
       data.connection = conn;
       connections.set(conn.id, conn);
       if (data.token !== undefined) {
@@ -262,8 +300,8 @@ export async function startGateway(opts: {
         conn.sendError('unauthorized', `no authenticate frame within ${config.auth.timeoutMs} ms`);
         conn.close(closeCodes.unauthorized, 'authentication timeout');
       }, config.auth.timeoutMs);
-    },
-    message: (ws, message, isBinary) => {
+    }),
+    message: faults.guard('message', (ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean) => {
       const conn = ws.getUserData().connection!;
       if (conn.verifying) {
         // Frames sent before the upgrade's token is verified wait for it, in order. `message` is
@@ -275,41 +313,53 @@ export async function startGateway(opts: {
         return;
       }
       onMessage(conn, message, isBinary);
-    },
-    close: (ws) => {
+    }),
+    close: faults.guard('close', (ws: WebSocket<SocketData>) => {
       const conn = ws.getUserData().connection;
       if (!conn) return;
       conn.closed = true;
       clearTimeout(conn.authTimer);
       connections.delete(conn.id);
       feeds.detach(conn);
-    },
+    }),
   });
 
-  const health = (): GatewayHealth => ({
-    status: draining ? 'draining' : natsConnected() && commandsConnected() ? 'ok' : 'degraded',
-    gatewayId: config.gatewayId,
-    nats: {
-      connected: natsConnected(),
-      server: nc.getServer(),
-      commands: { connected: commandsConnected(), server: commandsNc.getServer() },
-    },
-    uws: { native: uwsRuntime.native, ...(uwsRuntime.reason ? { reason: uwsRuntime.reason } : {}) },
-    connections: connections.size,
-    users: feeds.users,
-    commands: { backlog: backlog.size, drainPerSec: backlog.drainPerSec === undefined ? null : Math.round(backlog.drainPerSec), overloaded: backlog.overloaded },
-    replay: { ...replay.served },
-    uptimeSec: Math.round((Date.now() - startedAt) / 1000),
-  });
+  const health = (): GatewayHealth => {
+    const components = opts.components?.();
+    const up = natsConnected() && commandsConnected() && (components ?? []).every((c) => c.ok);
+    return {
+      status: draining ? 'draining' : up ? 'ok' : 'degraded',
+      gatewayId: config.gatewayId,
+      nats: {
+        connected: natsConnected(),
+        server: nc.getServer(),
+        commands: { connected: commandsConnected(), server: commandsNc.getServer() },
+      },
+      uws: { native: uwsRuntime.native, ...(uwsRuntime.reason ? { reason: uwsRuntime.reason } : {}) },
+      connections: connections.size,
+      users: feeds.users,
+      commands: { backlog: backlog.size, drainPerSec: backlog.drainPerSec === undefined ? null : Math.round(backlog.drainPerSec), overloaded: backlog.overloaded },
+      replay: { ...replay.served },
+      faults: faults.count,
+      ...(components ? { components } : {}),
+      uptimeSec: Math.round((Date.now() - startedAt) / 1000),
+    };
+  };
 
   const json = (res: HttpResponse, status: string, body: unknown) => {
     res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
   };
-  app.get('/health', (res) => {
-    const h = health();
-    json(res, h.status === 'ok' ? '200 OK' : '503 Service Unavailable', h);
-  });
-  app.any('/*', (res) => json(res, '404 Not Found', { error: { code: 'not_found', message: 'no such route' } }));
+  app.get(
+    '/health',
+    guardHttp(faults, 'health', (res) => {
+      const h = health();
+      json(res, h.status === 'ok' ? '200 OK' : '503 Service Unavailable', h);
+    }),
+  );
+  app.any(
+    '/*',
+    guardHttp(faults, 'no route', (res) => json(res, '404 Not Found', { error: { code: 'not_found', message: 'no such route' } })),
+  );
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`))));
@@ -327,6 +377,8 @@ export async function startGateway(opts: {
       uWS.us_listen_socket_close(listenSocket);
       for (const conn of connections.values()) conn.close(closeCodes.goingAway, 'server going away');
       expiry.stop();
+      natsLiveness.stop();
+      commandsLiveness.stop();
       outcomes.unsubscribe();
       feeds.close();
       replay.close();

@@ -31,6 +31,8 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 /** WebSocket close codes (PROTOCOL.md). */
 export const closeCodes = {
   goingAway: 1001,
+  /** A text frame that is not UTF-8 (RFC 6455 7.4.1): the socket cannot be read any further. */
+  invalidPayload: 1007,
   /** The server cannot serve the socket right now (its inbox is unreadable): reconnect with the cursor. */
   internalError: 1011,
   unauthorized: 4001,

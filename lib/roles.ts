@@ -4,9 +4,9 @@ import { makeNames, type Names } from './names.js';
 import { connectNats, ensureStreams, jetstreamManager, type NatsConnection } from './nats.js';
 import { startEngine, type Engine } from '../engine/engine.js';
 import { startDeliveryProjector, type DeliveryProjector } from '../projections/delivery/projector.js';
-import { startGateway, type Gateway } from '../gateway/gateway.js';
+import { startGateway, type ComponentHealth, type Gateway } from '../gateway/gateway.js';
 import { openDatabase, type Database } from './pg.js';
-import { startPostgresProjector, type PostgresProjector } from '../projections/postgres/projector.js';
+import { startPostgresProjector, type PostgresProjector, type PostgresProjectorStats } from '../projections/postgres/projector.js';
 import { mirrorEnabled, startEventStoreMirror } from '../projections/eventstore/mirror.js';
 
 /** `backend`: the engine and the projectors, everything but the gateway, in one process. */
@@ -38,7 +38,8 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   const delivery = projects ? await startDeliveryProjector({ nc, config, names, log }) : undefined;
   const postgres = db && projects ? await startPostgresProjector({ nc, config, names, log, db }) : undefined;
   const mirror = projects && mirrorEnabled(process.env) ? await startEventStoreMirror({ nc, config, names, log }) : undefined;
-  const gateway = role === 'all' || role === 'gateway' ? await startGateway({ nc, config, names, log, ...(db ? { db } : {}) }) : undefined;
+  const components = (): ComponentHealth[] => (postgres ? [postgresHealth(postgres.stats())] : []);
+  const gateway = role === 'all' || role === 'gateway' ? await startGateway({ nc, config, names, log, components, ...(db ? { db } : {}) }) : undefined;
   let stopping: Promise<void> | undefined;
   return {
     names,
@@ -61,4 +62,12 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
       return stopping;
     },
   };
+}
+
+/** Batches failing for longer than this make /health degraded: past a blip, every user's REST reads are going stale. */
+const POSTGRES_FAILING_MS = 10_000;
+
+function postgresHealth(stats: PostgresProjectorStats): ComponentHealth {
+  const failingMs = stats.failingSince === null ? 0 : Date.now() - stats.failingSince;
+  return { name: 'postgres-projector', ok: failingMs < POSTGRES_FAILING_MS, checkpoint: stats.checkpoint, failingMs, failed: stats.failed, sanitized: stats.sanitized, invalid: stats.invalid };
 }

@@ -1,10 +1,11 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { ConversationId, Media, MessageType, Ref, TempId, UserId, limits } from './common.js';
+import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
+import { ConversationId, Count, Media, MessageType, Ref, TempId, UserId, limits } from './common.js';
 
 /**
  * Client → server frames: `{ type, ref?, payload }`. A text frame is JSON, a binary frame msgpack.
- * Unknown payload fields are ignored (newer clients, older servers); missing or mistyped ones are a
- * `validation_error`.
+ * A payload holds its frame's fields and no others: an unknown, missing or mistyped field is a
+ * `validation_error` naming it (what a client sends may be stored in the log for good, so nothing
+ * unchecked gets in). The envelope itself is not stored: other fields there are ignored.
  */
 export const ClientEnvelope = Type.Object(
   {
@@ -18,20 +19,23 @@ export type ClientEnvelope = Static<typeof ClientEnvelope>;
 
 const Token = Type.String({ minLength: 1, maxLength: 8192 });
 
+/** A payload object: exactly these fields. */
+const Payload = <P extends TProperties>(fields: P) => Type.Object(fields, { additionalProperties: false });
+
 export const clientPayloads = {
-  authenticate: Type.Object({ token: Token }),
-  'auth.refresh': Type.Object({ token: Token }),
+  authenticate: Payload({ token: Token }),
+  'auth.refresh': Payload({ token: Token }),
   'conversation.create': Type.Union([
-    Type.Object({ kind: Type.Literal('direct'), userId: UserId }),
-    Type.Object({
+    Payload({ kind: Type.Literal('direct'), userId: UserId }),
+    Payload({
       kind: Type.Literal('group'),
       title: Type.String({ minLength: 1, maxLength: limits.titleMaxLength }),
       members: Type.Array(UserId, { maxItems: limits.groupMaxMembers - 1 }),
     }),
   ]),
-  'conversation.join': Type.Object({ conversationId: ConversationId }),
-  'conversation.leave': Type.Object({ conversationId: ConversationId }),
-  'message.send': Type.Object({
+  'conversation.join': Payload({ conversationId: ConversationId }),
+  'conversation.leave': Payload({ conversationId: ConversationId }),
+  'message.send': Payload({
     conversationId: Type.Optional(ConversationId),
     toUserId: Type.Optional(UserId),
     tempId: TempId,
@@ -41,12 +45,12 @@ export const clientPayloads = {
     replyToId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' })),
     mentions: Type.Optional(Type.Array(UserId, { maxItems: limits.mentionsMaxItems })),
   }),
-  'message.delivered': Type.Object({ conversationId: ConversationId, upToSeq: Type.Integer({ minimum: 1 }) }),
-  'message.read': Type.Object({ conversationId: ConversationId, upToSeq: Type.Optional(Type.Integer({ minimum: 1 })) }),
-  'block.add': Type.Object({ userId: UserId }),
-  'block.remove': Type.Object({ userId: UserId }),
-  ack: Type.Object({ seq: Type.Integer({ minimum: 0 }) }),
-  ping: Type.Object({ timestamp: Type.Optional(Type.Number()) }),
+  'message.delivered': Payload({ conversationId: ConversationId, upToSeq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }),
+  'message.read': Payload({ conversationId: ConversationId, upToSeq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })) }),
+  'block.add': Payload({ userId: UserId }),
+  'block.remove': Payload({ userId: UserId }),
+  ack: Payload({ seq: Count }),
+  ping: Payload({ timestamp: Type.Optional(Type.Number()) }),
 } satisfies Record<string, TSchema>;
 
 export type ClientFrameType = keyof typeof clientPayloads;

@@ -1,5 +1,8 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
 import { Actor, ConversationId, ConversationKind, Id, Media, MessageType, Origin, TempId, UserId, limits } from './common.js';
+
+/** A command's data: exactly these fields (commands become events, kept for good). */
+const Data = <P extends TProperties>(fields: P) => Type.Object(fields, { additionalProperties: false });
 
 /**
  * Commands on the <PREFIX>_CMD_<partition> streams (`<prefix>.cmd.<partition>`), JSON. The gateway fills in the
@@ -16,13 +19,13 @@ function command<T extends string, D extends TSchema>(type: T, data: D) {
       origin: Type.Optional(Origin),
       data,
     },
-    { $id: `command.${type}`, title: `command ${type}` },
+    { $id: `command.${type}`, title: `command ${type}`, additionalProperties: false },
   );
 }
 
 export const CreateConversation = command(
   'conversation.create',
-  Type.Object({
+  Data({
     kind: ConversationKind,
     title: Type.Optional(Type.String({ maxLength: limits.titleMaxLength })),
     /** All members, creator included. */
@@ -30,12 +33,12 @@ export const CreateConversation = command(
   }),
 );
 
-export const JoinConversation = command('conversation.join', Type.Object({}));
-export const LeaveConversation = command('conversation.leave', Type.Object({}));
+export const JoinConversation = command('conversation.join', Data({}));
+export const LeaveConversation = command('conversation.leave', Data({}));
 
 export const SendMessage = command(
   'message.send',
-  Type.Object({
+  Data({
     messageId: Id,
     tempId: TempId,
     type: MessageType,
@@ -49,10 +52,10 @@ export const SendMessage = command(
 );
 
 /** Receipts: watermarks that never move backwards; a stale one is a no-op, not an error. */
-export const MarkDelivered = command('receipt.delivered', Type.Object({ upToSeq: Type.Integer({ minimum: 1 }) }));
+export const MarkDelivered = command('receipt.delivered', Data({ upToSeq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }));
 export const MarkRead = command(
   'receipt.read',
-  Type.Object({ upToSeq: Type.Optional(Type.Integer({ minimum: 1, description: 'omitted: everything so far' })) }),
+  Data({ upToSeq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'omitted: everything so far' })) }),
 );
 
 export const commandSchemas = { CreateConversation, JoinConversation, LeaveConversation, SendMessage, MarkDelivered, MarkRead } as const;
@@ -69,12 +72,12 @@ function userCommand<T extends string, D extends TSchema>(type: T, data: D) {
       origin: Type.Optional(Origin),
       data,
     },
-    { $id: `command.${type}`, title: `command ${type}` },
+    { $id: `command.${type}`, title: `command ${type}`, additionalProperties: false },
   );
 }
 
-export const BlockUser = userCommand('block.add', Type.Object({ blockedUserId: UserId }));
-export const UnblockUser = userCommand('block.remove', Type.Object({ blockedUserId: UserId }));
+export const BlockUser = userCommand('block.add', Data({ blockedUserId: UserId }));
+export const UnblockUser = userCommand('block.remove', Data({ blockedUserId: UserId }));
 export const userCommandSchemas = { BlockUser, UnblockUser } as const;
 export type BlockUser = Static<typeof BlockUser>;
 export type UnblockUser = Static<typeof UnblockUser>;

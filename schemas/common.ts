@@ -1,11 +1,18 @@
 import { Type, type Static } from '@sinclair/typebox';
 
 /** Ids are single NATS subject tokens: they appear in subjects, so no '.', '*', '>' or spaces. */
-export const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$', description: 'letters, digits, _ and -, 1–128 chars' });
-export const UserId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$', description: "a user id (the JWT's sub)" });
-export const ConversationId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' });
+export const ID_PATTERN = '^[A-Za-z0-9_-]{1,128}$';
 /** The client's id for a send; it travels in a NATS header, so visible ASCII only. */
-export const TempId = Type.String({ pattern: '^[\\x21-\\x7e]{1,128}$', description: 'client-chosen, visible ASCII, 1–128 chars' });
+export const TEMP_ID_PATTERN = '^[\\x21-\\x7e]{1,128}$';
+const idRegExp = new RegExp(ID_PATTERN);
+const tempIdRegExp = new RegExp(TEMP_ID_PATTERN);
+export const isId = (value: string): boolean => idRegExp.test(value);
+export const isTempId = (value: string): boolean => tempIdRegExp.test(value);
+
+export const Id = Type.String({ pattern: ID_PATTERN, description: 'letters, digits, _ and -, 1–128 chars' });
+export const UserId = Type.String({ pattern: ID_PATTERN, description: "a user id (the JWT's sub)" });
+export const ConversationId = Type.String({ pattern: ID_PATTERN });
+export const TempId = Type.String({ pattern: TEMP_ID_PATTERN, description: 'client-chosen, visible ASCII, 1–128 chars' });
 export const Ref = Type.String({ maxLength: 64 });
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601, UTC' });
 
@@ -15,26 +22,39 @@ export const MessageType = Type.Union(
 );
 export type MessageType = Static<typeof MessageType>;
 
-export const Media = Type.Object({
+/** A whole number every client language holds exactly (JSON readers use doubles). */
+export const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
+const mediaFields = {
   url: Type.String({ minLength: 1, maxLength: 2048 }),
   type: Type.Optional(Type.String({ maxLength: 32 })),
   thumbnail: Type.Optional(Type.String({ maxLength: 2048 })),
   mimeType: Type.Optional(Type.String({ maxLength: 128 })),
   name: Type.Optional(Type.String({ maxLength: 256 })),
-  width: Type.Optional(Type.Integer({ minimum: 0 })),
-  height: Type.Optional(Type.Integer({ minimum: 0 })),
-  size: Type.Optional(Type.Integer({ minimum: 0 })),
-  durationMs: Type.Optional(Type.Integer({ minimum: 0 })),
-});
+  width: Type.Optional(Count),
+  height: Type.Optional(Count),
+  size: Type.Optional(Count),
+  durationMs: Type.Optional(Count),
+};
+/**
+ * A media item as a client sends it and as commands carry it: these fields and no others, so
+ * nothing a client invents is stored in the log for good and sent to every member.
+ */
+export const Media = Type.Object(mediaFields, { additionalProperties: false });
 export type Media = Static<typeof Media>;
+/** A media item as events and frames hold it: the log may hold other fields, written by versions that let them in. */
+export const StoredMedia = Type.Object(mediaFields);
 
 /** Who did it: the JWT's sub, with display name and avatar from its claims. */
-export const Actor = Type.Object({
+const actorFields = {
   id: UserId,
   name: Type.Optional(Type.String({ maxLength: 256 })),
   avatar: Type.Optional(Type.String({ maxLength: 2048 })),
-});
+};
+export const Actor = Type.Object(actorFields, { additionalProperties: false });
 export type Actor = Static<typeof Actor>;
+/** An actor as events hold it (see StoredMedia). */
+export const StoredActor = Type.Object(actorFields);
 
 /** Where a command came from, so its outcome can go back to that one connection. */
 export const Origin = Type.Object({

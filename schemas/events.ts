@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Actor, ConversationId, ConversationKind, Id, Media, Member, MessageType, Origin, TempId, Timestamp, UserId, limits } from './common.js';
+import { StoredActor, ConversationId, ConversationKind, Id, StoredMedia, Member, MessageType, Origin, TempId, Timestamp, UserId, limits } from './common.js';
 
 /**
  * The audit log. Every event is `{ type, v, id, conversationId, actor, at, commandId, origin?, data }`,
@@ -13,7 +13,7 @@ function event<T extends string, D extends TSchema>(type: T, data: D, descriptio
       v: Type.Literal(1),
       id: Id,
       conversationId: ConversationId,
-      actor: Actor,
+      actor: StoredActor,
       at: Timestamp,
       commandId: Type.String({ maxLength: 300, description: 'the command this event decided; Nats-Msg-Id of the append' }),
       origin: Type.Optional(Origin),
@@ -46,10 +46,10 @@ export const MessageSent = event(
   Type.Object({
     messageId: Id,
     seq: Type.Integer({ minimum: 1, description: 'per-conversation message number: 1, 2, 3 …' }),
-    sender: Actor,
+    sender: StoredActor,
     type: MessageType,
     content: Type.Optional(Type.String({ maxLength: limits.contentMaxLength })),
-    media: Type.Optional(Type.Array(Media, { maxItems: limits.mediaMaxItems })),
+    media: Type.Optional(Type.Array(StoredMedia, { maxItems: limits.mediaMaxItems })),
     replyToId: Type.Optional(Id),
     mentions: Type.Optional(Type.Array(UserId, { maxItems: limits.mentionsMaxItems })),
     tempId: TempId,
@@ -81,7 +81,7 @@ function userEvent<T extends string, D extends TSchema>(type: T, data: D, descri
       v: Type.Literal(1),
       id: Id,
       userId: UserId,
-      actor: Actor,
+      actor: StoredActor,
       at: Timestamp,
       commandId: Type.String({ maxLength: 300 }),
       origin: Type.Optional(Origin),

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Actor, ConversationId, ConversationKind, Id, Media, Member, MessageType, Ref, TempId, Timestamp, UserId } from './common.js';
+import { StoredActor, ConversationId, ConversationKind, Id, StoredMedia, Member, MessageType, Ref, TempId, Timestamp, UserId } from './common.js';
 
 /**
  * Server → client frames: `{ type, seq?, ref?, payload }` or `{ type: 'error', ref?, error }`.
@@ -16,10 +16,10 @@ export const WireMessage = Type.Object(
     conversationId: ConversationId,
     seq: Type.Integer({ minimum: 1, description: 'per-conversation message number' }),
     senderId: UserId,
-    sender: Actor,
+    sender: StoredActor,
     type: MessageType,
     content: Type.Optional(Type.String()),
-    media: Type.Optional(Type.Array(Media)),
+    media: Type.Optional(Type.Array(StoredMedia)),
     replyToId: Type.Optional(Id),
     mentions: Type.Optional(Type.Array(UserId)),
     tempId: TempId,

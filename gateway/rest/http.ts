@@ -1,5 +1,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { errorCodes, ParleyError, type ErrorCode } from '../../lib/errors.js';
+import { wireValueProblem } from '../../lib/wire-value.js';
+import { isId } from '../../schemas/index.js';
 
 /**
  * HTTP plumbing for uWebSockets.js: everything is copied out of `req` at once (it is gone after the
@@ -11,7 +13,8 @@ export type Request = {
   url: string;
   query: URLSearchParams;
   authorization: string;
-  params: string[];
+  /** Path parameters, percent-decoded; undefined where the encoding is broken (`%ZZ`, a cut UTF-8 sequence). */
+  params: (string | undefined)[];
   aborted: boolean;
 };
 
@@ -36,13 +39,29 @@ export function capture(res: HttpResponse, req: HttpRequest, paramCount = 0): Re
     url: req.getUrl(),
     query: new URLSearchParams(req.getQuery() ?? ''),
     authorization: req.getHeader('authorization'),
-    params: Array.from({ length: paramCount }, (_, i) => decodeURIComponent(req.getParameter(i) ?? '')),
+    params: Array.from({ length: paramCount }, (_, i) => decodePathParam(req.getParameter(i) ?? '')),
     aborted: false,
   };
   res.onAborted(() => {
     request.aborted = true;
   });
   return request;
+}
+
+/** decodeURIComponent throws on a broken escape, and this runs before any token is checked. */
+function decodePathParam(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Path parameter `i` as an id (schemas/common.ts ID_PATTERN), or a validation_error naming it. */
+export function idParam(request: Request, i: number, what: string): string {
+  const value = request.params[i];
+  if (value === undefined || !isId(value)) throw new ParleyError('validation_error', `${what} must be 1–128 letters, digits, _ or -`);
+  return value;
 }
 
 export function sendJson(res: HttpResponse, request: Request, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -83,11 +102,15 @@ export function readJson(res: HttpResponse, maxBytes: number): Promise<unknown> 
       if (!isLast) return;
       const text = Buffer.concat(chunks).toString('utf8');
       if (text.trim() === '') return resolve({});
+      let value: unknown;
       try {
-        resolve(JSON.parse(text));
+        value = JSON.parse(text);
       } catch (err) {
-        reject(new ParleyError('bad_frame', `invalid JSON: ${(err as Error).message}`));
+        return reject(new ParleyError('bad_frame', `invalid JSON: ${(err as Error).message}`));
       }
+      const problem = wireValueProblem(value);
+      if (problem !== undefined) return reject(new ParleyError('validation_error', problem.replace(/^frame/, 'body')));
+      resolve(value);
     });
   });
 }

@@ -3,9 +3,11 @@ import { isErrorCode, ParleyError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { validateClientPayload, type AnyCommand, type ClientFrameType, type CommandOutcome, type WireMessage } from '../../schemas/index.js';
 import type { Identity, TokenVerifier } from '../auth.js';
+import type { Faults } from '../../lib/faults.js';
+import { guardHttp } from '../guard.js';
 import { OVERLOADED_MESSAGE } from '../frame-handler.js';
 import { buildCreateConversation, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../commands.js';
-import { bearer, capture, readJson, sendFailure, sendJson, type Request } from './http.js';
+import { bearer, capture, idParam, readJson, sendFailure, sendJson, type Request } from './http.js';
 import type { OutcomeWaiter } from './outcome-waiter.js';
 import { conversationsOf, membership, messagesPage, unreadOf, type ReadDb } from './read-models.js';
 
@@ -22,6 +24,7 @@ export type RestDeps = {
   /** Whether a send may go in now (command-backlog.ts); one that may is counted. */
   admitSend: () => boolean;
   log: Logger;
+  faults: Faults;
 };
 
 type Ctx = { res: HttpResponse; request: Request; identity: Identity; body: unknown };
@@ -34,11 +37,11 @@ type Ctx = { res: HttpResponse; request: Request; identity: Identity; body: unkn
 export function mountRest(app: TemplatedApp, deps: RestDeps): void {
   const route = (method: 'get' | 'post', pattern: string, handler: (ctx: Ctx) => Promise<void>) => {
     const params = (pattern.match(/:/g) ?? []).length;
-    app[method](pattern, (res, req) => {
+    app[method](pattern, guardHttp(deps.faults, `${method.toUpperCase()} ${pattern}`, (res, req) => {
       const request = capture(res, req, params);
       const body = method === 'post' ? readJson(res, deps.maxBodyBytes) : Promise.resolve(undefined);
       body.catch(() => undefined);
-      void (async () => {
+      (async () => {
         try {
           const identity = await deps.verifier.verify(bearer(request.authorization));
           await handler({ res, request, identity, body: await body });
@@ -46,8 +49,8 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
           if (!(err instanceof ParleyError)) deps.log.error({ err, url: request.url }, 'REST handler failed');
           sendFailure(res, request, err);
         }
-      })();
-    });
+      })().catch((err: unknown) => deps.faults.report(err, 'REST answer', { url: request.url }));
+    }));
   };
 
   const validate = <T extends ClientFrameType>(type: T, body: unknown) => {
@@ -110,7 +113,7 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
   });
 
   route('get', '/v1/conversations/:id/messages', async (ctx) => {
-    const conversationId = ctx.request.params[0]!;
+    const conversationId = idParam(ctx.request, 0, 'the conversation id');
     const before = ctx.request.query.has('before') ? intParam(ctx.request.query.get('before'), 0, 1, 2 ** 31 - 1) : undefined;
     const limit = intParam(ctx.request.query.get('limit'), 50, 1, 200);
     const db = readDb();
@@ -119,7 +122,7 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
   });
 
   route('post', '/v1/conversations/:id/read', async (ctx) => {
-    const conversationId = ctx.request.params[0]!;
+    const conversationId = idParam(ctx.request, 0, 'the conversation id');
     const body = validate('message.read', { ...(ctx.body as object), conversationId }) as { conversationId: string; upToSeq?: number };
     const o = await decide(ctx, (c) => buildReceipt('receipt.read', body, c));
     sendJson(ctx.res, ctx.request, 200, { conversationId, changed: o.outcome === 'accepted' });

@@ -19,6 +19,7 @@ import type { Logger } from '../../lib/log.js';
 import type { Names } from '../../lib/names.js';
 import { ident, inTransaction, num, type Database } from '../../lib/pg.js';
 import { StreamReader } from '../../lib/stream-reader.js';
+import { mayNeedSanitizing, sanitizeText } from '../../lib/wire-value.js';
 import { compile, UserEvent, validateEvent } from '../../schemas/index.js';
 import { planBatch, type LoggedEvent, type ProjectedEvent } from './apply.js';
 import { copyInsertMessages } from './copy-insert.js';
@@ -61,8 +62,12 @@ export type PostgresProjectorStats = {
   skipped: number;
   /** Events that do not match their schema (or are of a type this version does not know): logged, stepped over. */
   invalid: number;
+  /** Events whose text was made storable (NUL or lone surrogates replaced by U+FFFD). */
+  sanitized: number;
   /** Batches that failed (rolled back, consumed again later). */
   failed: number;
+  /** When the batches began to fail, while they still do (ms since the epoch); null while they succeed. */
+  failingSince: number | null;
   lastEventSeq: number;
   checkpoint: number;
 };
@@ -97,22 +102,32 @@ export function decodeLogEntry(
   names: Names,
   m: { seq: number; subject: string; data: Uint8Array },
   log?: Logger,
-): LogEntry & { problem?: string } {
+): LogEntry & { problem?: string; sanitized?: boolean } {
   const conversationId = names.subjects.conversationOfSubject(m.subject);
   const userId = conversationId === undefined ? names.subjects.userOfSubject(m.subject) : undefined;
   if (conversationId === undefined && userId === undefined) return { seq: m.seq, event: null, problem: `not an event subject: ${m.subject}` };
   let value: unknown;
+  let sanitized = false;
   try {
     value = decodeJson(m.data);
   } catch {
     return report({ seq: m.seq, event: null, problem: 'not JSON' }, log, m.subject);
+  }
+  if (mayNeedSanitizing(m.data)) {
+    // Written by a version whose edge let NUL or lone surrogates in: Postgres refuses them, and the
+    // batch holding this event would fail for good, freezing every user's reads. Stored with U+FFFD
+    // in their place instead; the log keeps the original.
+    const clean = sanitizeText(value);
+    sanitized = JSON.stringify(clean) !== JSON.stringify(value);
+    if (sanitized) log?.warn({ seq: m.seq, subject: m.subject }, 'event text not storable as it is (NUL or lone surrogate): projected with U+FFFD');
+    value = clean;
   }
   const checked = conversationId !== undefined ? validateEvent(value) : validateUserEvent(value);
   if (!checked.ok) return report({ seq: m.seq, event: null, problem: checked.message }, log, m.subject);
   const event = checked.value as ProjectedEvent;
   const owner = 'conversationId' in event ? event.conversationId : event.userId;
   if (owner !== (conversationId ?? userId)) return report({ seq: m.seq, event: null, problem: `event of ${owner} on ${m.subject}` }, log, m.subject);
-  return { seq: m.seq, event };
+  return { seq: m.seq, event, ...(sanitized ? { sanitized } : {}) };
 }
 
 function report(entry: LogEntry & { problem: string }, log: Logger | undefined, subject: string) {
@@ -328,7 +343,7 @@ export async function startPostgresProjector(opts: {
   const consumer: Consumer = await js.consumers.get(names.streams.events, names.consumers.postgres);
   const reader = new StreamReader(jsm, names.streams.events);
   const { batchSize, batchMs } = config.postgres;
-  const counts: PostgresProjectorStats = { batches: 0, events: 0, skipped: 0, invalid: 0, failed: 0, lastEventSeq: 0, checkpoint: 0 };
+  const counts: PostgresProjectorStats = { batches: 0, events: 0, skipped: 0, invalid: 0, sanitized: 0, failed: 0, failingSince: null, lastEventSeq: 0, checkpoint: 0 };
 
   const nothingBetween = async (afterSeq: number, nextSeq: number): Promise<boolean> => {
     const next = await reader.nextAfter(names.subjects.eventsAll, afterSeq);
@@ -350,6 +365,7 @@ export async function startPostgresProjector(opts: {
       else {
         const entry = decodeLogEntry(names, { seq: m.seq, subject: m.subject, data: m.data }, log);
         if (entry.event === null) counts.invalid++;
+        if (entry.sanitized) counts.sanitized++;
         held.set(m.seq, { m, entry });
       }
     }
@@ -421,8 +437,10 @@ export async function startPostgresProjector(opts: {
         try {
           await flush(batch);
           backoffMs = 250;
+          counts.failingSince = null;
         } catch (err) {
           counts.failed++;
+          counts.failingSince ??= Date.now();
           log.error({ err, firstSeq: batch[0]?.seq, events: batch.length }, 'read-model batch failed (rolled back); it will be consumed again');
           // Nothing of it was acked: JetStream redelivers it after the ack wait.
           held.clear();
@@ -453,6 +471,7 @@ export async function startPostgresProjector(opts: {
         }
       } catch (err) {
         counts.failed++;
+        counts.failingSince ??= Date.now();
         log.error({ err }, 'postgres projector failed; retrying');
         await sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 5_000);

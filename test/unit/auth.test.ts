@@ -50,6 +50,13 @@ t.test('non-string name/picture are ignored', async (t) => {
   t.equal(id.userId, 'alice');
 });
 
+t.test('name and picture become text every store holds, at their schema length (a hostile display name must not lock its user out)', async (t) => {
+  const token = await sign(good({ name: 'a\u0000b' + 'x'.repeat(252) + '😀', picture: 'p\ud800' }));
+  const id = await verifier.verify(token);
+  t.equal(id.name, 'a\ufffdb' + 'x'.repeat(252) + '\ufffd', '256 code units, the emoji cut in half mended');
+  t.equal(id.avatar, 'p\ufffd');
+});
+
 t.test('signDevToken round-trips', async (t) => {
   const token = await signDevToken({ secret, issuer: 'parley-test', audience: 'parley' }, { sub: 'bob_1', name: 'Bob', picture: 'p' }, 60);
   const id = await verifier.verify(token);

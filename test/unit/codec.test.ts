@@ -34,10 +34,16 @@ t.test('decodeFrame', async (t) => {
     if (!d.ok) t.match(d.message, /^invalid JSON: /);
   });
 
-  t.test('invalid UTF-8 in a text frame', async (t) => {
+  t.test('invalid UTF-8 in a text frame: the connection is to be failed (1007), not answered bad_frame', async (t) => {
     const d = decodeFrame(buf([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]), false); // {"\xff":1}
-    t.equal(d.ok, false);
-    if (!d.ok) t.match(d.message, /^invalid JSON: /);
+    t.strictSame(d, { ok: false, message: 'a text frame must be UTF-8', invalidUtf8: true });
+  });
+
+  t.test('msgpack integers of any width are numbers, never BigInt', async (t) => {
+    // {"t": uint64 0x0000018ff0000000} and {"t": int64 -2}, written by hand.
+    const key = [0x81, 0xa1, 0x74];
+    t.strictSame(decodeFrame(buf([...key, 0xcf, 0, 0, 0x01, 0x8f, 0xf0, 0, 0, 0]), true), { ok: true, value: { t: 0x018ff0000000 } });
+    t.strictSame(decodeFrame(buf([...key, 0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]), true), { ok: true, value: { t: -2 } });
   });
 
   t.test('invalid msgpack: truncated, trailing bytes, empty', async (t) => {
