@@ -23,6 +23,7 @@ import { totalOf, type UnreadMap } from '../projections/delivery/unread-totals.j
 import { DirectGets, DirectReader } from './direct-get.js';
 import { createFeedSubscriptions } from './feed-subscriptions.js';
 import { InboxReplay } from './inbox-replay.js';
+import { OriginPolicy } from './origins.js';
 import { TokenExpiry } from './token-expiry.js';
 import { UserFeeds } from './user-feeds.js';
 import { uWS, uwsRuntime } from './uws.js';
@@ -71,9 +72,10 @@ export async function startGateway(opts: {
   if (!uwsRuntime.native) {
     log.error({ reason: uwsRuntime.reason, binary: uwsRuntime.binary }, 'uWebSockets.js is running its SLOW ws FALLBACK, not the native server');
   }
-  const verifier = opts.verifier ?? createTokenVerifier(config.auth);
   // Fails fast when the server has no JetStream (the inbox reads below need it).
   await jetstreamManager(nc);
+  const verifier = opts.verifier ?? createTokenVerifier(config.auth);
+  const origins = new OriginPolicy(config.allowedOrigins);
   // Commands go out, and their acks come back, on a connection of their own. On the shared one an
   // ack queues behind every inbox entry nats-server has yet to send us: when deliveries lag (at
   // overload), acks of commands already stored took over 5 s and the sends failed.
@@ -199,6 +201,7 @@ export async function startGateway(opts: {
     maxBodyBytes: config.limits.maxPayloadBytes,
     timeoutMs: 10_000,
     admitSend: () => backlog.admit(),
+    origins,
     log,
   });
   app.ws<SocketData>('/ws', {
@@ -209,6 +212,11 @@ export async function startGateway(opts: {
     upgrade: (res, req, context) => {
       if (draining) {
         res.writeStatus('503 Service Unavailable').end('draining');
+        return;
+      }
+      // Another site's page (PARLEY_ALLOWED_ORIGINS): refused before the upgrade, no socket made.
+      if (!origins.allows(req.getHeader('origin'))) {
+        res.writeStatus('403 Forbidden').end('origin not allowed');
         return;
       }
       const key = req.getHeader('sec-websocket-key');
