@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Config } from '../lib/config.js';
 import { closeCodes, ParleyError } from '../lib/errors.js';
@@ -10,6 +11,7 @@ import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
 import { commandStreamInfos, connectNats } from '../lib/nats.js';
 import type { CommandOutcome } from '../schemas/index.js';
+import { GatewayAdmin } from './admin.js';
 import { CommandBacklog } from './command-backlog.js';
 import { createTokenVerifier, tokenFromRequest, type TokenVerifier } from './auth.js';
 import { decodeFrame, negotiate } from './codec.js';
@@ -24,6 +26,7 @@ import { DirectGets, DirectReader } from './direct-get.js';
 import { createFeedSubscriptions } from './feed-subscriptions.js';
 import { InboxReplay } from './inbox-replay.js';
 import { OriginPolicy } from './origins.js';
+import { refusingRevoked, Revocations } from './revocations.js';
 import { TokenExpiry } from './token-expiry.js';
 import { UserFeeds } from './user-feeds.js';
 import { uWS, uwsRuntime } from './uws.js';
@@ -74,7 +77,10 @@ export async function startGateway(opts: {
   }
   // Fails fast when the server has no JetStream (the inbox reads below need it).
   await jetstreamManager(nc);
-  const verifier = opts.verifier ?? createTokenVerifier(config.auth);
+  // Every token check (upgrade, authenticate, auth.refresh, REST) also refuses revoked tokens; the
+  // revocations are all read before the gateway serves.
+  const revocations = await Revocations.open(await new Kvm(nc).open(names.buckets.revocations), log);
+  const verifier = refusingRevoked(opts.verifier ?? createTokenVerifier(config.auth), revocations);
   const origins = new OriginPolicy(config.allowedOrigins);
   // Commands go out, and their acks come back, on a connection of their own. On the shared one an
   // ack queues behind every inbox entry nats-server has yet to send us: when deliveries lag (at
@@ -118,6 +124,8 @@ export async function startGateway(opts: {
   const commandsConnected = connectedFlag(commandsNc);
 
   const expiry = new TokenExpiry(connections, config.auth.clockToleranceSec * 1000);
+  const admin = new GatewayAdmin({ nc, names, gatewayId: config.gatewayId, connections, revocations, gatherMs: config.admin.gatherMs, log });
+  await admin.start();
 
   // Told to every connection, so that clients can pace themselves rather than find the limits by 4008.
   const limits = {
@@ -202,6 +210,7 @@ export async function startGateway(opts: {
     timeoutMs: 10_000,
     admitSend: () => backlog.admit(),
     origins,
+    admin,
     log,
   });
   app.ws<SocketData>('/ws', {
@@ -335,6 +344,8 @@ export async function startGateway(opts: {
       uWS.us_listen_socket_close(listenSocket);
       for (const conn of connections.values()) conn.close(closeCodes.goingAway, 'server going away');
       expiry.stop();
+      admin.stop();
+      revocations.stop();
       outcomes.unsubscribe();
       feeds.close();
       replay.close();

@@ -19,6 +19,8 @@ export type Config = {
    * without an Origin header (non-browser clients) are never refused for it.
    */
   allowedOrigins: string[] | '*';
+  /** How long an admin request collects the gateways' answers (PARLEY_ADMIN_GATHER_MS). */
+  admin: { gatherMs: number };
   auth: {
     secret?: string;
     jwksUrl?: string;
@@ -94,6 +96,7 @@ export function defaultConfig(): Config {
     port: 8080,
     gatewayId: `gw-${randomBytes(4).toString('hex')}`,
     allowedOrigins: '*',
+    admin: { gatherMs: 500 },
     auth: { algorithms: ['HS256'], clockToleranceSec: 5, timeoutMs: 10_000 },
     limits: {
       maxPayloadBytes: 64 * 1024,
@@ -185,6 +188,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, 'PARLEY_PORT', d.port),
     gatewayId: str(env, 'PARLEY_GATEWAY_ID') ?? d.gatewayId,
     allowedOrigins: origins(env, 'PARLEY_ALLOWED_ORIGINS', d.allowedOrigins),
+    admin: { gatherMs: int(env, 'PARLEY_ADMIN_GATHER_MS', d.admin.gatherMs, 10) },
     auth: {
       secret: str(env, 'PARLEY_JWT_SECRET'),
       jwksUrl: str(env, 'PARLEY_JWKS_URL'),

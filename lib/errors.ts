@@ -36,6 +36,8 @@ export const closeCodes = {
   /** The server cannot serve the socket right now (its inbox is unreadable): reconnect with the cursor. */
   internalError: 1011,
   unauthorized: 4001,
+  /** An administrator disconnected the user (POST /v1/admin/users/:id/disconnect); reconnecting is allowed. */
+  disconnectedByAdmin: 4003,
   policy: 4008,
   slowConsumer: 4009,
 } as const;

@@ -5,7 +5,9 @@ import { validateClientPayload, type AnyCommand, type ClientFrameType, type Comm
 import type { Identity, TokenVerifier } from '../auth.js';
 import { OVERLOADED_MESSAGE } from '../frame-handler.js';
 import { buildCreateConversation, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../commands.js';
+import type { GatewayAdmin } from '../admin.js';
 import type { OriginPolicy } from '../origins.js';
+import { mountAdminRoutes } from './admin-routes.js';
 import { bearer, capture, readJson, sendError, sendFailure, sendJson, type Request } from './http.js';
 import type { OutcomeWaiter } from './outcome-waiter.js';
 import { conversationsOf, membership, messagesPage, unreadOf, type ReadDb } from './read-models.js';
@@ -24,6 +26,8 @@ export type RestDeps = {
   admitSend: () => boolean;
   /** Which browser origins may call (PARLEY_ALLOWED_ORIGINS); answers carry CORS headers for them. */
   origins: OriginPolicy;
+  /** The admin controls (routes under /v1/admin, for tokens with the parley:admin scope). */
+  admin?: GatewayAdmin;
   log: Logger;
 };
 
@@ -148,6 +152,8 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
   route('get', '/v1/unread', async (ctx) => {
     sendJson(ctx.res, ctx.request, 200, await unreadOf(readDb(), ctx.identity.userId));
   });
+
+  if (deps.admin) mountAdminRoutes(route, deps.admin);
 }
 
 function intParam(raw: string | null, fallback: number, min: number, max: number): number {
