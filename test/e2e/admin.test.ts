@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { SignJWT } from 'jose';
+import { Kvm } from '@nats-io/kv';
 import { startSystem, type TestSystem } from '../helpers/system.js';
 import { TestClient, type ClientOptions } from '../helpers/client.js';
 
@@ -170,4 +171,21 @@ t.test('admin revoke: older tokens refused on every gateway, started later too; 
   refreshing.client.send({ type: 'auth.refresh', ref: 'rf', payload: { token: old } });
   t.match(await refreshing.client.next('error', (f) => f.ref === 'rf'), { error: { code: 'unauthorized', message: 'token revoked' } }, 'auth.refresh with an old token: refused');
   await alive(t, refreshing.client, 'refreshed');
+});
+
+t.test('a revocation that reaches a gateway only through the bucket (it missed the request) still closes and refuses', async (t) => {
+  const { sys, gateways, open, connect } = await twoGateways(t);
+  const old = await sign(sys, 'dave');
+  const onA = await connect(gateways.a.url, old);
+  const onB = await connect(gateways.b.url, old);
+  // Written straight into the bucket, as a gateway cut off from NATS during the revoke would find it.
+  const running = sys.running[0]!;
+  const kv = await new Kvm(running.nc).open(running.names.buckets.revocations);
+  await kv.put('dave', JSON.stringify({ revokedAt: Date.now(), by: 'test' }));
+  for (const [name, c] of [['on A', onA], ['on B', onB]] as const) {
+    t.same(await c.client.closed, { code: 4001, reason: 'token revoked' }, `${name}: closed once the watch brought it`);
+  }
+  const again = await open(gateways.b.url, old);
+  t.match(await again.next('error'), { error: { code: 'unauthorized', message: 'token revoked' } }, 'and the old token is refused');
+  t.equal((await again.closed).code, 4001);
 });
