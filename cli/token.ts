@@ -1,10 +1,10 @@
-/** `parley token --sub alice [--name Alice] [--picture URL] [--ttl 3600]`: one HS256 JWT on stdout. */
+/** `parley token --sub alice [--name Alice] [--picture URL] [--scope S] [--ttl 3600]`: one HS256 JWT on stdout. */
 import { parseArgs } from 'node:util';
 import { signDevToken } from '../gateway/auth.js';
 import { DEV_JWT_SECRET } from '../lib/config.js';
 import type { Cli } from './main.js';
 
-export const usage = `Usage: parley token --sub <user-id> [--name <display name>] [--picture <url>] [--ttl <seconds>]
+export const usage = `Usage: parley token --sub <user-id> [--name <display name>] [--picture <url>] [--scope <scopes>] [--ttl <seconds>]
 
 Prints one HS256 JWT for the user, signed with PARLEY_JWT_SECRET, or with the development secret
 that \`parley start\` uses when no secret is configured (stderr says which). PARLEY_JWT_ISSUER and
@@ -14,11 +14,13 @@ Options:
   --sub <id>        user id (the JWT's sub): letters, digits, _ and -, up to 128 (required)
   --name <name>     display name (the JWT's name claim)
   --picture <url>   avatar URL (the JWT's picture claim)
+  --scope <scopes>  the JWT's scope claim, space-separated; parley:admin opens /v1/admin
   --ttl <seconds>   lifetime, default 3600
   -h, --help        this help
 
-Example:
+Examples:
   npx parley token --sub alice --name Alice
+  npx parley token --sub ops --scope parley:admin --ttl 600
 `;
 
 /** The HS256 signing configuration a token should use: the configured secret, else the dev one. */
@@ -44,6 +46,7 @@ export async function run(args: string[], cli: Cli): Promise<number> {
       sub: { type: 'string' },
       name: { type: 'string' },
       picture: { type: 'string' },
+      scope: { type: 'string' },
       ttl: { type: 'string', default: '3600' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -73,6 +76,7 @@ export async function run(args: string[], cli: Cli): Promise<number> {
       sub: values.sub,
       ...(values.name !== undefined ? { name: values.name } : {}),
       ...(values.picture !== undefined ? { picture: values.picture } : {}),
+      ...(values.scope !== undefined ? { scope: values.scope } : {}),
     },
     ttl,
   );

@@ -24,7 +24,28 @@ function claimText(value: string, maxLength: number): string {
   return sanitizeText(sanitizeText(value).slice(0, maxLength)); // the second pass mends a pair cut in two
 }
 
-export type Identity = { userId: string; name?: string; avatar?: string; expiresAt: number /* ms epoch */ };
+export type Identity = {
+  userId: string;
+  name?: string;
+  avatar?: string;
+  expiresAt: number /* ms epoch */;
+  /** The token's `iat` in ms (absent without one): a revocation refuses tokens issued before it. */
+  issuedAt?: number;
+  /** The token's `scope` holds `parley:admin`: the /v1/admin routes are open to it. */
+  admin?: true;
+};
+
+/** The scope that opens the admin routes. */
+export const ADMIN_SCOPE = 'parley:admin';
+
+/**
+ * Whether a `scope` claim grants `scope`: a space-separated string (RFC 8693, as OAuth servers
+ * issue it) or an array of strings (as some identity providers do).
+ */
+export function hasScope(claim: unknown, scope: string): boolean {
+  if (typeof claim === 'string') return claim.split(' ').includes(scope);
+  return Array.isArray(claim) && claim.includes(scope);
+}
 
 export interface TokenVerifier {
   verify(token: string): Promise<Identity>;
@@ -94,7 +115,7 @@ export function createTokenVerifier(config: AuthConfig): TokenVerifier {
         throw toParleyError(err);
       }
 
-      const { sub, exp, name, picture } = payload;
+      const { sub, exp, iat, name, picture, scope } = payload;
       if (typeof sub !== 'string' || !SUBJECT_PATTERN.test(sub)) {
         throw new ParleyError('unauthorized', 'sub claim must match ^[A-Za-z0-9_-]{1,128}$');
       }
@@ -103,6 +124,8 @@ export function createTokenVerifier(config: AuthConfig): TokenVerifier {
         ...(typeof name === 'string' ? { name: claimText(name, 256) } : {}),
         ...(typeof picture === 'string' ? { avatar: claimText(picture, 2048) } : {}),
         expiresAt: (exp as number) * 1000, // required and checked to be a number by jose
+        ...(typeof iat === 'number' ? { issuedAt: iat * 1000 } : {}), // a number when present (jose checks)
+        ...(hasScope(scope, ADMIN_SCOPE) ? { admin: true as const } : {}),
       };
     },
   };
@@ -144,7 +167,7 @@ function toParleyError(err: unknown): ParleyError {
 /** Mint an HS256 token for development and tests. A non-positive ttl mints an already-expired token. */
 export async function signDevToken(
   config: { secret: string; issuer?: string; audience?: string },
-  claims: { sub: string; name?: string; picture?: string },
+  claims: { sub: string; name?: string; picture?: string; scope?: string },
   ttlSeconds: number,
 ): Promise<string> {
   if (!SUBJECT_PATTERN.test(claims.sub)) throw new Error('signDevToken: sub must match ^[A-Za-z0-9_-]{1,128}$');
@@ -153,6 +176,7 @@ export async function signDevToken(
   const jwt = new SignJWT({
     ...(claims.name !== undefined ? { name: claims.name } : {}),
     ...(claims.picture !== undefined ? { picture: claims.picture } : {}),
+    ...(claims.scope !== undefined ? { scope: claims.scope } : {}),
   })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.sub)

@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Msg } from '@nats-io/nats-core';
+import { Kvm } from '@nats-io/kv';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Config } from '../lib/config.js';
 import { closeCodes, ParleyError } from '../lib/errors.js';
@@ -13,6 +14,7 @@ import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
 import { commandStreamInfos, connectNats } from '../lib/nats.js';
 import type { CommandOutcome } from '../schemas/index.js';
+import { GatewayAdmin } from './admin.js';
 import { CommandBacklog } from './command-backlog.js';
 import { createTokenVerifier, tokenFromRequest, type TokenVerifier } from './auth.js';
 import { decodeFrame, negotiate } from './codec.js';
@@ -27,6 +29,8 @@ import { totalOf, type UnreadMap } from '../projections/delivery/unread-totals.j
 import { DirectGets, DirectReader } from './direct-get.js';
 import { createFeedSubscriptions } from './feed-subscriptions.js';
 import { InboxReplay } from './inbox-replay.js';
+import { OriginPolicy } from './origins.js';
+import { refusingRevoked, Revocations } from './revocations.js';
 import { TokenExpiry } from './token-expiry.js';
 import { UserFeeds } from './user-feeds.js';
 import { uWS, uwsRuntime } from './uws.js';
@@ -84,10 +88,14 @@ export async function startGateway(opts: {
   if (!uwsRuntime.native) {
     log.error({ reason: uwsRuntime.reason, binary: uwsRuntime.binary }, 'uWebSockets.js is running its SLOW ws FALLBACK, not the native server');
   }
-  const verifier = opts.verifier ?? createTokenVerifier(config.auth);
   const faults = new Faults(log);
   // Fails fast when the server has no JetStream (the inbox reads below need it).
   await jetstreamManager(nc);
+  // Every token check (upgrade, authenticate, auth.refresh, REST) also refuses revoked tokens; the
+  // revocations are all read before the gateway serves.
+  const revocations = await Revocations.open(await new Kvm(nc).open(names.buckets.revocations), log);
+  const verifier = refusingRevoked(opts.verifier ?? createTokenVerifier(config.auth), revocations);
+  const origins = new OriginPolicy(config.allowedOrigins);
   // Commands go out, and their acks come back, on a connection of their own. On the shared one an
   // ack queues behind every inbox entry nats-server has yet to send us: when deliveries lag (at
   // overload), acks of commands already stored took over 5 s and the sends failed.
@@ -144,6 +152,8 @@ export async function startGateway(opts: {
   const commandsConnected = () => commandsConnectedFlag() && commandsLiveness.alive;
 
   const expiry = new TokenExpiry(connections, config.auth.clockToleranceSec * 1000);
+  const admin = new GatewayAdmin({ nc, names, gatewayId: config.gatewayId, connections, revocations, gatherMs: config.admin.gatherMs, log });
+  await admin.start();
 
   // Told to every connection, so that clients can pace themselves rather than find the limits by 4008.
   const limits = {
@@ -236,6 +246,8 @@ export async function startGateway(opts: {
     maxBodyBytes: config.limits.maxPayloadBytes,
     timeoutMs: 10_000,
     admitSend: () => backlog.admit(),
+    origins,
+    admin,
     log,
     faults,
   });
@@ -247,6 +259,11 @@ export async function startGateway(opts: {
     upgrade: guardHttp(faults, 'upgrade', (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
       if (draining) {
         res.writeStatus('503 Service Unavailable').end('draining');
+        return;
+      }
+      // Another site's page (PARLEY_ALLOWED_ORIGINS): refused before the upgrade, no socket made.
+      if (!origins.allows(req.getHeader('origin'))) {
+        res.writeStatus('403 Forbidden').end('origin not allowed');
         return;
       }
       const key = req.getHeader('sec-websocket-key');
@@ -379,6 +396,8 @@ export async function startGateway(opts: {
       expiry.stop();
       natsLiveness.stop();
       commandsLiveness.stop();
+      admin.stop();
+      revocations.stop();
       outcomes.unsubscribe();
       feeds.close();
       replay.close();

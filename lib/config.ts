@@ -13,6 +13,14 @@ export type Config = {
   host: string;
   port: number;
   gatewayId: string;
+  /**
+   * Browser origins allowed to open a WebSocket and to call /v1 (PARLEY_ALLOWED_ORIGINS): exact
+   * origins (`https://app.example.com`), or `*` for any (the default, for development). Requests
+   * without an Origin header (non-browser clients) are never refused for it.
+   */
+  allowedOrigins: string[] | '*';
+  /** How long an admin request collects the gateways' answers (PARLEY_ADMIN_GATHER_MS). */
+  admin: { gatherMs: number };
   auth: {
     secret?: string;
     jwksUrl?: string;
@@ -87,6 +95,8 @@ export function defaultConfig(): Config {
     host: '127.0.0.1',
     port: 8080,
     gatewayId: `gw-${randomBytes(4).toString('hex')}`,
+    allowedOrigins: '*',
+    admin: { gatherMs: 500 },
     auth: { algorithms: ['HS256'], clockToleranceSec: 5, timeoutMs: 10_000 },
     limits: {
       maxPayloadBytes: 64 * 1024,
@@ -138,6 +148,30 @@ function pgSchema(value: string): string {
   return value;
 }
 
+/**
+ * `*`, or a comma-separated list of origins as browsers send them: scheme, host and port only
+ * (no path, no trailing slash), compared exactly, so a typo fails here rather than refusing users.
+ */
+function origins(env: Env, name: string, fallback: string[] | '*'): string[] | '*' {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  const list = raw.split(',').map((o) => o.trim()).filter(Boolean);
+  if (list.length === 1 && list[0] === '*') return '*';
+  if (list.length === 0 || list.includes('*')) throw new Error(`${name} must be * or a list of origins, got ${JSON.stringify(raw)}`);
+  for (const origin of list) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      throw new Error(`${name}: ${JSON.stringify(origin)} is not an origin like https://app.example.com (lower-case, no path or trailing slash)`);
+    }
+  }
+  return list;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const d = defaultConfig();
   const algorithms = (str(env, 'PARLEY_JWT_ALGORITHMS') ?? (str(env, 'PARLEY_JWKS_URL') ? 'RS256,ES256,EdDSA' : 'HS256'))
@@ -153,6 +187,8 @@ export function loadConfig(env: Env = process.env): Config {
     host: str(env, 'PARLEY_HOST') ?? d.host,
     port: int(env, 'PARLEY_PORT', d.port),
     gatewayId: str(env, 'PARLEY_GATEWAY_ID') ?? d.gatewayId,
+    allowedOrigins: origins(env, 'PARLEY_ALLOWED_ORIGINS', d.allowedOrigins),
+    admin: { gatherMs: int(env, 'PARLEY_ADMIN_GATHER_MS', d.admin.gatherMs, 10) },
     auth: {
       secret: str(env, 'PARLEY_JWT_SECRET'),
       jwksUrl: str(env, 'PARLEY_JWKS_URL'),

@@ -9,6 +9,8 @@ export const errorCodes = {
   unknown_type: { http: 400, temporary: false },
   validation_error: { http: 400, temporary: false },
   payload_too_large: { http: 413, temporary: false },
+  /** REST: a request body that is not declared `application/json`. */
+  unsupported_media_type: { http: 415, temporary: false },
   rate_limited: { http: 429, temporary: true },
   conversation_not_found: { http: 404, temporary: false },
   conversation_exists: { http: 409, temporary: false },
@@ -36,6 +38,8 @@ export const closeCodes = {
   /** The server cannot serve the socket right now (its inbox is unreadable): reconnect with the cursor. */
   internalError: 1011,
   unauthorized: 4001,
+  /** An administrator disconnected the user (POST /v1/admin/users/:id/disconnect); reconnecting is allowed. */
+  disconnectedByAdmin: 4003,
   policy: 4008,
   slowConsumer: 4009,
 } as const;

@@ -36,6 +36,19 @@ export function newId(prefix: string, now = Date.now()): string {
   return `${prefix}_${time}${rand}`;
 }
 
+/** The creation time (ms) of an id made by `newId`; NaN for anything else. */
+export function timeOfId(id: string): number {
+  const time = id.slice(id.lastIndexOf('_') + 1, id.lastIndexOf('_') + 11);
+  if (time.length !== 10) return Number.NaN;
+  let t = 0;
+  for (const ch of time) {
+    const digit = CROCKFORD.indexOf(ch);
+    if (digit < 0) return Number.NaN;
+    t = t * 32 + digit;
+  }
+  return t;
+}
+
 /**
  * The direct conversation of two users has one id, derived from the pair, so that both users
  * sending "first" at once land on the same conversation subject and optimistic concurrency

@@ -60,6 +60,8 @@ export function makeNames(prefix = 'chat') {
       leases: `${P}_LEASES`,
       /** Per user: { conversationId: unread } — the delivery projector's running totals. */
       unread: `${P}_UNREAD`,
+      /** Per user: when their tokens were revoked (admin revoke); tokens issued before are refused. */
+      revocations: `${P}_REVOKED`,
     },
     /** A KV bucket is the stream KV_<bucket> with one subject per key. */
     kv: {
@@ -109,6 +111,12 @@ export function makeNames(prefix = 'chat') {
       },
       /** Command outcomes (rejections, duplicates, acceptances) back to the gateway that sent it. */
       reply: (gatewayId: string) => `${prefix}.reply.${token('gateway id', gatewayId)}`,
+      /**
+       * Admin requests that every gateway answers (scatter-gather: no queue group, each gateway
+       * replies to the request's inbox with what it holds or did for the user).
+       */
+      adminConnections: `${prefix}.admin.connections`,
+      adminDisconnect: `${prefix}.admin.disconnect`,
     },
   };
 }

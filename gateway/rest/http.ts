@@ -16,17 +16,21 @@ export type Request = {
   /** Path parameters, percent-decoded; undefined where the encoding is broken (`%ZZ`, a cut UTF-8 sequence). */
   params: (string | undefined)[];
   aborted: boolean;
+  /** Headers every answer to this request carries (CORS, set by the route once it has read Origin). */
+  headers?: Record<string, string>;
 };
 
 const STATUS: Record<number, string> = {
   200: '200 OK',
   201: '201 Created',
+  204: '204 No Content',
   400: '400 Bad Request',
   401: '401 Unauthorized',
   403: '403 Forbidden',
   404: '404 Not Found',
   409: '409 Conflict',
   413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
@@ -69,6 +73,7 @@ export function sendJson(res: HttpResponse, request: Request, status: number, bo
   res.cork(() => {
     res.writeStatus(STATUS[status] ?? `${status} Status`);
     res.writeHeader('content-type', 'application/json');
+    if (request.headers) for (const [k, v] of Object.entries(request.headers)) res.writeHeader(k, v);
     for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
     res.end(JSON.stringify(body));
   });
@@ -84,8 +89,24 @@ export function sendFailure(res: HttpResponse, request: Request, err: unknown): 
   sendError(res, request, 'internal', 'internal error');
 }
 
-/** Read a JSON body of at most `maxBytes`; must be called synchronously in the route handler. */
-export function readJson(res: HttpResponse, maxBytes: number): Promise<unknown> {
+/**
+ * Whether a Content-Type header declares JSON: `application/json`, optionally with
+ * `charset=utf-8` (any case). Bodies are only read as JSON, and only when declared so: a browser
+ * may send text/plain, form or multipart bodies cross-origin without asking first (a "simple"
+ * request), never application/json.
+ */
+export function isJsonContentType(value: string): boolean {
+  const [type, ...params] = value.split(';').map((p) => p.trim().toLowerCase());
+  if (type !== 'application/json') return false;
+  return params.every((p) => p === '' || /^charset="?utf-8"?$/.test(p.replace(/\s*=\s*/, '=')));
+}
+
+/**
+ * Read a JSON body of at most `maxBytes`; must be called synchronously in the route handler. With
+ * `contentType` (the request's header, '' when absent), a non-empty body not declared JSON is
+ * refused with `unsupported_media_type`; an empty body is `{}` whatever the header says.
+ */
+export function readJson(res: HttpResponse, maxBytes: number, contentType?: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -102,6 +123,9 @@ export function readJson(res: HttpResponse, maxBytes: number): Promise<unknown> 
       if (!isLast) return;
       const text = Buffer.concat(chunks).toString('utf8');
       if (text.trim() === '') return resolve({});
+      if (contentType !== undefined && !isJsonContentType(contentType)) {
+        return reject(new ParleyError('unsupported_media_type', 'send the body as content-type: application/json'));
+      }
       let value: unknown;
       try {
         value = JSON.parse(text);

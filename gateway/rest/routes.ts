@@ -7,7 +7,10 @@ import type { Faults } from '../../lib/faults.js';
 import { guardHttp } from '../guard.js';
 import { OVERLOADED_MESSAGE } from '../frame-handler.js';
 import { buildCreateConversation, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../commands.js';
-import { bearer, capture, idParam, readJson, sendFailure, sendJson, type Request } from './http.js';
+import type { GatewayAdmin } from '../admin.js';
+import type { OriginPolicy } from '../origins.js';
+import { mountAdminRoutes } from './admin-routes.js';
+import { bearer, capture, idParam, readJson, sendError, sendFailure, sendJson, type Request } from './http.js';
 import type { OutcomeWaiter } from './outcome-waiter.js';
 import { conversationsOf, membership, messagesPage, unreadOf, type ReadDb } from './read-models.js';
 
@@ -23,11 +26,16 @@ export type RestDeps = {
   timeoutMs: number;
   /** Whether a send may go in now (command-backlog.ts); one that may is counted. */
   admitSend: () => boolean;
+  /** Which browser origins may call (PARLEY_ALLOWED_ORIGINS); answers carry CORS headers for them. */
+  origins: OriginPolicy;
+  /** The admin controls (routes under /v1/admin, for tokens with the parley:admin scope). */
+  admin?: GatewayAdmin;
   log: Logger;
   faults: Faults;
 };
 
-type Ctx = { res: HttpResponse; request: Request; identity: Identity; body: unknown };
+export type Ctx = { res: HttpResponse; request: Request; identity: Identity; body: unknown };
+export type Route = (method: 'get' | 'post', pattern: string, handler: (ctx: Ctx) => Promise<void>) => void;
 
 /**
  * REST on the gateway port, same JWT as the WebSocket (Authorization: Bearer). Writes take the
@@ -35,14 +43,30 @@ type Ctx = { res: HttpResponse; request: Request; identity: Identity; body: unkn
  * from the Postgres read models.
  */
 export function mountRest(app: TemplatedApp, deps: RestDeps): void {
-  const route = (method: 'get' | 'post', pattern: string, handler: (ctx: Ctx) => Promise<void>) => {
+  // CORS preflight: a browser asks before a cross-origin call with a token or a JSON body.
+  app.options('/v1/*', guardHttp(deps.faults, 'OPTIONS /v1/*', (res, req) => {
+    const origin = req.getHeader('origin');
+    const headers = origin === '' ? { allow: 'GET, POST, OPTIONS' } : deps.origins.allows(origin) ? deps.origins.preflightHeaders(origin) : { vary: 'Origin' };
+    res.cork(() => {
+      res.writeStatus(origin === '' || deps.origins.allows(origin) ? '204 No Content' : '403 Forbidden');
+      for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+      res.endWithoutBody();
+    });
+  }));
+
+  const route: Route = (method, pattern, handler) => {
     const params = (pattern.match(/:/g) ?? []).length;
     app[method](pattern, guardHttp(deps.faults, `${method.toUpperCase()} ${pattern}`, (res, req) => {
       const request = capture(res, req, params);
-      const body = method === 'post' ? readJson(res, deps.maxBodyBytes) : Promise.resolve(undefined);
+      const origin = req.getHeader('origin');
+      request.headers = deps.origins.responseHeaders(origin);
+      const body = method === 'post' ? readJson(res, deps.maxBodyBytes, req.getHeader('content-type')) : Promise.resolve(undefined);
       body.catch(() => undefined);
       (async () => {
         try {
+          // Another site's page: refused before anything is done for it (its browser would not let
+          // it read the answer, but a POST it may send without asking would still act).
+          if (!deps.origins.allows(origin)) return sendError(res, request, 'forbidden', 'origin not allowed');
           const identity = await deps.verifier.verify(bearer(request.authorization));
           await handler({ res, request, identity, body: await body });
         } catch (err) {
@@ -131,6 +155,8 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
   route('get', '/v1/unread', async (ctx) => {
     sendJson(ctx.res, ctx.request, 200, await unreadOf(readDb(), ctx.identity.userId));
   });
+
+  if (deps.admin) mountAdminRoutes(route, deps.admin);
 }
 
 function intParam(raw: string | null, fallback: number, min: number, max: number): number {

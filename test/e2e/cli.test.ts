@@ -37,6 +37,17 @@ t.test('parley token prints a JWT that verifies with the dev secret', async (t) 
   t.equal(identity.userId, 'alice');
   t.equal(identity.name, 'Alice');
   t.ok(identity.expiresAt > Date.now() + 100_000 && identity.expiresAt <= Date.now() + 120_000, 'ttl 120 s');
+  t.equal(identity.admin, undefined, 'no scope: not an administrator');
+});
+
+t.test('parley token --scope parley:admin prints an administrator\'s token', async (t) => {
+  const r = await parley(['token', '--sub', 'ops', '--scope', 'openid parley:admin', '--ttl', '60']);
+  t.equal(r.code, 0, 'exit code 0', { stderr: r.stderr });
+  const verifier = createTokenVerifier({ secret: DEV_JWT_SECRET, algorithms: ['HS256'], clockToleranceSec: 5 });
+  const identity = await verifier.verify(r.stdout.trim());
+  t.equal(identity.userId, 'ops');
+  t.equal(identity.admin, true);
+  t.ok(identity.issuedAt && Math.abs(identity.issuedAt - Date.now()) < 5_000, 'with iat (revocations compare it)');
 });
 
 t.test('parley token without --sub is a usage error', async (t) => {

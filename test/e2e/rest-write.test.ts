@@ -51,7 +51,7 @@ t.test('REST writes: POST /v1/messages answers 201 once the event is in the log,
   }
   const outsider = await fetch(`${base}/v1/messages`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${await sys.token('mallory')}` },
+    headers: { authorization: `Bearer ${await sys.token('mallory')}`, 'content-type': 'application/json' },
     body: JSON.stringify({ conversationId: conversation.id, tempId: 'm', content: 'let me in' }),
   });
   t.equal(outsider.status, 403);

@@ -53,7 +53,7 @@ t.test('names', async (t) => {
     for (const other of ['CHAT_CMD', 'CHAT_CMD_', 'CHAT_CMD_EVENTS', 'CHAT_CMD_1x', 'CHATX_CMD_1', 'CHAT_EVENTS']) {
       t.notOk(n.commandStreams.isPartition(other), `not a partition stream: ${other} (e.g. prefix chat_cmd's streams)`);
     }
-    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', leases: 'CHAT_LEASES', unread: 'CHAT_UNREAD' });
+    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', leases: 'CHAT_LEASES', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED' });
     t.equal(n.subjects.command(3), 'chat.cmd.3');
     t.equal(n.subjects.commandsAll, 'chat.cmd.*');
     t.equal(n.subjects.conversationEvents('g_1'), 'chat.ev.conv.g_1');
@@ -177,6 +177,8 @@ t.test('loadConfig', async (t) => {
       gatewayFeeds: 'wildcard',
       logLevel: 'info',
       dataDir: '.parley',
+      allowedOrigins: '*',
+      admin: { gatherMs: 500 },
     });
     t.same(config, { ...defaultConfig(), gatewayId: config.gatewayId }, 'the same values as defaultConfig()');
     t.not(loadConfig({}).gatewayId, config.gatewayId, 'a fresh gateway id each time');
@@ -232,6 +234,8 @@ t.test('loadConfig', async (t) => {
       PARLEY_GATEWAY_FEEDS: 'per-user',
       PARLEY_LOG_LEVEL: 'debug',
       PARLEY_DATA_DIR: '/var/parley',
+      PARLEY_ALLOWED_ORIGINS: 'https://a.test,https://b.test:8443',
+      PARLEY_ADMIN_GATHER_MS: '250',
     });
     t.strictSame(config, {
       natsUrl: ['nats://a:4222', 'nats://b:4222'],
@@ -267,6 +271,8 @@ t.test('loadConfig', async (t) => {
       gatewayFeeds: 'per-user',
       logLevel: 'debug',
       dataDir: '/var/parley',
+      allowedOrigins: ['https://a.test', 'https://b.test:8443'],
+      admin: { gatherMs: 250 },
     });
   });
 
