@@ -129,6 +129,9 @@ export class CommandHandler {
 
   /** Blocks live on the two users' subjects; a direct conversation's decisions need them. */
   async #context(command: ConversationCommand, state: ConversationState): Promise<DecideContext> {
+    // A stranger is answered not-found whatever the blocks say: looking them up would only make
+    // that answer slower for a conversation that exists than for one that does not.
+    if (state.exists && !state.members.has(command.actor.id)) return {};
     let pair: string[] | undefined;
     if (state.exists && state.kind === 'direct') pair = [...state.members.keys()];
     else if (command.type === 'message.send' && command.data.directWith) pair = [command.actor.id, command.data.directWith];

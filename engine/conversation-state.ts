@@ -1,4 +1,4 @@
-import type { ConversationKind, Role } from '../schemas/index.js';
+import type { ConversationKind, JoinPolicy, Role } from '../schemas/index.js';
 
 /**
  * What the engine knows of one conversation: enough to decide its next command, nothing more.
@@ -10,6 +10,11 @@ export type ConversationState = {
   exists: boolean;
   kind: ConversationKind;
   title?: string;
+  /**
+   * Groups only: who may join (ConversationCreated, later ConversationUpdated). Absent, as in a
+   * snapshot from before the policy existed, is read as invite (`isOpen`).
+   */
+  joinPolicy?: JoinPolicy;
   createdBy: string;
   createdAt: string;
   /** Stream sequence of ConversationCreated: the original answer to a repeated direct create. */
@@ -90,6 +95,11 @@ export function fromSnapshot(snapshot: ConversationSnapshot): ConversationState 
     unread: new Map(snapshot.unread),
     senderRuns: snapshot.senderRuns.map(([seq, sender]) => [seq, sender]),
   };
+}
+
+/** Whether anyone who knows the id may join: only a group whose policy says open. */
+export function isOpen(state: ConversationState): boolean {
+  return state.kind === 'group' && state.joinPolicy === 'open';
 }
 
 /** Record that message `seq` came from `sender`. */

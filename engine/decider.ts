@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { directConversationId } from '../lib/ids.js';
-import type { ErrorCode } from '../lib/errors.js';
+import { conversationNotFound, type ErrorCode } from '../lib/errors.js';
+import { DEFAULT_JOIN_POLICY } from '../schemas/index.js';
 import type {
   ConversationCommand,
   ConversationEvent,
@@ -12,7 +13,7 @@ import type {
   Member,
   SendMessage,
 } from '../schemas/index.js';
-import { countUnread, RECENT_COMMANDS_KEPT, recordSender, sendersBetween, type ConversationState } from './conversation-state.js';
+import { countUnread, isOpen, RECENT_COMMANDS_KEPT, recordSender, sendersBetween, type ConversationState } from './conversation-state.js';
 
 export { initialState } from './conversation-state.js';
 
@@ -36,6 +37,14 @@ export const reject = (code: ErrorCode, message: string): { kind: 'reject'; reje
   kind: 'reject',
   rejection: { code, message },
 });
+
+/**
+ * What anyone who is not a member hears of a conversation, whether it exists or not: one code, one
+ * message. "Exists, but not yours" would let anyone test ids, and a direct conversation's id is a
+ * hash of its two users, so it would tell who ever talked to whom. Members learn more (forbidden,
+ * already_a_member, blocked) because they know the conversation already.
+ */
+const notFound = (conversationId: string): Decision => ({ kind: 'reject', rejection: conversationNotFound(conversationId) });
 
 /**
  * What a decision may need beyond the conversation itself, looked up by the handler beforehand:
@@ -98,6 +107,7 @@ function decideCreate(command: CreateConversation, state: ConversationState, con
     if (state.exists) return { kind: 'duplicate', eventSeq: firstEventSeq(state) };
   } else {
     if (!command.data.title?.trim()) return reject('validation_error', 'a group needs a title');
+    // Group ids are made by the gateway, never chosen by a client, so this tells no one anything.
     if (state.exists) return reject('conversation_exists', `conversation ${command.conversationId} exists`);
   }
   const roles: Member[] = members.map((userId) => ({
@@ -113,6 +123,8 @@ function decideCreate(command: CreateConversation, state: ConversationState, con
           kind: command.data.kind,
           ...(command.data.kind === 'group' ? { title: command.data.title!.trim() } : {}),
           members: roles,
+          // Written out even when it is the default, so that the event says what the group is.
+          ...(command.data.kind === 'group' ? { joinPolicy: command.data.joinPolicy ?? DEFAULT_JOIN_POLICY } : {}),
         },
       },
     ],
@@ -124,10 +136,16 @@ function firstEventSeq(state: ConversationState): number {
   return state.firstEventSeq ?? 0;
 }
 
+/**
+ * Only an open group can be joined by someone who is not in it. Any other id (an invite-only group,
+ * a direct conversation of others, nothing at all) is not found to them: see `notFound`.
+ */
 function decideJoin(command: JoinConversation, state: ConversationState): Decision {
-  if (!state.exists) return reject('conversation_not_found', `conversation ${command.conversationId} not found`);
-  if (state.kind === 'direct') return reject('forbidden', 'a direct conversation cannot be joined');
-  if (state.members.has(command.actor.id)) return reject('already_a_member', 'already a member of this conversation');
+  if (state.members.has(command.actor.id)) {
+    if (state.kind === 'direct') return reject('forbidden', 'a direct conversation cannot be joined');
+    return reject('already_a_member', 'already a member of this conversation');
+  }
+  if (!state.exists || !isOpen(state)) return notFound(command.conversationId);
   return {
     kind: 'append',
     events: [{ ...envelope(command, 'MembersAdded', command.id), data: { members: [{ userId: command.actor.id, role: 'member' }] } }],
@@ -135,8 +153,7 @@ function decideJoin(command: JoinConversation, state: ConversationState): Decisi
 }
 
 function decideLeave(command: LeaveConversation, state: ConversationState): Decision {
-  if (!state.exists) return reject('conversation_not_found', `conversation ${command.conversationId} not found`);
-  if (!state.members.has(command.actor.id)) return reject('not_a_member', 'not a member of this conversation');
+  if (!state.members.has(command.actor.id)) return notFound(command.conversationId);
   if (state.kind === 'direct') return reject('forbidden', 'a direct conversation cannot be left');
   return { kind: 'append', events: [{ ...envelope(command, 'MemberLeft', command.id), data: { userId: command.actor.id } }] };
 }
@@ -148,13 +165,18 @@ function decideSend(command: SendMessage, state: ConversationState, context: Dec
   if (!hasContent && !hasMedia) return reject('validation_error', 'a message needs content or media');
   if (data.type === 'text' && !hasContent) return reject('validation_error', 'a text message needs content');
 
-  const events: ConversationEvent[] = [];
-  if (!state.exists) {
-    if (data.directWith === undefined) return reject('conversation_not_found', `conversation ${command.conversationId} not found`);
+  // Checked whether the conversation exists or not, so that the answer to a stranger cannot depend
+  // on it; a valid directWith names a conversation of the actor's own.
+  if (data.directWith !== undefined) {
     if (data.directWith === actor.id) return reject('validation_error', 'cannot send a direct message to yourself');
     if (command.conversationId !== directConversationId(actor.id, data.directWith)) {
       return reject('validation_error', 'conversationId is not the direct conversation of these users');
     }
+  }
+
+  const events: ConversationEvent[] = [];
+  if (!state.exists) {
+    if (data.directWith === undefined) return notFound(command.conversationId);
     // The implicit create has a command id of its own, so a crash between the two appends is
     // repaired by the redelivered send: the conversation then exists and only the message is new.
     // The space cannot occur in a tempId (visible ASCII only), so no send can ever share this id.
@@ -163,7 +185,7 @@ function decideSend(command: SendMessage, state: ConversationState, context: Dec
       data: { kind: 'direct', members: [{ userId: actor.id, role: 'member' }, { userId: data.directWith, role: 'member' }] },
     });
   } else if (!state.members.has(actor.id)) {
-    return reject('not_a_member', 'not a member of this conversation');
+    return notFound(command.conversationId);
   }
   // Only after membership: a stranger must not learn that two others block each other.
   if (context.blockedPair && (state.kind === 'direct' || !state.exists)) {
@@ -193,9 +215,8 @@ function decideSend(command: SendMessage, state: ConversationState, context: Dec
  * Read implies delivered; a watermark past the last message stops at the last message.
  */
 function decideReceipt(command: MarkDelivered | MarkRead, state: ConversationState): Decision {
-  if (!state.exists) return reject('conversation_not_found', `conversation ${command.conversationId} not found`);
   const userId = command.actor.id;
-  if (!state.members.has(userId)) return reject('not_a_member', 'not a member of this conversation');
+  if (!state.members.has(userId)) return notFound(command.conversationId);
   const upToSeq = Math.min(command.data.upToSeq ?? state.lastMessageSeq, state.lastMessageSeq);
   const marks = command.type === 'receipt.read' ? state.read : state.delivered;
   const from = marks.get(userId) ?? 0;
@@ -215,6 +236,7 @@ export function evolve(state: ConversationState, event: ConversationEvent, strea
       state.exists = true;
       state.kind = event.data.kind;
       if (event.data.title !== undefined) state.title = event.data.title;
+      if (event.data.kind === 'group') state.joinPolicy = event.data.joinPolicy ?? DEFAULT_JOIN_POLICY;
       state.createdBy = event.actor.id;
       state.createdAt = event.at;
       state.firstEventSeq = streamSeq;

@@ -48,7 +48,7 @@ export function buildCreateConversation(p: ClientPayload<'conversation.create'>,
       id: newId('c', ctx.now),
       conversationId: newId('g', ctx.now),
       ...meta(ctx),
-      data: { kind: 'group', title: p.title, members },
+      data: { kind: 'group', title: p.title, members, ...(p.joinPolicy ? { joinPolicy: p.joinPolicy } : {}) },
     },
   };
 }

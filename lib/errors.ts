@@ -14,6 +14,10 @@ export const errorCodes = {
   rate_limited: { http: 429, temporary: true },
   conversation_not_found: { http: 404, temporary: false },
   conversation_exists: { http: 409, temporary: false },
+  /**
+   * No longer sent: a non-member hears conversation_not_found, as for an id that does not exist
+   * (conversationNotFound). Kept so that clients which know the code still find it here.
+   */
   not_a_member: { http: 403, temporary: false },
   already_a_member: { http: 409, temporary: false },
   blocked: { http: 403, temporary: false },
@@ -25,6 +29,13 @@ export const errorCodes = {
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;
+
+/**
+ * The one answer to "no such conversation" and to "not yours" alike, word for word, from the
+ * engine and from REST reads: any difference would tell a stranger that the id exists.
+ */
+export const conversationNotFound = (conversationId: string) =>
+  ({ code: 'conversation_not_found', message: `conversation ${conversationId} not found` }) as const;
 
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(errorCodes, value);

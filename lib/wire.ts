@@ -1,4 +1,4 @@
-import type { ConversationCreated, MessageSent, WireConversation, WireMessage } from '../schemas/index.js';
+import { DEFAULT_JOIN_POLICY, type ConversationCreated, type MessageSent, type WireConversation, type WireMessage } from '../schemas/index.js';
 
 /** How events look to clients. The delivery projector and the engine's duplicate answers share it. */
 export function toWireMessage(event: MessageSent): WireMessage {
@@ -25,6 +25,7 @@ export function toWireConversation(event: ConversationCreated): WireConversation
     id: event.conversationId,
     kind: event.data.kind,
     ...(event.data.title !== undefined ? { title: event.data.title } : {}),
+    ...(event.data.kind === 'group' ? { joinPolicy: event.data.joinPolicy ?? DEFAULT_JOIN_POLICY } : {}),
     members: event.data.members,
     createdBy: event.actor.id,
     createdAt: event.at,

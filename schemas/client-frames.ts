@@ -1,5 +1,5 @@
 import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
-import { ConversationId, Count, Media, MessageType, Ref, TempId, UserId, limits } from './common.js';
+import { ConversationId, Count, JoinPolicy, Media, MessageType, Ref, TempId, UserId, limits } from './common.js';
 
 /**
  * Client → server frames: `{ type, ref?, payload }`. A text frame is JSON, a binary frame msgpack.
@@ -31,6 +31,7 @@ export const clientPayloads = {
       kind: Type.Literal('group'),
       title: Type.String({ minLength: 1, maxLength: limits.titleMaxLength }),
       members: Type.Array(UserId, { maxItems: limits.groupMaxMembers - 1 }),
+      joinPolicy: Type.Optional(JoinPolicy),
     }),
   ]),
   'conversation.join': Payload({ conversationId: ConversationId }),

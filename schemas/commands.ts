@@ -1,5 +1,5 @@
 import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
-import { Actor, ConversationId, ConversationKind, Id, Media, MessageType, Origin, TempId, UserId, limits } from './common.js';
+import { Actor, ConversationId, ConversationKind, Id, JoinPolicy, Media, MessageType, Origin, TempId, UserId, limits } from './common.js';
 
 /** A command's data: exactly these fields (commands become events, kept for good). */
 const Data = <P extends TProperties>(fields: P) => Type.Object(fields, { additionalProperties: false });
@@ -30,6 +30,8 @@ export const CreateConversation = command(
     title: Type.Optional(Type.String({ maxLength: limits.titleMaxLength })),
     /** All members, creator included. */
     members: Type.Array(UserId, { minItems: 1, maxItems: limits.groupMaxMembers }),
+    /** Groups only; absent: invite. */
+    joinPolicy: Type.Optional(JoinPolicy),
   }),
 );
 

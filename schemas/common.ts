@@ -79,6 +79,19 @@ export type Member = Static<typeof Member>;
 export const ConversationKind = Type.Union([Type.Literal('direct'), Type.Literal('group')]);
 export type ConversationKind = Static<typeof ConversationKind>;
 
+/**
+ * Who may join a group: `open`, anyone who knows its id (conversation.join); `invite`, only those
+ * its members add. Absent counts as `invite`: direct conversations have no policy, and groups
+ * created before the policy existed were joinable by anyone with the id without anyone having
+ * chosen that, so they are read as closed rather than left open to whoever learnt an id.
+ */
+export const JoinPolicy = Type.Union([Type.Literal('open'), Type.Literal('invite')], {
+  description: "who may join a group: 'open' (anyone with its id) or 'invite' (only those added); absent means 'invite'",
+});
+export type JoinPolicy = Static<typeof JoinPolicy>;
+/** What an absent policy means, everywhere it is read (engine, read models, wire). */
+export const DEFAULT_JOIN_POLICY: JoinPolicy = 'invite';
+
 export const limits = {
   contentMaxLength: 16_384,
   mediaMaxItems: 10,

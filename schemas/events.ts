@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { StoredActor, ConversationId, ConversationKind, Id, StoredMedia, Member, MessageType, Origin, TempId, Timestamp, UserId, limits } from './common.js';
+import { StoredActor, ConversationId, ConversationKind, Id, JoinPolicy, StoredMedia, Member, MessageType, Origin, TempId, Timestamp, UserId, limits } from './common.js';
 
 /**
  * The audit log. Every event is `{ type, v, id, conversationId, actor, at, commandId, origin?, data }`,
@@ -29,6 +29,11 @@ export const ConversationCreated = event(
     kind: ConversationKind,
     title: Type.Optional(Type.String({ maxLength: limits.titleMaxLength })),
     members: Type.Array(Member, { minItems: 1 }),
+    /**
+     * Groups only. Every group created since the policy exists carries it; on an older event it is
+     * absent and means invite (see JoinPolicy): an optional field, so `v` stays 1.
+     */
+    joinPolicy: Type.Optional(JoinPolicy),
   }),
   'A direct or group conversation was created with its first members.',
 );

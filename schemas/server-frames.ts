@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { StoredActor, ConversationId, ConversationKind, Id, StoredMedia, Member, MessageType, Ref, TempId, Timestamp, UserId } from './common.js';
+import { StoredActor, ConversationId, ConversationKind, Id, JoinPolicy, StoredMedia, Member, MessageType, Ref, TempId, Timestamp, UserId } from './common.js';
 
 /**
  * Server → client frames: `{ type, seq?, ref?, payload }` or `{ type: 'error', ref?, error }`.
@@ -35,6 +35,8 @@ export const WireConversation = Type.Object(
     id: ConversationId,
     kind: ConversationKind,
     title: Type.Optional(Type.String()),
+    /** Groups only. */
+    joinPolicy: Type.Optional(JoinPolicy),
     members: Type.Array(Member),
     createdBy: UserId,
     createdAt: Timestamp,

@@ -44,8 +44,9 @@ const clientDescriptions: Record<string, string> = {
   'auth.refresh':
     'Client frame `auth.refresh`: replaces the connection\'s token with a fresh one for the same user, which moves the session expiry. Answered by `auth.refreshed`. An expired token gets `token_expired` and close 4001; another invalid token (or one for another user) gets `unauthorized` and the connection keeps its old token.',
   'conversation.create':
-    'Client frame `conversation.create`: a direct conversation with one other user (its id is derived from the pair; if it exists, the existing conversation is answered), or a group with a title and members (the creator is added as owner).',
-  'conversation.join': 'Client frame `conversation.join`: join a group conversation by id. Members are told with `conversation.member_joined`.',
+    'Client frame `conversation.create`: a direct conversation with one other user (its id is derived from the pair; if it exists, the existing conversation is answered), or a group with a title, members (the creator is added as owner) and `joinPolicy`: `invite` (the default; only those added are members) or `open` (anyone who knows the id may join).',
+  'conversation.join':
+    'Client frame `conversation.join`: join an open group by id. Members are told with `conversation.member_joined`. Any other id (an invite-only group, a direct conversation, an id that does not exist) is `conversation_not_found`, the same answer whichever it is.',
   'conversation.leave': 'Client frame `conversation.leave`: leave a group conversation. Members (the leaver included) are told with `conversation.member_left`.',
   'message.send':
     'Client frame `message.send`: send to a conversation (`conversationId`) or to a user (`toUserId`: their direct conversation, created on first use); exactly one of the two. Needs content or media; a text message needs non-blank content. `tempId` makes the send idempotent: a retry with the same tempId is answered with the original message.',
@@ -73,7 +74,7 @@ const serverDescriptions: Record<string, string> = {
 const commandDescriptions: Record<string, string> = {
   'conversation.create':
     'Engine command on <prefix>.cmd.<partition>: create a conversation. Built by the gateway from `conversation.create` (a group gets a fresh id; a direct conversation the id of the pair); `data.members` includes the creator.',
-  'conversation.join': 'Engine command on <prefix>.cmd.<partition>: the actor joins a group conversation.',
+  'conversation.join': 'Engine command on <prefix>.cmd.<partition>: the actor joins a group conversation whose joinPolicy is open.',
   'conversation.leave': 'Engine command on <prefix>.cmd.<partition>: the actor leaves a group conversation.',
   'message.send':
     'Engine command on <prefix>.cmd.<partition>: send a message. Its id is `<userId>:<tempId>` (the idempotency key); `data.directWith` is set when the client addressed a user, so the direct conversation may be created.',

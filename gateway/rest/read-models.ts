@@ -8,17 +8,18 @@ export type ReadDb = { pool: Pick<Pool, 'query'>; schema: string };
 
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-export type Membership = 'member' | 'not_a_member' | 'not_found';
-
-export async function membership(db: ReadDb, conversationId: string, userId: string): Promise<Membership> {
+/**
+ * Where a member's history starts: the seq of the last message before they joined (0: all of it),
+ * or null if they are not a member. Whether the conversation exists is deliberately not asked: a
+ * stranger gets the same answer either way (lib/errors.ts `conversationNotFound`).
+ */
+export async function memberSince(db: ReadDb, conversationId: string, userId: string): Promise<number | null> {
   const s = ident(db.schema);
   const { rows } = await db.pool.query(
-    `SELECT EXISTS (SELECT 1 FROM ${s}.conversations WHERE id = $1) AS found,
-            EXISTS (SELECT 1 FROM ${s}.conversation_members WHERE conversation_id = $1 AND user_id = $2) AS member`,
+    `SELECT joined_after_seq FROM ${s}.conversation_members WHERE conversation_id = $1 AND user_id = $2`,
     [conversationId, userId],
   );
-  const row = rows[0] as { found: boolean; member: boolean };
-  return row.member ? 'member' : row.found ? 'not_a_member' : 'not_found';
+  return rows.length > 0 ? (rows[0].joined_after_seq as number) : null;
 }
 
 type MessageRow = {
@@ -58,16 +59,21 @@ function toMessage(r: MessageRow) {
   };
 }
 
-/** A page of history, newest first by `before`, returned oldest → newest within the page. */
-export async function messagesPage(db: ReadDb, conversationId: string, before: number | undefined, limit: number) {
+/**
+ * A page of history, newest first by `before`, returned oldest → newest within the page. Only
+ * messages after `afterSeq` (where the reader's membership began) exist for this read, so
+ * `hasMore` is false on the page that reaches their join.
+ */
+export async function messagesPage(db: ReadDb, conversationId: string, page: { afterSeq: number; before?: number; limit: number }) {
   const s = ident(db.schema);
+  const { afterSeq, before, limit } = page;
   const { rows } = await db.pool.query(
-    `SELECT * FROM ${s}.messages WHERE conversation_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
-    [conversationId, before ?? 2 ** 31 - 1, limit + 1],
+    `SELECT * FROM ${s}.messages WHERE conversation_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4`,
+    [conversationId, afterSeq, before ?? 2 ** 31 - 1, limit + 1],
   );
   const hasMore = rows.length > limit;
-  const page = (rows as MessageRow[]).slice(0, limit).reverse().map(toMessage);
-  return { messages: page, hasMore, ...(hasMore && page.length > 0 ? { nextBefore: page[0]!.seq } : {}) };
+  const messages = (rows as MessageRow[]).slice(0, limit).reverse().map(toMessage);
+  return { messages, hasMore, ...(hasMore && messages.length > 0 ? { nextBefore: messages[0]!.seq } : {}) };
 }
 
 export async function conversationsOf(db: ReadDb, userId: string, limit: number) {
@@ -97,6 +103,7 @@ export async function conversationsOf(db: ReadDb, userId: string, limit: number)
     id: r.id,
     kind: r.kind,
     ...(r.title !== null ? { title: r.title } : {}),
+    ...(r.join_policy !== null ? { joinPolicy: r.join_policy } : {}),
     createdBy: r.created_by,
     createdAt: (r.created_at as Date).toISOString(),
     members: members.get(r.id) ?? [],

@@ -1,5 +1,5 @@
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { isErrorCode, ParleyError } from '../../lib/errors.js';
+import { conversationNotFound, isErrorCode, ParleyError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { validateClientPayload, type AnyCommand, type ClientFrameType, type CommandOutcome, type WireMessage } from '../../schemas/index.js';
 import type { Identity, TokenVerifier } from '../auth.js';
@@ -12,7 +12,7 @@ import type { OriginPolicy } from '../origins.js';
 import { mountAdminRoutes } from './admin-routes.js';
 import { bearer, capture, idParam, readJson, sendError, sendFailure, sendJson, type Request } from './http.js';
 import type { OutcomeWaiter } from './outcome-waiter.js';
-import { conversationsOf, membership, messagesPage, unreadOf, type ReadDb } from './read-models.js';
+import { conversationsOf, memberSince, messagesPage, unreadOf, type ReadDb } from './read-models.js';
 
 export type RestDeps = {
   verifier: TokenVerifier;
@@ -111,10 +111,17 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
     return deps.db;
   };
 
-  const memberOnly = async (db: ReadDb, conversationId: string, userId: string) => {
-    const m = await membership(db, conversationId, userId);
-    if (m === 'not_found') throw new ParleyError('conversation_not_found', `conversation ${conversationId} not found`);
-    if (m === 'not_a_member') throw new ParleyError('not_a_member', 'not a member of this conversation');
+  /**
+   * Members only, and a non-member hears the same as for an id that does not exist (as the engine
+   * answers them: lib/errors.ts conversationNotFound). Returns where the member's history starts.
+   */
+  const memberOnly = async (db: ReadDb, conversationId: string, userId: string): Promise<number> => {
+    const since = await memberSince(db, conversationId, userId);
+    if (since === null) {
+      const { code, message } = conversationNotFound(conversationId);
+      throw new ParleyError(code, message);
+    }
+    return since;
   };
 
   route('post', '/v1/messages', async (ctx) => {
@@ -141,8 +148,8 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
     const before = ctx.request.query.has('before') ? intParam(ctx.request.query.get('before'), 0, 1, 2 ** 31 - 1) : undefined;
     const limit = intParam(ctx.request.query.get('limit'), 50, 1, 200);
     const db = readDb();
-    await memberOnly(db, conversationId, ctx.identity.userId);
-    sendJson(ctx.res, ctx.request, 200, await messagesPage(db, conversationId, before, limit));
+    const afterSeq = await memberOnly(db, conversationId, ctx.identity.userId);
+    sendJson(ctx.res, ctx.request, 200, await messagesPage(db, conversationId, { afterSeq, ...(before !== undefined ? { before } : {}), limit }));
   });
 
   route('post', '/v1/conversations/:id/read', async (ctx) => {

@@ -1,4 +1,4 @@
-import type { ConversationCreated, ConversationEvent, MessageSent, UserEvent } from '../../schemas/index.js';
+import { DEFAULT_JOIN_POLICY, type ConversationCreated, type ConversationEvent, type MessageSent, type UserEvent } from '../../schemas/index.js';
 
 /**
  * The read models' evolve: event → SQL. Pure functions, no I/O; the projector runs what they return
@@ -14,7 +14,12 @@ import type { ConversationCreated, ConversationEvent, MessageSent, UserEvent } f
  * - read implies delivered; watermarks never go backwards;
  * - a joiner's watermarks start at the conversation's last message seq (their history starts when
  *   they join), unread 0; a re-added member keeps their row, with the same reset;
- * - a leaver's member row is deleted.
+ * - a joiner's `joined_after_seq` is that same last message seq: REST shows them only the messages
+ *   after it. It is read from `conversations.last_message_seq` inside the statement, which the
+ *   batch plan makes current first (a membership change ends the run of messages before it). A
+ *   re-added current member keeps theirs: they never stopped seeing the conversation;
+ * - a leaver's member row is deleted (so a rejoin is a new row, history from the rejoin);
+ * - a group's `join_policy` is its event's, absent meaning invite; a direct conversation has none.
  *
  * `conversations.log_seq` is the stream sequence of the last event of that conversation applied;
  * `last_activity_at` moves on creation, joins and messages (not receipts, not leaves).
@@ -44,6 +49,9 @@ export function preview(content: string | undefined, type: string): string {
 }
 
 const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+
+/** The join_policy column of a created conversation: the group's policy, NULL for a direct one. */
+const joinPolicyOf = (e: ConversationCreated): string | null => (e.data.kind === 'group' ? (e.data.joinPolicy ?? DEFAULT_JOIN_POLICY) : null);
 
 /** Members listed twice count once, with the last role given (evolve's Map.set). */
 function dedupeMembers(members: { userId: string; role: string }[]): { users: string[]; roles: string[] } {
@@ -106,10 +114,10 @@ function eventStatements(logged: LoggedEvent, bump: boolean): Statement[] {
       const { users, roles } = dedupeMembers(e.data.members);
       return [
         {
-          text: `INSERT INTO conversations (id, kind, title, created_by, created_at, last_activity_at, log_seq)
-                 VALUES ($1, $2, $3, $4, $5::timestamptz, $5::timestamptz, $6)
+          text: `INSERT INTO conversations (id, kind, title, join_policy, created_by, created_at, last_activity_at, log_seq)
+                 VALUES ($1, $2, $3, $7, $4, $5::timestamptz, $5::timestamptz, $6)
                  ON CONFLICT (id) DO NOTHING`,
-          values: [e.conversationId, e.data.kind, e.data.title ?? null, e.actor.id, e.at, seq],
+          values: [e.conversationId, e.data.kind, e.data.title ?? null, e.actor.id, e.at, seq, joinPolicyOf(e)],
         },
         {
           text: `INSERT INTO conversation_members (conversation_id, user_id, role, joined_at)
@@ -126,8 +134,9 @@ function eventStatements(logged: LoggedEvent, bump: boolean): Statement[] {
       const { users, roles } = dedupeMembers(e.data.members);
       return [
         {
-          text: `INSERT INTO conversation_members AS cm (conversation_id, user_id, role, joined_at, delivered_seq, read_seq, unread)
-                 SELECT c.id, m.user_id, m.role, $4::timestamptz, c.last_message_seq, c.last_message_seq, 0
+          text: `INSERT INTO conversation_members AS cm (conversation_id, user_id, role, joined_at, delivered_seq, read_seq, unread,
+                                                         joined_after_seq)
+                 SELECT c.id, m.user_id, m.role, $4::timestamptz, c.last_message_seq, c.last_message_seq, 0, c.last_message_seq
                    FROM conversations c, unnest($2::text[], $3::text[]) AS m (user_id, role)
                   WHERE c.id = $1
                  ON CONFLICT (conversation_id, user_id) DO UPDATE
@@ -348,10 +357,10 @@ function creationStatements(created: LoggedEvent<ConversationCreated>[]): Statem
   }
   return [
     {
-      text: `INSERT INTO conversations (id, kind, title, created_by, created_at, last_activity_at, log_seq)
-             SELECT x.id, x.kind, x.title, x.created_by, x.at, x.at, x.log_seq
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[])
-                    AS x (id, kind, title, created_by, at, log_seq)
+      text: `INSERT INTO conversations (id, kind, title, join_policy, created_by, created_at, last_activity_at, log_seq)
+             SELECT x.id, x.kind, x.title, x.join_policy, x.created_by, x.at, x.at, x.log_seq
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[])
+                    AS x (id, kind, title, created_by, at, log_seq, join_policy)
              ON CONFLICT (id) DO NOTHING`,
       values: [
         created.map((c) => c.event.conversationId),
@@ -360,6 +369,7 @@ function creationStatements(created: LoggedEvent<ConversationCreated>[]): Statem
         created.map((c) => c.event.actor.id),
         created.map((c) => c.event.at),
         created.map((c) => c.seq),
+        created.map((c) => joinPolicyOf(c.event)),
       ],
     },
     {

@@ -5,11 +5,13 @@ for (const codec of ['json', 'msgpack'] as const) {
   t.test(`group, ${codec}: create, message to every member, join, leave`, async (t) => {
     const sys = await startSystem(t);
     const [ann, ben, cat, dan] = await Promise.all(['ann', 'ben', 'cat', 'dan'].map((u) => sys.connect(u, { codec })));
-    ann!.send({ type: 'conversation.create', ref: 'g', payload: { kind: 'group', title: ' Team ', members: ['ben', 'cat'] } });
+    // Open, so that dan can join it by id (groups are invite-only by default).
+    ann!.send({ type: 'conversation.create', ref: 'g', payload: { kind: 'group', title: ' Team ', members: ['ben', 'cat'], joinPolicy: 'open' } });
     const created = await ann!.next('conversation.created');
     const conversation = created.payload.conversation;
     t.equal(conversation.kind, 'group');
     t.equal(conversation.title, 'Team');
+    t.equal(conversation.joinPolicy, 'open');
     t.same(
       conversation.members.map((m: { userId: string; role: string }) => `${m.userId}:${m.role}`).sort(),
       ['ann:owner', 'ben:member', 'cat:member'],
@@ -25,10 +27,10 @@ for (const codec of ['json', 'msgpack'] as const) {
       t.equal(got.payload.message.content, 'hi team');
     }
 
-    // dan is not a member: his send is rejected with the tempId, and he saw nothing.
+    // dan is not a member: his send is rejected with the tempId (as not found: test/e2e/privacy.test.ts), and he saw nothing.
     dan!.send({ type: 'message.send', ref: 'd1', payload: { conversationId: conversation.id, tempId: 'd1', content: 'let me in' } });
     const rejected = await dan!.next('error');
-    t.equal(rejected.error!.code, 'not_a_member');
+    t.equal(rejected.error!.code, 'conversation_not_found');
     t.equal(rejected.error!.tempId, 'd1');
     t.equal(rejected.ref, 'd1');
     t.equal(dan!.of('message.new').length, 0);

@@ -60,10 +60,10 @@ t.test('REST reads over the Postgres read models', async (t) => {
   const unread = await eventually(() => get('bob', '/v1/unread'), (r) => r.body.totalUnread === 7);
   t.same(unread.body, { conversations: [{ conversationId, unread: 7 }], totalUnread: 7 });
 
-  // Members only.
+  // Members only; to anyone else the conversation is not there (test/e2e/privacy.test.ts).
   const outsider = await get('mallory', `/v1/conversations/${conversationId}/messages`);
-  t.equal(outsider.status, 403);
-  t.equal(outsider.body.error.code, 'not_a_member');
+  t.equal(outsider.status, 404);
+  t.equal(outsider.body.error.code, 'conversation_not_found');
   const missing = await get('bob', '/v1/conversations/g_nope/messages');
   t.equal(missing.status, 404);
   t.equal(missing.body.error.code, 'conversation_not_found');

@@ -54,6 +54,6 @@ t.test('REST writes: POST /v1/messages answers 201 once the event is in the log,
     headers: { authorization: `Bearer ${await sys.token('mallory')}`, 'content-type': 'application/json' },
     body: JSON.stringify({ conversationId: conversation.id, tempId: 'm', content: 'let me in' }),
   });
-  t.equal(outsider.status, 403);
-  t.equal((await outsider.json()).error.code, 'not_a_member');
+  t.equal(outsider.status, 404, 'a non-member is told the conversation is not there');
+  t.equal((await outsider.json()).error.code, 'conversation_not_found');
 });

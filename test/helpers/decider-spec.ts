@@ -31,6 +31,7 @@ import type {
   ConversationEvent,
   CreateConversation,
   JoinConversation,
+  JoinPolicy,
   LeaveConversation,
   MarkDelivered,
   MarkRead,
@@ -104,10 +105,10 @@ export function createDirect(
   };
 }
 
-/** A group create; `title: undefined` (given explicitly) builds one without a title. */
+/** A group create; `title: undefined` (given explicitly) builds one without a title; no joinPolicy unless given. */
 export function createGroup(
   by: string,
-  opts: Meta & { conversationId?: string; title?: string; members?: string[] } = {},
+  opts: Meta & { conversationId?: string; title?: string; members?: string[]; joinPolicy?: JoinPolicy } = {},
 ): CreateConversation {
   const conversationId = opts.conversationId ?? GROUP;
   const title = 'title' in opts ? opts.title : 'Team';
@@ -115,7 +116,12 @@ export function createGroup(
     type: 'conversation.create',
     ...meta(by, `cmd-create-${conversationId}`, opts),
     conversationId,
-    data: { kind: 'group', ...(title !== undefined ? { title } : {}), members: opts.members ?? [by] },
+    data: {
+      kind: 'group',
+      ...(title !== undefined ? { title } : {}),
+      members: opts.members ?? [by],
+      ...(opts.joinPolicy !== undefined ? { joinPolicy: opts.joinPolicy } : {}),
+    },
   };
 }
 
@@ -231,16 +237,21 @@ export function directCreated(a: string, b: string, m: Partial<EventMeta> = {}):
   };
 }
 
-/** The ConversationCreated of `createGroup(by, …)`: the creator is owner, the others members. */
+/**
+ * The ConversationCreated of `createGroup(by, …)`: the creator is owner, the others members, the
+ * join policy invite unless told otherwise. `joinPolicy: null` builds the event of a version from
+ * before join policies, which had none.
+ */
 export function groupCreated(
   by: string,
-  opts: Partial<EventMeta> & { conversationId?: string; title?: string; members?: string[] } = {},
+  opts: Partial<EventMeta> & { conversationId?: string; title?: string; members?: string[]; joinPolicy?: JoinPolicy | null } = {},
 ): ConversationCreated {
   const conversationId = opts.conversationId ?? GROUP;
   const members: Member[] = (opts.members ?? [by]).map((userId) => ({ userId, role: userId === by ? 'owner' : 'member' }));
+  const joinPolicy = opts.joinPolicy === undefined ? 'invite' : opts.joinPolicy;
   return {
     ...envelopeOf('ConversationCreated', by, conversationId, { commandId: `cmd-create-${conversationId}`, ...opts }),
-    data: { kind: 'group', title: opts.title ?? 'Team', members },
+    data: { kind: 'group', title: opts.title ?? 'Team', members, ...(joinPolicy !== null ? { joinPolicy } : {}) },
   };
 }
 

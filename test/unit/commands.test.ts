@@ -77,6 +77,13 @@ t.test('buildCreateConversation', async (t) => {
     });
   });
 
+  t.test('group: joinPolicy is carried when given, left out when not (the engine decides the default)', async (t) => {
+    const open = commandOf(t, buildCreateConversation({ kind: 'group', title: 'x', members: [], joinPolicy: 'open' }, ctx))!;
+    t.equal(open.type === 'conversation.create' ? open.data.joinPolicy : undefined, 'open');
+    const plain = commandOf(t, buildCreateConversation({ kind: 'group', title: 'x', members: [] }, ctx))!;
+    t.equal(plain.type === 'conversation.create' ? 'joinPolicy' in plain.data : undefined, false);
+  });
+
   t.test('group with no other members is the creator alone', async (t) => {
     const command = commandOf(t, buildCreateConversation({ kind: 'group', title: 'Me', members: [] }, ctx))!;
     t.strictSame(command.type === 'conversation.create' ? command.data.members : undefined, ['alice']);

@@ -186,6 +186,7 @@ t.test('snapshot', async (t) => {
       exists: true,
       kind: 'group',
       title: 'Team',
+      joinPolicy: 'invite',
       createdBy: 'alice',
       createdAt: AT_ISO,
       firstEventSeq: 1,

@@ -32,8 +32,10 @@ const ALICE = ACTORS.alice!;
 const BOB = ACTORS.bob!;
 const CAROL = ACTORS.carol!;
 
-/** A group of alice (owner) and bob. */
+/** A group of alice (owner) and bob, invite-only (the default). */
 const team = () => groupCreated('alice', { members: ['alice', 'bob'] });
+/** The same group, open to anyone who knows its id. */
+const openTeam = () => groupCreated('alice', { members: ['alice', 'bob'], joinPolicy: 'open' });
 
 t.test('direct create', async (t) => {
   t.test('alice and bob: ConversationCreated with both as members, no title', async (t) => {
@@ -132,9 +134,23 @@ t.test('group create', async (t) => {
               { userId: 'bob', role: 'member' },
               { userId: 'carol', role: 'member' },
             ],
+            joinPolicy: 'invite',
           },
         },
       ]);
+  });
+
+  t.test('joinPolicy: invite unless open is asked for, and always written on the event', async (t) => {
+    given(GROUP, []).when(createGroup('alice')).then(t, [groupCreated('alice', { joinPolicy: 'invite' })]);
+    given(GROUP, []).when(createGroup('alice', { joinPolicy: 'invite' })).then(t, [groupCreated('alice', { joinPolicy: 'invite' })]);
+    given(GROUP, []).when(createGroup('alice', { joinPolicy: 'open' })).then(t, [groupCreated('alice', { joinPolicy: 'open' })]);
+  });
+
+  t.test('a direct conversation has no join policy: one on its create is dropped', async (t) => {
+    const command = createDirect('alice', 'bob');
+    given(DIRECT_AB, [])
+      .when({ ...command, data: { ...command.data, joinPolicy: 'open' } })
+      .then(t, [directCreated('alice', 'bob')]);
   });
 
   t.test('the creator need not be listed first', async (t) => {
@@ -173,21 +189,39 @@ t.test('group create', async (t) => {
 
 t.test('join', async (t) => {
   t.test('an unknown conversation is conversation_not_found', async (t) => {
-    given(GROUP, []).when(join('carol')).thenRejects(t, 'conversation_not_found');
+    const rejection = given(GROUP, []).when(join('carol')).thenRejects(t, 'conversation_not_found');
+    t.equal(rejection?.message, `conversation ${GROUP} not found`);
   });
 
-  t.test('a direct conversation cannot be joined, not even by one of its members', async (t) => {
-    given(DIRECT_AB, [directCreated('alice', 'bob')]).when(join('carol', DIRECT_AB)).thenRejects(t, 'forbidden');
+  t.test('an invite-only group is conversation_not_found to a stranger, word for word as an unknown id', async (t) => {
+    given(GROUP, [team()]).when(join('carol')).thenRejects(t, 'conversation_not_found');
+    t.strictSame(given(GROUP, [team()]).when(join('carol')).decision, given(GROUP, []).when(join('carol')).decision);
+  });
+
+  t.test('a group from before join policies (none on its event) is invite-only', async (t) => {
+    const old = groupCreated('alice', { members: ['alice', 'bob'], joinPolicy: null });
+    t.equal('joinPolicy' in old.data, false, 'the event has no joinPolicy');
+    t.equal(given(GROUP, [old]).state.joinPolicy, 'invite');
+    given(GROUP, [old]).when(join('carol')).thenRejects(t, 'conversation_not_found');
+  });
+
+  t.test('a direct conversation: not found to a stranger; a member is told it cannot be joined', async (t) => {
+    given(DIRECT_AB, [directCreated('alice', 'bob')]).when(join('carol', DIRECT_AB)).thenRejects(t, 'conversation_not_found');
+    t.strictSame(
+      given(DIRECT_AB, [directCreated('alice', 'bob')]).when(join('carol', DIRECT_AB)).decision,
+      given(DIRECT_AB, []).when(join('carol', DIRECT_AB)).decision,
+    );
     given(DIRECT_AB, [directCreated('alice', 'bob')]).when(join('bob', DIRECT_AB)).thenRejects(t, 'forbidden');
   });
 
-  t.test('a member joining again is already_a_member', async (t) => {
+  t.test('a member joining again is already_a_member, open group or not', async (t) => {
     given(GROUP, [team()]).when(join('bob')).thenRejects(t, 'already_a_member');
     given(GROUP, [team()]).when(join('alice')).thenRejects(t, 'already_a_member');
+    given(GROUP, [openTeam()]).when(join('bob')).thenRejects(t, 'already_a_member');
   });
 
-  t.test('a new user joins as member: MembersAdded', async (t) => {
-    given(GROUP, [team()])
+  t.test('a new user joins an open group as member: MembersAdded', async (t) => {
+    given(GROUP, [openTeam()])
       .when(join('carol'))
       .then(t, [
         {
@@ -204,10 +238,14 @@ t.test('join', async (t) => {
       ]);
   });
 
-  t.test('a user who left may join again', async (t) => {
-    given(GROUP, [team(), memberLeft('bob')])
+  t.test('a user who left an open group may join again', async (t) => {
+    given(GROUP, [openTeam(), memberLeft('bob')])
       .when(join('bob', GROUP, { id: 'cmd-rejoin' }))
       .then(t, [membersAdded('bob', GROUP, { commandId: 'cmd-rejoin' })]);
+  });
+
+  t.test('a user who left an invite-only group is a stranger to it: not found', async (t) => {
+    given(GROUP, [team(), memberLeft('bob')]).when(join('bob', GROUP, { id: 'cmd-rejoin' })).thenRejects(t, 'conversation_not_found');
   });
 });
 
@@ -216,13 +254,18 @@ t.test('leave', async (t) => {
     given(GROUP, []).when(leave('bob')).thenRejects(t, 'conversation_not_found');
   });
 
-  t.test('a non-member is not_a_member (also of a direct conversation)', async (t) => {
-    given(GROUP, [team()]).when(leave('carol')).thenRejects(t, 'not_a_member');
-    given(DIRECT_AB, [directCreated('alice', 'bob')]).when(leave('carol', DIRECT_AB)).thenRejects(t, 'not_a_member');
+  t.test('a non-member is conversation_not_found, as for an unknown id (also of a direct conversation)', async (t) => {
+    given(GROUP, [team()]).when(leave('carol')).thenRejects(t, 'conversation_not_found');
+    t.strictSame(given(GROUP, [openTeam()]).when(leave('carol')).decision, given(GROUP, []).when(leave('carol')).decision);
+    given(DIRECT_AB, [directCreated('alice', 'bob')]).when(leave('carol', DIRECT_AB)).thenRejects(t, 'conversation_not_found');
+    t.strictSame(
+      given(DIRECT_AB, [directCreated('alice', 'bob')]).when(leave('carol', DIRECT_AB)).decision,
+      given(DIRECT_AB, []).when(leave('carol', DIRECT_AB)).decision,
+    );
   });
 
-  t.test('leaving twice: the second is not_a_member', async (t) => {
-    given(GROUP, [team(), memberLeft('bob')]).when(leave('bob', GROUP, { id: 'cmd-leave-again' })).thenRejects(t, 'not_a_member');
+  t.test('leaving twice: the second is conversation_not_found', async (t) => {
+    given(GROUP, [team(), memberLeft('bob')]).when(leave('bob', GROUP, { id: 'cmd-leave-again' })).thenRejects(t, 'conversation_not_found');
   });
 
   t.test('a direct conversation cannot be left', async (t) => {
@@ -375,10 +418,25 @@ t.test('send', async (t) => {
     given('g_new', []).when(send('alice', 'g_new', { directWith: 'bob' })).thenRejects(t, 'validation_error');
   });
 
-  t.test('a non-member is not_a_member', async (t) => {
-    given(GROUP, [team()]).when(send('carol')).thenRejects(t, 'not_a_member');
-    given(GROUP, [team(), memberLeft('bob')]).when(send('bob')).thenRejects(t, 'not_a_member');
-    given(DIRECT_AB, [directCreated('alice', 'bob')]).when(send('carol', DIRECT_AB)).thenRejects(t, 'not_a_member');
+  t.test('a non-member is conversation_not_found, as for an unknown id', async (t) => {
+    given(GROUP, [team()]).when(send('carol')).thenRejects(t, 'conversation_not_found');
+    given(GROUP, [team(), memberLeft('bob')]).when(send('bob')).thenRejects(t, 'conversation_not_found');
+    given(DIRECT_AB, [directCreated('alice', 'bob')]).when(send('carol', DIRECT_AB)).thenRejects(t, 'conversation_not_found');
+    t.strictSame(given(GROUP, [openTeam()]).when(send('carol')).decision, given(GROUP, []).when(send('carol')).decision);
+    t.strictSame(
+      given(DIRECT_AB, [directCreated('alice', 'bob')]).when(send('carol', DIRECT_AB)).decision,
+      given(DIRECT_AB, []).when(send('carol', DIRECT_AB)).decision,
+    );
+  });
+
+  // The gateway always derives the id from directWith; the decider does not rely on it.
+  t.test('directWith is checked before existence: a wrong pair is a validation_error, existing or not', async (t) => {
+    given(GROUP, [team()]).when(send('carol', GROUP, { directWith: 'bob' })).thenRejects(t, 'validation_error');
+    t.strictSame(
+      given(GROUP, [team()]).when(send('carol', GROUP, { directWith: 'bob' })).decision,
+      given(GROUP, []).when(send('carol', GROUP, { directWith: 'bob' })).decision,
+    );
+    given(DIRECT_AB, [directCreated('alice', 'bob')]).when(send('carol', DIRECT_AB, { directWith: 'bob' })).thenRejects(t, 'validation_error');
   });
 
   t.test('seq counts messages only, one per message', async (t) => {
@@ -485,6 +543,7 @@ t.test('evolve', async (t) => {
       exists: true,
       kind: 'group',
       title: 'Team',
+      joinPolicy: 'invite',
       createdBy: 'alice',
       createdAt: AT_ISO,
       firstEventSeq: 5,
@@ -510,10 +569,17 @@ t.test('evolve', async (t) => {
     });
   });
 
-  t.test('a direct conversation has no title', async (t) => {
+  t.test('a direct conversation has no title and no join policy', async (t) => {
     const { state } = given(DIRECT_AB, [directCreated('alice', 'bob')]);
     t.equal(state.kind, 'direct');
     t.equal('title' in state, false);
+    t.equal('joinPolicy' in state, false);
+  });
+
+  t.test("a group's join policy is its event's; none (an older event) is invite", async (t) => {
+    t.equal(given(GROUP, [openTeam()]).state.joinPolicy, 'open');
+    t.equal(given(GROUP, [team()]).state.joinPolicy, 'invite');
+    t.equal(given(GROUP, [groupCreated('alice', { joinPolicy: null })]).state.joinPolicy, 'invite');
   });
 });
 
@@ -571,7 +637,7 @@ t.test('every decided event is a schema-valid ConversationEvent', async (t) => {
   for (const [id, history, command] of [
     [DIRECT_AB, [], send('alice', DIRECT_AB, { directWith: 'bob' })],
     [GROUP, [], createGroup('alice', { members: ['alice', 'bob'] })],
-    [GROUP, [team()], join('carol')],
+    [GROUP, [openTeam()], join('carol')],
     [GROUP, [team()], leave('bob')],
     [GROUP, [team(), messageSent('alice', GROUP, 1)], delivered('bob', 1)],
     [GROUP, [team(), messageSent('alice', GROUP, 1)], read('bob', undefined)],
@@ -642,19 +708,21 @@ t.test('receipts', async (t) => {
     given(DIRECT_AB, []).when(read('alice', undefined, DIRECT_AB)).thenRejects(t, 'conversation_not_found');
   });
 
-  t.test('a non-member is not_a_member', async (t) => {
-    given(GROUP, chat()).when(delivered('carol', 1)).thenRejects(t, 'not_a_member');
-    given(GROUP, chat()).when(read('carol', undefined)).thenRejects(t, 'not_a_member');
-    given(GROUP, [...chat(), memberLeft('bob')]).when(read('bob', 2)).thenRejects(t, 'not_a_member');
-    given(GROUP, [...chat(), memberLeft('bob')]).when(delivered('bob', 2)).thenRejects(t, 'not_a_member');
+  t.test('a non-member is conversation_not_found, as for an unknown id', async (t) => {
+    given(GROUP, chat()).when(delivered('carol', 1)).thenRejects(t, 'conversation_not_found');
+    given(GROUP, chat()).when(read('carol', undefined)).thenRejects(t, 'conversation_not_found');
+    given(GROUP, [...chat(), memberLeft('bob')]).when(read('bob', 2)).thenRejects(t, 'conversation_not_found');
+    given(GROUP, [...chat(), memberLeft('bob')]).when(delivered('bob', 2)).thenRejects(t, 'conversation_not_found');
     const direct = [directCreated('alice', 'bob'), messageSent('alice', DIRECT_AB, 1)];
-    given(DIRECT_AB, direct).when(read('carol', 1, DIRECT_AB)).thenRejects(t, 'not_a_member');
-    given(DIRECT_AB, direct).when(delivered('carol', 1, DIRECT_AB)).thenRejects(t, 'not_a_member');
+    given(DIRECT_AB, direct).when(read('carol', 1, DIRECT_AB)).thenRejects(t, 'conversation_not_found');
+    given(DIRECT_AB, direct).when(delivered('carol', 1, DIRECT_AB)).thenRejects(t, 'conversation_not_found');
+    t.strictSame(given(DIRECT_AB, direct).when(read('carol', 1, DIRECT_AB)).decision, given(DIRECT_AB, []).when(read('carol', 1, DIRECT_AB)).decision);
+    t.strictSame(given(GROUP, chat()).when(delivered('carol', 1)).decision, given(GROUP, []).when(delivered('carol', 1)).decision);
   });
 
   t.test('membership is checked even when the receipt would be a no-op', async (t) => {
-    given(GROUP, [team()]).when(read('carol', undefined)).thenRejects(t, 'not_a_member');
-    given(GROUP, [team()]).when(delivered('carol', 1)).thenRejects(t, 'not_a_member');
+    given(GROUP, [team()]).when(read('carol', undefined)).thenRejects(t, 'conversation_not_found');
+    given(GROUP, [team()]).when(delivered('carol', 1)).thenRejects(t, 'conversation_not_found');
   });
 
   t.test('in a direct conversation', async (t) => {
@@ -808,8 +876,8 @@ t.test('blocks', async (t) => {
 
   // The handler sets blockedPair from the two members of an existing direct conversation, whoever
   // sends; a non-member must not learn that the two block each other.
-  t.test('a non-member sending in a blocked direct conversation is not_a_member, not blocked', async (t) => {
-    given(DIRECT_AB, [directCreated('alice', 'bob')]).when(send('carol', DIRECT_AB), blocked).thenRejects(t, 'not_a_member');
+  t.test('a non-member sending in a blocked direct conversation is conversation_not_found, not blocked', async (t) => {
+    given(DIRECT_AB, [directCreated('alice', 'bob')]).when(send('carol', DIRECT_AB), blocked).thenRejects(t, 'conversation_not_found');
   });
 
   t.test('a send decided before the block is still answered as a duplicate', async (t) => {
@@ -940,7 +1008,8 @@ t.test('unread', async (t) => {
     const senders: string[] = ['']; // senders[seq]
     const othersIn = (from: number, to: number, userId: string) => senders.slice(from + 1, to + 1).filter((s) => s !== userId).length;
     const state = initialState(GROUP);
-    evolve(state, groupCreated('alice', { members: ['alice', 'bob'] }), 1);
+    // Open, so that users come and go by joining and leaving.
+    evolve(state, groupCreated('alice', { members: ['alice', 'bob'], joinPolicy: 'open' }), 1);
     let streamSeq = 1;
     let appended = 0;
     let receipts = 0;

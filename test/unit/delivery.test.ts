@@ -47,6 +47,7 @@ t.test('ConversationCreated goes to every member, as conversation.created', asyn
           id: GROUP,
           kind: 'group',
           title: 'Team',
+          joinPolicy: 'invite',
           members: [
             { userId: 'alice', role: 'owner' },
             { userId: 'bob', role: 'member' },
@@ -77,6 +78,12 @@ t.test('a direct conversation has no title on the wire', async (t) => {
     },
   });
   t.strictSame(d.entry.payload, { conversation: toWireConversation(directCreated('alice', 'bob')) });
+});
+
+t.test("a group's join policy on the wire: its event's, or invite for an event from before policies", async (t) => {
+  t.equal(toWireConversation(groupCreated('alice', { joinPolicy: 'open' })).joinPolicy, 'open');
+  t.equal(toWireConversation(groupCreated('alice', { joinPolicy: null })).joinPolicy, 'invite');
+  t.equal('joinPolicy' in toWireConversation(directCreated('alice', 'bob')), false);
 });
 
 t.test('MembersAdded goes to the members after it, the joiner included', async (t) => {

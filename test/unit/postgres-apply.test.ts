@@ -88,6 +88,24 @@ t.test('ConversationCreated (group): the conversation and its members, owner fir
   t.strictSame(joined.map((r) => (r.joined_at as Date).toISOString()), [at(0)]);
 });
 
+t.test('ConversationCreated: a group has its join policy (none on the event: invite), a direct conversation none', async (t) => {
+  const spec = await given(t, [
+    groupCreated('alice', { conversationId: 'g_open', joinPolicy: 'open' }),
+    groupCreated('alice', { conversationId: 'g_invite', joinPolicy: 'invite' }),
+    groupCreated('alice', { conversationId: 'g_old', joinPolicy: null }),
+    directCreated('alice', 'bob'),
+  ]);
+  t.strictSame(await spec.q("SELECT id, join_policy FROM §conversations WHERE kind = 'group' ORDER BY id"), [
+    { id: 'g_invite', join_policy: 'invite' },
+    { id: 'g_old', join_policy: 'invite' },
+    { id: 'g_open', join_policy: 'open' },
+  ]);
+  t.match(await conversationRow(spec, DIRECT_AB), { kind: 'direct', join_policy: null });
+  // One creation alone takes the single-event statements, several the set-based ones: both write it.
+  const alone = await given(t, [groupCreated('alice', { joinPolicy: 'open' })]);
+  t.match(await conversationRow(alone), { join_policy: 'open' });
+});
+
 t.test('ConversationCreated (direct): no title, both users plain members', async (t) => {
   const spec = await given(t, [directCreated('alice', 'bob')]);
   t.match(await conversationRow(spec, DIRECT_AB), { kind: 'direct', title: null, created_by: 'alice' });
@@ -267,6 +285,61 @@ t.test('MembersAdded: a joiner starts at the last message (nothing unread); befo
   ]);
   t.match(await memberRows(joinedLate), [{}, { user_id: 'dave', delivered_seq: 2, read_seq: 2, unread: 0 }]);
   t.equal(((await conversationRow(joinedLate))!.last_activity_at as Date).toISOString(), at(3), 'a join is activity');
+});
+
+const joinedAfter = (spec: Spec, id = GROUP) =>
+  spec.q('SELECT user_id, joined_after_seq FROM §conversation_members WHERE conversation_id = $1 ORDER BY user_id', [id]);
+
+t.test('MembersAdded: joined_after_seq is the last message seq at the join (creators and first members 0)', async (t) => {
+  const spec = await given(t, [
+    groupCreated('alice', { members: ['alice', 'bob'], at: at(0) }),
+    membersAdded('carol', GROUP, { at: at(1) }),
+    messageSent('alice', GROUP, 1, { tempId: 'a1' }),
+    messageSent('bob', GROUP, 2, { tempId: 'b1' }),
+    membersAdded('dave', GROUP, { at: at(2) }),
+    messageSent('dave', GROUP, 3, { tempId: 'd1' }),
+    messageRead('dave', 3),
+    membersAdded('erin', GROUP, { at: at(3) }),
+  ]);
+  t.strictSame(await joinedAfter(spec), [
+    { user_id: 'alice', joined_after_seq: 0 },
+    { user_id: 'bob', joined_after_seq: 0 },
+    { user_id: 'carol', joined_after_seq: 0 },
+    { user_id: 'dave', joined_after_seq: 2 },
+    { user_id: 'erin', joined_after_seq: 3 },
+  ]);
+  t.strictSame(await joinedAfter(await given(t, [directCreated('alice', 'bob'), messageSent('alice', DIRECT_AB, 1)]), DIRECT_AB), [
+    { user_id: 'alice', joined_after_seq: 0 },
+    { user_id: 'bob', joined_after_seq: 0 },
+  ]);
+});
+
+t.test('MembersAdded: a member who left and rejoins starts from the rejoin; a current member re-added keeps theirs', async (t) => {
+  const spec = await given(t, [
+    groupCreated('alice', { members: ['alice', 'bob', 'carol'] }),
+    messageSent('alice', GROUP, 1, { tempId: 'a1' }),
+    memberLeft('bob'),
+    messageSent('alice', GROUP, 2, { tempId: 'a2' }),
+    membersAdded('bob', GROUP, { commandId: 'rejoin' }),
+    messageSent('alice', GROUP, 3, { tempId: 'a3' }),
+    membersAdded('carol', GROUP, { commandId: 'again' }),
+  ]);
+  t.strictSame(await joinedAfter(spec), [
+    { user_id: 'alice', joined_after_seq: 0 },
+    { user_id: 'bob', joined_after_seq: 2 },
+    { user_id: 'carol', joined_after_seq: 0 },
+  ]);
+});
+
+t.test('MembersAdded in a batch right after messages of its conversation sees them (the run is flushed first)', async (t) => {
+  // `given` applies these as one batch: the messages are a set-based run, then the join.
+  const spec = await given(t, [
+    groupCreated('alice', { members: ['alice'] }),
+    ...Array.from({ length: 5 }, (_, i) => messageSent('alice', GROUP, i + 1, { tempId: `a${i + 1}` })),
+    membersAdded('bob'),
+    messageSent('alice', GROUP, 6, { tempId: 'a6' }),
+  ]);
+  t.match(await joinedAfter(spec), [{}, { user_id: 'bob', joined_after_seq: 5 }]);
 });
 
 t.test('MembersAdded of a current member: role updated, watermarks reset to the last message, joined_at kept', async (t) => {
@@ -480,8 +553,8 @@ t.test('migrations: two processes migrating one fresh schema at once apply each 
   const other = new pg.Pool({ connectionString: (db.describe as string), max: 2 });
   t.teardown(() => other.end());
   const [a, b] = await Promise.all([migrate(db.pool, schema), migrate(other, schema)]);
-  t.strictSame([...a.applied, ...b.applied].sort(), ['001_read_models', '002_checkpoint_source'], 'each migration applied by one of them');
+  t.strictSame([...a.applied, ...b.applied].sort(), ['001_read_models', '002_checkpoint_source', '003_privacy'], 'each migration applied by one of them');
   const versions = (await db.pool.query(`SELECT version FROM ${ident(schema)}.schema_migrations ORDER BY version`)).rows.map((r) => r.version);
-  t.strictSame(versions, ['001', '002']);
+  t.strictSame(versions, ['001', '002', '003']);
   t.strictSame(await migrate(db.pool, schema), { applied: [] }, 'a restart applies nothing');
 });
