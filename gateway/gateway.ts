@@ -12,7 +12,7 @@ import { ReaderLiveness } from '../lib/liveness.js';
 import { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
-import { commandStreamInfos, connectNats } from '../lib/nats.js';
+import { commandStreamInfos, connectNats, drainWithin } from '../lib/nats.js';
 import type { CommandOutcome } from '../schemas/index.js';
 import { GatewayAdmin } from './admin.js';
 import { CommandBacklog } from './command-backlog.js';
@@ -404,7 +404,7 @@ export async function startGateway(opts: {
       directGets.close();
       backlog.stop();
       await publisher.close();
-      await commandsNc.drain();
+      await drainWithin(commandsNc, 5_000, log);
       log.info('gateway stopped');
     },
   };

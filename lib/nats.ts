@@ -149,3 +149,23 @@ function isNotFound(err: unknown): boolean {
 }
 
 export { jetstreamManager };
+
+/**
+ * Drain, but never wait forever: a connection whose reader has stopped (a callback that threw, see
+ * lib/liveness.ts) never hears the server confirm the drain, and a process stopping on SIGTERM must
+ * still get to its end. After `timeoutMs` the connection is closed instead.
+ */
+export async function drainWithin(nc: NatsConnection, timeoutMs: number, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    nc.drain().then(
+      () => 'drained' as const,
+      () => 'failed' as const, // closed already, or closed under it: nothing left to drain
+    ),
+    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if (outcome === 'drained') return;
+  if (outcome === 'timeout') log.warn({ timeoutMs }, 'NATS drain did not finish; closing the connection');
+  await nc.close().catch(() => undefined);
+}

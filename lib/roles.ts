@@ -1,7 +1,7 @@
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { makeNames, type Names } from './names.js';
-import { connectNats, ensureStreams, jetstreamManager, type NatsConnection } from './nats.js';
+import { connectNats, drainWithin, ensureStreams, jetstreamManager, type NatsConnection } from './nats.js';
 import { startEngine, type Engine } from '../engine/engine.js';
 import { startDeliveryProjector, type DeliveryProjector } from '../projections/delivery/projector.js';
 import { startGateway, type ComponentHealth, type Gateway } from '../gateway/gateway.js';
@@ -24,6 +24,9 @@ export type Running = {
   /** Stop in dependency order: stop taking work (gateway), finish work (engine, projector), then drain NATS. */
   stop(): Promise<void>;
 };
+
+/** How long a stop waits for NATS to confirm a drain (cli/start.ts gives the whole stop 15 s). */
+const DRAIN_TIMEOUT_MS = 5_000;
 
 /** Start the components of one process. Every role makes sure the streams exist (idempotent). */
 export async function startRoles(role: Role, config: Config, log: Logger): Promise<Running> {
@@ -56,7 +59,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
         await delivery?.stop();
         await postgres?.stop();
         await mirror?.stop();
-        await nc.drain();
+        await drainWithin(nc, DRAIN_TIMEOUT_MS, log);
         await db?.close();
       })();
       return stopping;
