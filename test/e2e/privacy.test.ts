@@ -6,17 +6,9 @@
 import t from 'tap';
 import { directConversationId } from '../../lib/ids.js';
 import type { TestClient } from '../helpers/client.js';
+import { pollUntil } from '../helpers/poll.js';
 import { startSystem, type TestSystem } from '../helpers/system.js';
 
-/** Poll until `check` passes: read models trail the log by the projector's batch delay. */
-async function eventually<T>(probe: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (check(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 type Json = { status: number; body: any };
 
@@ -52,7 +44,7 @@ t.test('a stranger gets the same answers for an existing group, a direct convers
   const direct = directConversationId('ann', 'ben');
   t.equal((await ben!.next('message.new', (f) => f.payload.message.content === 'just us')).payload.message.conversationId, direct);
   // Both are in the read models before anyone probes them (ann sees her history over REST).
-  for (const id of [group, direct]) await eventually(() => api.get('ann', `/v1/conversations/${id}/messages`), (r) => seqs(r).length === 1);
+  for (const id of [group, direct]) await pollUntil(() => api.get('ann', `/v1/conversations/${id}/messages`), (r) => seqs(r).length === 1);
 
   const random = 'g_nothing_here';
   const neverTalked = directConversationId('cat', 'dan');
@@ -125,10 +117,10 @@ t.test('groups are invite-only unless created open: join refused as not found, o
   t.equal(created.body.conversation.joinPolicy, 'open');
   t.equal((await api.post('ann', '/v1/conversations', { kind: 'group', title: 'x', members: [], joinPolicy: 'public' })).status, 400, 'only open or invite');
   ann!.send({ type: 'message.send', payload: { toUserId: 'dan', tempId: 'dm', content: 'hi' } });
-  const list = await eventually(() => api.get('ann', '/v1/conversations'), (r) => r.body.conversations?.length === 4);
+  const list = await pollUntil(() => api.get('ann', '/v1/conversations'), (r) => r.body.conversations?.length === 4);
   const policies = Object.fromEntries(list.body.conversations.map((c: { title?: string; kind: string; joinPolicy?: string }) => [c.title ?? c.kind, c.joinPolicy ?? null]));
   t.strictSame(policies, { Closed: 'invite', Open: 'open', 'Open too': 'open', direct: null });
-  const danList = await eventually(() => api.get('dan', '/v1/conversations'), (r) => r.body.conversations?.length === 2);
+  const danList = await pollUntil(() => api.get('dan', '/v1/conversations'), (r) => r.body.conversations?.length === 2);
   t.same(danList.body.conversations.map((c: { title?: string }) => c.title ?? 'direct').sort(), ['Open', 'direct'], 'dan is in the open group only');
 });
 
@@ -144,7 +136,7 @@ t.test("a joiner's REST history starts after their join, also after leaving and 
   };
   const history = (who: string, query = '') => api.get(who, `/v1/conversations/${id}/messages${query}`);
   /** Wait for the read models to hold `seq`, as ann (a member from the start) sees them. */
-  const projected = (seq: number) => eventually(() => history('ann', '?limit=1'), (r) => seqs(r)[0] === seq);
+  const projected = (seq: number) => pollUntil(() => history('ann', '?limit=1'), (r) => seqs(r)[0] === seq);
 
   for (const m of ['before-1', 'before-2', 'before-3']) await say(m);
   await projected(3);
@@ -172,7 +164,7 @@ t.test("a joiner's REST history starts after their join, also after leaving and 
   // Leave, miss a message, rejoin: history from the rejoin.
   dan!.send({ type: 'conversation.leave', payload: { conversationId: id } });
   await dan!.next('conversation.member_left');
-  await eventually(() => history('dan'), (r) => r.status === 404);
+  await pollUntil(() => history('dan'), (r) => r.status === 404);
   t.equal((await history('dan')).body.error.code, 'conversation_not_found', 'after leaving: a stranger again');
   await say('away-6');
   await projected(6);
@@ -180,6 +172,6 @@ t.test("a joiner's REST history starts after their join, also after leaving and 
   await dan!.collect('conversation.member_joined', 2);
   await say('back-7');
   await projected(7);
-  const back = await eventually(() => history('dan'), (r) => r.status === 200 && seqs(r).includes(7));
+  const back = await pollUntil(() => history('dan'), (r) => r.status === 200 && seqs(r).includes(7));
   t.strictSame(seqs(back), [7], 'from the rejoin only');
 });

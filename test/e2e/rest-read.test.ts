@@ -1,15 +1,7 @@
 import t from 'tap';
+import { pollUntil } from '../helpers/poll.js';
 import { startSystem } from '../helpers/system.js';
 
-/** Poll until `check` passes: read models trail the log by the projector's batch delay. */
-async function eventually<T>(probe: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (check(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 t.test('REST reads over the Postgres read models', async (t) => {
   const sys = await startSystem(t);
@@ -26,7 +18,7 @@ t.test('REST reads over the Postgres read models', async (t) => {
   const conversationId = sent[0]!.payload.message.conversationId;
 
   // Pages of 20, newest first by `before`; every message exactly once, in order.
-  await eventually(() => get('bob', `/v1/conversations/${conversationId}/messages?limit=1`), (r) => r.body.messages?.[0]?.seq === total);
+  await pollUntil(() => get('bob', `/v1/conversations/${conversationId}/messages?limit=1`), (r) => r.body.messages?.[0]?.seq === total);
   const seen: number[] = [];
   let before: number | undefined;
   let pages = 0;
@@ -45,7 +37,7 @@ t.test('REST reads over the Postgres read models', async (t) => {
   const first = (await get('alice', `/v1/conversations/${conversationId}/messages?limit=1&before=2`)).body.messages[0];
   t.match(first, { seq: 1, senderId: 'alice', sender: { id: 'alice', name: 'Alice' }, content: 'history 1', tempId: 'h1', type: 'text' });
 
-  const list = await eventually(() => get('bob', '/v1/conversations'), (r) => r.body.conversations?.[0]?.unread === total);
+  const list = await pollUntil(() => get('bob', '/v1/conversations'), (r) => r.body.conversations?.[0]?.unread === total);
   t.equal(list.status, 200);
   t.match(list.body.conversations[0], { id: conversationId, kind: 'direct', messageCount: total, unread: total, lastMessage: { seq: total, senderId: 'alice' } });
   t.same(list.body.conversations[0].members.map((m: { userId: string }) => m.userId).sort(), ['alice', 'bob']);
@@ -57,7 +49,7 @@ t.test('REST reads over the Postgres read models', async (t) => {
     body: JSON.stringify({ upToSeq: 50 }),
   });
   t.equal(read.status, 200);
-  const unread = await eventually(() => get('bob', '/v1/unread'), (r) => r.body.totalUnread === 7);
+  const unread = await pollUntil(() => get('bob', '/v1/unread'), (r) => r.body.totalUnread === 7);
   t.same(unread.body, { conversations: [{ conversationId, unread: 7 }], totalUnread: 7 });
 
   // Members only; to anyone else the conversation is not there (test/e2e/privacy.test.ts).
