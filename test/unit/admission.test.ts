@@ -1,6 +1,6 @@
 // The gateways' admission rule (gateway/admission.ts): when sends are refused with `overloaded`.
 import t from 'tap';
-import { DrainRate, isOverloaded, WAIT_FLOOR } from '../../gateway/admission.js';
+import { decideAdmission, DrainRate, fairShare, isOverloaded, MODEST_SENDS_PER_SECOND, RecentSends, WAIT_FLOOR } from '../../gateway/admission.js';
 
 const limits = { maxBacklog: 20_000, maxWaitMs: 2_000, ackLagMs: 0 };
 
@@ -43,4 +43,41 @@ t.test('DrainRate: events a second over the window', async (t) => {
   t.equal(rate.perSecond(), 1_000);
   rate.clear();
   t.equal(rate.perSecond(), undefined, 'cleared');
+});
+
+t.test('decideAdmission: from half a limit the heaviest senders are refused first, past it everyone', async (t) => {
+  const decide = (backlog: number, userRate: number, activeSenders = 2, drainPerSec: number | undefined = undefined) =>
+    decideAdmission({ backlog, drainPerSec, userRate, activeSenders }, limits);
+  t.equal(decide(10_000, 1_000), 'admit', 'at half the count limit: everyone, however fast');
+  t.equal(decide(10_001, 1_000), 'shed', 'past half: a flooder is refused');
+  t.equal(decide(10_001, 1), 'admit', 'while a person typing is let in');
+  t.equal(decide(10_001, MODEST_SENDS_PER_SECOND), 'admit', 'up to the typing rate');
+  t.equal(decide(20_000, 1), 'admit', 'up to the limit');
+  t.equal(decide(20_001, 1), 'refuse', 'past the limit: everyone, as before (the bound holds)');
+  t.equal(decide(3_000, 1_001, 2, 2_000), 'shed', 'the wait limit too: 1.5 s at 2,000/s is past half of 2 s, and 1,001/s is over the fair share');
+  t.equal(decide(3_000, 900, 2, 2_000), 'admit', 'but a user under the fair share (2,000/s over 2 senders) is let in');
+  t.equal(decide(4_001, 1, 2, 2_000), 'refuse', 'past 2 s: refused');
+});
+
+t.test('fairShare: the drain rate split between the senders, never under a typing rate', async (t) => {
+  t.equal(fairShare(3_000, 1_000), 3);
+  t.equal(fairShare(3_000, 100), 30);
+  t.equal(fairShare(0, 1), MODEST_SENDS_PER_SECOND, 'nothing draining');
+  t.equal(fairShare(undefined, 0), MODEST_SENDS_PER_SECOND, 'not measured yet, nobody sending');
+});
+
+t.test('RecentSends: per-user sends over the last second, and how many users sent', async (t) => {
+  const recent = new RecentSends();
+  const T = 1_000_000;
+  for (let i = 0; i < 50; i++) recent.add('flooder', T + i * 10); // 50 in half a second
+  t.equal(recent.add('person', T + 500), 1, 'a first send: rate 1');
+  t.equal(recent.rate('flooder', T + 500), 50);
+  t.equal(recent.active(T + 500), 2);
+  t.equal(recent.rate('flooder', T + 1_500), 25, 'half a second later half of it is still in the window');
+  t.equal(recent.active(T + 1_500), 2, 'last second\'s senders still count');
+  t.equal(recent.add('person', T + 1_500), 1.5, 'the person: half of the earlier send and this one');
+  t.equal(recent.rate('flooder', T + 2_000), 0, 'a whole second later: gone');
+  recent.add('person', T + 3_100);
+  t.equal(recent.size, 1, 'users with nothing in the last two seconds are forgotten');
+  t.equal(recent.active(T + 3_100), 1);
 });

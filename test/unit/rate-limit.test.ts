@@ -1,5 +1,5 @@
 import t from 'tap';
-import { MinuteCounter, TokenBucket } from '../../gateway/rate-limit.js';
+import { KeyedBuckets, MinuteCounter, TokenBucket } from '../../gateway/rate-limit.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -25,6 +25,15 @@ t.test('TokenBucket', async (t) => {
     const bucket = new TokenBucket(100, 3, T0);
     t.strictSame(takes(bucket, 3, T0), [true, true, true]);
     t.strictSame(takes(bucket, 4, T0 + 3_600_000), [true, true, true, false], 'an hour idle refills to 3, not 360000');
+  });
+
+  t.test('retryAfterMs: the time until the next token', async (t) => {
+    const bucket = new TokenBucket(4, 1, T0); // a token every 250 ms
+    t.equal(bucket.retryAfterMs(T0), 0, 'a token is there');
+    t.equal(bucket.take(T0), true);
+    t.equal(bucket.retryAfterMs(T0), 250);
+    t.equal(bucket.retryAfterMs(T0 + 100), 150);
+    t.equal(bucket.take(T0 + 250), true, 'and a take then succeeds');
   });
 
   t.test('refused takes cost nothing', async (t) => {
@@ -75,4 +84,63 @@ t.test('MinuteCounter', async (t) => {
       t.equal(counter.add(T0 + gap), true, 'the fourth event in the new minute is');
     });
   }
+});
+
+t.test('KeyedBuckets', async (t) => {
+  const takes = (b: KeyedBuckets, key: string, n: number, now: number) => Array.from({ length: n }, () => b.take(key, now));
+
+  t.test('one bucket per key: 0 when taken, else the ms until a token', async (t) => {
+    const b = new KeyedBuckets(10, 2, 100); // a token every 100 ms
+    t.strictSame(takes(b, 'alice', 3, T0), [0, 0, 100]);
+    t.strictSame(takes(b, 'bob', 2, T0), [0, 0], 'bob has his own');
+    t.equal(b.take('alice', T0 + 40), 60, 'the wait shrinks as the bucket refills');
+    t.equal(b.take('alice', T0 + 100), 0);
+  });
+
+  t.test('a bucket outlives its use: emptied, it is still empty later, until it refills', async (t) => {
+    const b = new KeyedBuckets(1, 5, 100);
+    t.strictSame(takes(b, 'u', 5, T0), [0, 0, 0, 0, 0]);
+    b.sweep(T0 + 2_000); // an empty bucket is kept
+    t.equal(b.size, 1);
+    t.strictSame(takes(b, 'u', 3, T0 + 2_000), [0, 0, 1000], '2 s later: 2 tokens, not a fresh burst of 5');
+  });
+
+  t.test('entries are dropped once refilled (they would start full anyway), at most one sweep a second', async (t) => {
+    const b = new KeyedBuckets(10, 10, 100);
+    b.take('a', T0);
+    b.take('b', T0 + 500);
+    t.equal(b.size, 2);
+    b.take('c', T0 + 1_050); // a new key sweeps: a refilled at T0 + 100, b at T0 + 600
+    t.equal(b.size, 1, 'only c is left');
+    t.equal(b.tokens('a', T0 + 1_050), 10, 'a missing key has a full bucket');
+  });
+
+  t.test('bounded: past maxKeys the oldest entries go', async (t) => {
+    const b = new KeyedBuckets(1, 1, 3);
+    for (const k of ['k1', 'k2', 'k3', 'k4', 'k5']) b.take(k, T0);
+    t.equal(b.size, 3);
+    t.equal(b.take('k5', T0) > 0, true, 'the newest still remembers its take');
+    t.equal(b.take('k1', T0), 0, 'the oldest was forgotten: full again');
+  });
+
+  t.test('debit: tokens used elsewhere, down to a debt of one bucket, paid off by the refill', async (t) => {
+    const b = new KeyedBuckets(10, 5, 100);
+    b.debit('u', 3, T0);
+    t.equal(b.tokens('u', T0), 2);
+    b.debit('u', 100, T0);
+    t.equal(b.tokens('u', T0), -5, 'the debt is at most one bucket');
+    t.equal(b.take('u', T0), 600, '6 tokens to refill before one can be taken');
+    t.equal(b.take('u', T0 + 600), 0);
+  });
+
+  t.test('takeUsage: the keys that took at least `min` since the last call', async (t) => {
+    const b = new KeyedBuckets(100, 100, 100);
+    takes(b, 'busy', 10, T0);
+    takes(b, 'quiet', 1, T0);
+    b.debit('remote', 50, T0);
+    t.strictSame(b.takeUsage(2), [['busy', 10]], 'debits are not usage; quiet is under the threshold');
+    t.strictSame(b.takeUsage(1), [], 'counts restart at every call');
+    b.take('quiet', T0);
+    t.strictSame(b.takeUsage(1), [['quiet', 1]]);
+  });
 });
