@@ -46,6 +46,32 @@ export type Config = {
     /** The wait (backlog / the rate it drains at) beyond which gateways refuse sends with `overloaded`; 0 = no such limit. */
     maxCommandWaitMs: number;
   };
+  /**
+   * Abuse limits (gateway/user-limits.ts, gateway/address-limits.ts). Per user: token buckets
+   * shared by all of a user's connections and REST calls on a gateway, kept after they close (a
+   * reconnect does not refill them), and shared approximately between gateways over NATS. Per
+   * address: WebSocket upgrades refused with 429 past a connection rate or a number of sockets
+   * not yet authenticated.
+   */
+  rateLimits: {
+    user: {
+      /** `message.send` (WebSocket and REST): refill per second and bucket size. */
+      sendsPerSecond: number;
+      sendBurst: number;
+      /** Every frame and REST request of an authenticated user. */
+      framesPerSecond: number;
+      frameBurst: number;
+    };
+    address: {
+      /** WebSocket upgrade attempts: refill per second and bucket size. */
+      connectsPerSecond: number;
+      connectBurst: number;
+      /** Open sockets not yet authenticated, at once. */
+      maxUnauthenticated: number;
+    };
+    /** Proxies in front of the gateway whose X-Forwarded-For entries are trusted; 0: the socket's address. */
+    trustProxyHops: number;
+  };
   inbox: { maxAgeSec: number; maxPerUser: number; duplicateWindowSec: number };
   /** snapshotEvery: a conversation is snapshotted after this many events (cold loads read a tail). */
   engine: { ackWaitMs: number; maxAckPending: number; cacheSize: number; snapshotEvery: number };
@@ -107,6 +133,13 @@ export function defaultConfig(): Config {
       badFramesPerMinute: 30,
       maxCommandBacklog: 20_000,
       maxCommandWaitMs: 2_000,
+    },
+    rateLimits: {
+      // A person types a message or two a second at most; a bot posting a batch may burst.
+      user: { sendsPerSecond: 10, sendBurst: 50, framesPerSecond: 200, frameBurst: 400 },
+      // Generous, for many users behind one NAT (an office reconnecting after a gateway restart).
+      address: { connectsPerSecond: 50, connectBurst: 200, maxUnauthenticated: 100 },
+      trustProxyHops: 0,
     },
     inbox: { maxAgeSec: 30 * 24 * 3600, maxPerUser: 10_000, duplicateWindowSec: 600 },
     engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
@@ -207,6 +240,20 @@ export function loadConfig(env: Env = process.env): Config {
       badFramesPerMinute: int(env, 'PARLEY_BAD_FRAMES_PER_MINUTE', d.limits.badFramesPerMinute, 1),
       maxCommandBacklog: int(env, 'PARLEY_MAX_COMMAND_BACKLOG', d.limits.maxCommandBacklog, 1),
       maxCommandWaitMs: int(env, 'PARLEY_MAX_COMMAND_WAIT_MS', d.limits.maxCommandWaitMs, 0),
+    },
+    rateLimits: {
+      user: {
+        sendsPerSecond: int(env, 'PARLEY_USER_SENDS_PER_SECOND', d.rateLimits.user.sendsPerSecond, 1),
+        sendBurst: int(env, 'PARLEY_USER_SEND_BURST', d.rateLimits.user.sendBurst, 1),
+        framesPerSecond: int(env, 'PARLEY_USER_FRAMES_PER_SECOND', d.rateLimits.user.framesPerSecond, 1),
+        frameBurst: int(env, 'PARLEY_USER_FRAME_BURST', d.rateLimits.user.frameBurst, 1),
+      },
+      address: {
+        connectsPerSecond: int(env, 'PARLEY_ADDRESS_CONNECTS_PER_SECOND', d.rateLimits.address.connectsPerSecond, 1),
+        connectBurst: int(env, 'PARLEY_ADDRESS_CONNECT_BURST', d.rateLimits.address.connectBurst, 1),
+        maxUnauthenticated: int(env, 'PARLEY_ADDRESS_MAX_UNAUTHENTICATED', d.rateLimits.address.maxUnauthenticated, 1),
+      },
+      trustProxyHops: int(env, 'PARLEY_TRUST_PROXY', d.rateLimits.trustProxyHops, 0),
     },
     inbox: {
       maxAgeSec: int(env, 'PARLEY_INBOX_MAX_AGE_S', d.inbox.maxAgeSec, 1),

@@ -58,10 +58,13 @@ export const closeCodes = {
 export class ParleyError extends Error {
   readonly code: ErrorCode;
   readonly temporary: boolean;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** For `rate_limited`: how long until a retry can succeed (REST: also the Retry-After header). */
+  readonly retryAfterMs?: number;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
     super(message, options);
     this.name = 'ParleyError';
     this.code = code;
     this.temporary = errorCodes[code].temporary;
+    if (options?.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
   }
 }

@@ -109,6 +109,11 @@ export function makeNames(prefix = 'chat') {
         const head = `${prefix}.eph.`;
         return subject.startsWith(head) ? subject.slice(head.length) : undefined;
       },
+      /**
+       * Core NATS only: each gateway's report of the tokens its busy users took from their
+       * per-user rate limits, which the other gateways debit (gateway/usage-share.ts).
+       */
+      limitsUsage: `${prefix}.limits.usage`,
       /** Command outcomes (rejections, duplicates, acceptances) back to the gateway that sent it. */
       reply: (gatewayId: string) => `${prefix}.reply.${token('gateway id', gatewayId)}`,
       /**

@@ -25,6 +25,13 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     engine: { ...base.engine, ackWaitMs: 2_000 },
     // Unread counts stored within 50 ms rather than a second: tests read them soon after a send.
     delivery: { ...base.delivery, ackWaitMs: 2_000, unreadFlushMs: 50 },
+    // Tests send like bots and connect many sockets from 127.0.0.1 at once: the abuse limits are
+    // raised out of the way; the tests of those limits (abuse-*.test.ts) set their own.
+    rateLimits: {
+      user: { sendsPerSecond: 1_000_000, sendBurst: 1_000_000, framesPerSecond: 1_000_000, frameBurst: 1_000_000 },
+      address: { connectsPerSecond: 1_000_000, connectBurst: 1_000_000, maxUnauthenticated: 1_000_000 },
+      trustProxyHops: 0,
+    },
     // Read models on the test Postgres, in a schema of their own (dropped by startSystem's teardown).
     postgres: testPostgres(),
     ...overrides,

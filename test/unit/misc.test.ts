@@ -63,6 +63,7 @@ t.test('names', async (t) => {
     t.equal(n.subjects.live('alice'), 'chat.live.alice');
     t.equal(n.subjects.ephemeral('alice'), 'chat.eph.alice');
     t.equal(n.subjects.reply('gw-1'), 'chat.reply.gw-1');
+    t.equal(n.subjects.limitsUsage, 'chat.limits.usage');
     t.equal(n.consumers.enginePartition(2), 'engine-p2');
   });
 
@@ -170,6 +171,11 @@ t.test('loadConfig', async (t) => {
         maxCommandBacklog: 20_000,
         maxCommandWaitMs: 2_000,
       },
+      rateLimits: {
+        user: { sendsPerSecond: 10, sendBurst: 50, framesPerSecond: 200, frameBurst: 400 },
+        address: { connectsPerSecond: 50, connectBurst: 200, maxUnauthenticated: 100 },
+        trustProxyHops: 0,
+      },
       inbox: { maxAgeSec: 2_592_000, maxPerUser: 10_000, duplicateWindowSec: 600 },
       engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
       delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
@@ -217,6 +223,14 @@ t.test('loadConfig', async (t) => {
       PARLEY_BAD_FRAMES_PER_MINUTE: '3',
       PARLEY_MAX_COMMAND_BACKLOG: '500',
       PARLEY_MAX_COMMAND_WAIT_MS: '0',
+      PARLEY_USER_SENDS_PER_SECOND: '2',
+      PARLEY_USER_SEND_BURST: '4',
+      PARLEY_USER_FRAMES_PER_SECOND: '20',
+      PARLEY_USER_FRAME_BURST: '40',
+      PARLEY_ADDRESS_CONNECTS_PER_SECOND: '3',
+      PARLEY_ADDRESS_CONNECT_BURST: '6',
+      PARLEY_ADDRESS_MAX_UNAUTHENTICATED: '7',
+      PARLEY_TRUST_PROXY: '1',
       PARLEY_INBOX_MAX_AGE_S: '60',
       PARLEY_INBOX_MAX_PER_USER: '100',
       PARLEY_INBOX_DUPLICATE_WINDOW_S: '120',
@@ -263,6 +277,11 @@ t.test('loadConfig', async (t) => {
         badFramesPerMinute: 3,
         maxCommandBacklog: 500,
         maxCommandWaitMs: 0,
+      },
+      rateLimits: {
+        user: { sendsPerSecond: 2, sendBurst: 4, framesPerSecond: 20, frameBurst: 40 },
+        address: { connectsPerSecond: 3, connectBurst: 6, maxUnauthenticated: 7 },
+        trustProxyHops: 1,
       },
       inbox: { maxAgeSec: 60, maxPerUser: 100, duplicateWindowSec: 120 },
       engine: { ackWaitMs: 5000, maxAckPending: 10, cacheSize: 20, snapshotEvery: 50 },
