@@ -1,6 +1,6 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from '../lib/log.js';
-import { DrainRate, isOverloaded, type AdmissionLimits } from './admission.js';
+import { decideAdmission, DrainRate, isOverloaded, RecentSends, SHED_FROM, type AdmissionLimits } from './admission.js';
 
 /** How often the gateway reads the backlog. */
 const POLL_MS = 250;
@@ -32,6 +32,8 @@ export class CommandBacklog {
   readonly #limits: AdmissionLimits;
   readonly #log: Logger;
   readonly #drain = new DrainRate();
+  /** Sends asked for per user (admitted or not), for who is refused first (admission.ts decideAdmission). */
+  readonly #recent = new RecentSends();
   /** The backlog as last read. */
   #lastRead = 0;
   /** Sends this gateway let through since the read started that `#lastRead` came from. */
@@ -64,9 +66,18 @@ export class CommandBacklog {
     return isOverloaded(this.size, this.#drain.perSecond(), this.#limits);
   }
 
-  /** Whether a send may go in now; one that may is counted until the next read sees it. */
-  admit(): boolean {
-    if (this.overloaded) return false;
+  /** Past half a limit: the heaviest senders are refused (admission.ts SHED_FROM). */
+  get shedding(): boolean {
+    const soft = { ...this.#limits, maxBacklog: this.#limits.maxBacklog * SHED_FROM, maxWaitMs: this.#limits.maxWaitMs * SHED_FROM };
+    return isOverloaded(this.size, this.#drain.perSecond(), soft);
+  }
+
+  /** Whether a send of `userId` may go in now; one that may is counted until the next read sees it. */
+  admit(userId: string): boolean {
+    const now = performance.now();
+    const userRate = this.#recent.add(userId, now);
+    const decision = decideAdmission({ backlog: this.size, drainPerSec: this.#drain.perSecond(), userRate, activeSenders: this.#recent.active(now) }, this.#limits);
+    if (decision !== 'admit') return false;
     this.#admitted++;
     return true;
   }

@@ -19,6 +19,10 @@ export type SocketData = {
   requestedCursor?: number;
   /** The token from the upgrade request, until `open` takes it to verify. */
   token?: string;
+  /** The client's address as the per-address limits count it (address-limits.ts). */
+  address: string;
+  /** Counted among its address's unauthenticated sockets (until it authenticates or closes). */
+  unauthenticated?: boolean;
   connection?: Connection;
 };
 
@@ -106,11 +110,17 @@ export class Connection {
     }
   }
 
-  sendError(code: ErrorCode, message: string, extra: { ref?: string; tempId?: string } = {}): void {
+  sendError(code: ErrorCode, message: string, extra: { ref?: string; tempId?: string; retryAfterMs?: number } = {}): void {
     this.send({
       type: 'error',
       ...(extra.ref !== undefined ? { ref: extra.ref } : {}),
-      error: { code, message, temporary: errorCodes[code].temporary, ...(extra.tempId !== undefined ? { tempId: extra.tempId } : {}) },
+      error: {
+        code,
+        message,
+        temporary: errorCodes[code].temporary,
+        ...(extra.tempId !== undefined ? { tempId: extra.tempId } : {}),
+        ...(extra.retryAfterMs !== undefined ? { retryAfterMs: extra.retryAfterMs } : {}),
+      },
     });
   }
 

@@ -26,6 +26,7 @@ import {
   type CommandContext,
 } from './commands.js';
 import type { Connection } from './connection.js';
+import type { UserRateLimits } from './user-limits.js';
 
 export type FrameHandlerDeps = {
   names: Names;
@@ -38,11 +39,13 @@ export type FrameHandlerDeps = {
   onAuthenticated: (conn: Connection, ref: string | undefined) => void;
   /** Re-arm the token expiry timer after auth.refresh. */
   onTokenRefreshed: (conn: Connection, ref: string | undefined) => void;
-  /** Whether a send may go in now (command-backlog.ts); one that may is counted. */
-  admitSend: () => boolean;
+  /** Whether a send of this user may go in now (command-backlog.ts); one that may is counted. */
+  admitSend: (userId: string) => boolean;
+  /** Per-user buckets shared by the user's connections (user-limits.ts). */
+  userLimits: UserRateLimits;
 };
 
-type Refs = { ref?: string; tempId?: string };
+type Refs = { ref?: string; tempId?: string; retryAfterMs?: number };
 
 export const OVERLOADED_MESSAGE = 'the server is behind on messages; retry this send (same tempId) in a moment';
 
@@ -78,7 +81,14 @@ export class FrameHandler {
     }
     const payload = validateClientPayload[type](envelope.value.payload ?? {});
     if (!payload.ok) return this.reject(conn, 'validation_error', payload.message, refs);
-    if (!conn.frames.take()) return this.reject(conn, 'rate_limited', 'too many frames; slow down', refs);
+    if (!conn.frames.take()) return this.reject(conn, 'rate_limited', 'too many frames on this connection; slow down', { ...refs, retryAfterMs: conn.frames.retryAfterMs() });
+    // The user's own bucket, shared by all of its connections: more connections, or a reconnect
+    // after 4008, do not make more room.
+    const userId = conn.userId;
+    if (userId !== undefined) {
+      const wait = this.#d.userLimits.takeFrame(userId);
+      if (wait > 0) return this.reject(conn, 'rate_limited', 'too many frames from this user; slow down', { ...refs, retryAfterMs: wait });
+    }
     this.#dispatch(conn, type, payload.value, refs);
   }
 
@@ -111,10 +121,13 @@ export class FrameHandler {
       case 'conversation.join':
       case 'conversation.leave':
         return this.#submit(conn, buildMembership(type, payload as never, ctx()), refs);
-      case 'message.send':
+      case 'message.send': {
+        const wait = this.#d.userLimits.takeSend(conn.identity.userId);
+        if (wait > 0) return this.reject(conn, 'rate_limited', 'too many messages from this user; retry this send (same tempId) later', { ...refs, retryAfterMs: wait });
         // Not a bad frame: the client did nothing wrong, and retries the same tempId later.
-        if (!this.#d.admitSend()) return void conn.sendError('overloaded', OVERLOADED_MESSAGE, refs);
+        if (!this.#d.admitSend(conn.identity.userId)) return void conn.sendError('overloaded', OVERLOADED_MESSAGE, refs);
         return this.#submit(conn, buildSendMessage(payload as never, ctx()), refs);
+      }
       case 'message.delivered':
         return this.#submit(conn, buildReceipt('receipt.delivered', payload as never, ctx()), refs);
       case 'message.read':

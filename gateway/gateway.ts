@@ -32,6 +32,9 @@ import { InboxReplay } from './inbox-replay.js';
 import { OriginPolicy } from './origins.js';
 import { refusingRevoked, Revocations } from './revocations.js';
 import { TokenExpiry } from './token-expiry.js';
+import { AddressLimits, clientAddress } from './address-limits.js';
+import { startUsageShare } from './usage-share.js';
+import { UserLimits } from './user-limits.js';
 import { UserFeeds } from './user-feeds.js';
 import { uWS, uwsRuntime } from './uws.js';
 
@@ -57,7 +60,7 @@ export type GatewayHealth = {
    * Commands and unfinished events waiting (as last read, plus the sends let in since), the events
    * a second the delivery projector takes (null: not measured yet), and whether sends are refused.
    */
-  commands: { backlog: number; drainPerSec: number | null; overloaded: boolean };
+  commands: { backlog: number; drainPerSec: number | null; overloaded: boolean; shedding: boolean };
   /** How inbox replays were read: shared scans started, reads answered by scans, reads walked. */
   replay: { scans: number; fromScans: number; walked: number };
   /** Unexpected errors contained (logged, answered `internal`) since start: each one is a bug to find. */
@@ -155,15 +158,31 @@ export async function startGateway(opts: {
   const admin = new GatewayAdmin({ nc, names, gatewayId: config.gatewayId, connections, revocations, gatherMs: config.admin.gatherMs, log });
   await admin.start();
 
+  // Abuse limits: per user (kept after connections close, shared with the other gateways) and per address.
+  const userLimits = new UserLimits(config.rateLimits.user);
+  const usageShare = startUsageShare({ nc, subject: names.subjects.limitsUsage, gatewayId: config.gatewayId, users: userLimits, log });
+  const addresses = new AddressLimits(config.rateLimits.address);
+  /** A socket counted as unauthenticated is no longer (it authenticated, or closed). */
+  const settleAddress = (data: SocketData): void => {
+    if (!data.unauthenticated) return;
+    data.unauthenticated = false;
+    addresses.settled(data.address);
+  };
+
   // Told to every connection, so that clients can pace themselves rather than find the limits by 4008.
   const limits = {
     framesPerSecond: config.limits.framesPerSecond,
     frameBurst: config.limits.frameBurst,
     badFramesPerMinute: config.limits.badFramesPerMinute,
     maxPayloadBytes: config.limits.maxPayloadBytes,
+    userSendsPerSecond: config.rateLimits.user.sendsPerSecond,
+    userSendBurst: config.rateLimits.user.sendBurst,
+    userFramesPerSecond: config.rateLimits.user.framesPerSecond,
+    userFrameBurst: config.rateLimits.user.frameBurst,
   };
   const onAuthenticated = (conn: Connection, requestedCursor?: number, ref?: string): void => {
     clearTimeout(conn.authTimer);
+    settleAddress(conn.ws.getUserData());
     const userId = conn.identity!.userId;
     feeds.attach(conn, userId, requestedCursor).then(
       ({ cursor, resumed, reset, end }) => {
@@ -196,7 +215,8 @@ export async function startGateway(opts: {
     verifier,
     log,
     onAuthenticated: (conn, ref) => onAuthenticated(conn, conn.ws.getUserData().requestedCursor, ref),
-    admitSend: () => backlog.admit(),
+    admitSend: (userId) => backlog.admit(userId),
+    userLimits,
     onTokenRefreshed: (conn, ref) => {
       conn.send({
         type: 'auth.refreshed',
@@ -245,7 +265,8 @@ export async function startGateway(opts: {
     gatewayId: config.gatewayId,
     maxBodyBytes: config.limits.maxPayloadBytes,
     timeoutMs: 10_000,
-    admitSend: () => backlog.admit(),
+    admitSend: (userId) => backlog.admit(userId),
+    userLimits,
     origins,
     admin,
     log,
@@ -266,6 +287,16 @@ export async function startGateway(opts: {
         res.writeStatus('403 Forbidden').end('origin not allowed');
         return;
       }
+      // Per-address limits, before any socket exists: a refused upgrade costs a 429 and nothing more.
+      const address = clientAddress(Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('x-forwarded-for'), config.rateLimits.trustProxyHops);
+      const verdict = addresses.admit(address, Date.now());
+      if (!verdict.ok) {
+        res
+          .writeStatus('429 Too Many Requests')
+          .writeHeader('retry-after', String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))))
+          .end(verdict.reason);
+        return;
+      }
       const key = req.getHeader('sec-websocket-key');
       const protocols = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
@@ -274,7 +305,7 @@ export async function startGateway(opts: {
       const deviceId = (req.getHeader('x-device-id') || query.get('deviceId') || 'default').slice(0, 128);
       const cursorText = query.get('cursor');
       const { codec, protocol } = negotiate(protocols);
-      const data: SocketData = { connectionId: newId('conn'), codec, deviceId, ...(token !== undefined ? { token } : {}) };
+      const data: SocketData = { connectionId: newId('conn'), codec, deviceId, address, ...(token !== undefined ? { token } : {}) };
       if (cursorText !== null) {
         const cursor = Number(cursorText);
         if (!Number.isInteger(cursor) || cursor < 0) {
@@ -293,6 +324,9 @@ export async function startGateway(opts: {
       const conn = new Connection(ws, data, config.limits, faults);
       data.connection = conn;
       connections.set(conn.id, conn);
+      // Unauthenticated until its token is verified or its authenticate frame is (onAuthenticated).
+      addresses.opened(data.address);
+      data.unauthenticated = true;
       if (data.token !== undefined) {
         const token = data.token;
         delete data.token;
@@ -336,6 +370,7 @@ export async function startGateway(opts: {
       if (!conn) return;
       conn.closed = true;
       clearTimeout(conn.authTimer);
+      settleAddress(ws.getUserData());
       connections.delete(conn.id);
       feeds.detach(conn);
     }),
@@ -355,7 +390,7 @@ export async function startGateway(opts: {
       uws: { native: uwsRuntime.native, ...(uwsRuntime.reason ? { reason: uwsRuntime.reason } : {}) },
       connections: connections.size,
       users: feeds.users,
-      commands: { backlog: backlog.size, drainPerSec: backlog.drainPerSec === undefined ? null : Math.round(backlog.drainPerSec), overloaded: backlog.overloaded },
+      commands: { backlog: backlog.size, drainPerSec: backlog.drainPerSec === undefined ? null : Math.round(backlog.drainPerSec), overloaded: backlog.overloaded, shedding: backlog.shedding },
       replay: { ...replay.served },
       faults: faults.count,
       ...(components ? { components } : {}),
@@ -398,6 +433,7 @@ export async function startGateway(opts: {
       commandsLiveness.stop();
       admin.stop();
       revocations.stop();
+      usageShare.stop();
       outcomes.unsubscribe();
       feeds.close();
       replay.close();

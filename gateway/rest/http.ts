@@ -80,11 +80,16 @@ export function sendJson(res: HttpResponse, request: Request, status: number, bo
 }
 
 /** The same `{ error: { code, message } }` body as the WebSocket `error` frame, with the code's HTTP status. */
-export function sendError(res: HttpResponse, request: Request, code: ErrorCode, message: string, extra: object = {}): void {
-  sendJson(res, request, errorCodes[code].http, { error: { code, message, temporary: errorCodes[code].temporary, ...extra } });
+export function sendError(res: HttpResponse, request: Request, code: ErrorCode, message: string, extra: object = {}, headers: Record<string, string> = {}): void {
+  sendJson(res, request, errorCodes[code].http, { error: { code, message, temporary: errorCodes[code].temporary, ...extra } }, headers);
 }
 
 export function sendFailure(res: HttpResponse, request: Request, err: unknown): void {
+  if (err instanceof ParleyError && err.retryAfterMs !== undefined) {
+    // 429 with Retry-After (whole seconds, rounded up) and the exact wait in the body, as in the error frame.
+    const retryAfterMs = err.retryAfterMs;
+    return sendError(res, request, err.code, err.message, { retryAfterMs }, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) });
+  }
   if (err instanceof ParleyError) return sendError(res, request, err.code, err.message);
   sendError(res, request, 'internal', 'internal error');
 }

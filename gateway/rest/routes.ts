@@ -12,6 +12,7 @@ import type { OriginPolicy } from '../origins.js';
 import { mountAdminRoutes } from './admin-routes.js';
 import { bearer, capture, idParam, readJson, sendError, sendFailure, sendJson, type Request } from './http.js';
 import type { OutcomeWaiter } from './outcome-waiter.js';
+import type { UserRateLimits } from '../user-limits.js';
 import { conversationsOf, memberSince, messagesPage, unreadOf, type ReadDb } from './read-models.js';
 
 export type RestDeps = {
@@ -24,8 +25,10 @@ export type RestDeps = {
   maxBodyBytes: number;
   /** How long a write waits for the engine's answer. */
   timeoutMs: number;
-  /** Whether a send may go in now (command-backlog.ts); one that may is counted. */
-  admitSend: () => boolean;
+  /** Whether a send of this user may go in now (command-backlog.ts); one that may is counted. */
+  admitSend: (userId: string) => boolean;
+  /** The same per-user buckets as the user's WebSocket frames and sends (user-limits.ts). */
+  userLimits: UserRateLimits;
   /** Which browser origins may call (PARLEY_ALLOWED_ORIGINS); answers carry CORS headers for them. */
   origins: OriginPolicy;
   /** The admin controls (routes under /v1/admin, for tokens with the parley:admin scope). */
@@ -68,6 +71,9 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
           // it read the answer, but a POST it may send without asking would still act).
           if (!deps.origins.allows(origin)) return sendError(res, request, 'forbidden', 'origin not allowed');
           const identity = await deps.verifier.verify(bearer(request.authorization));
+          // A request is a frame of the user's, for the per-user limit (what a connection may not do, a REST loop may not either).
+          const wait = deps.userLimits.takeFrame(identity.userId);
+          if (wait > 0) throw new ParleyError('rate_limited', 'too many requests from this user; slow down', { retryAfterMs: wait });
           await handler({ res, request, identity, body: await body });
         } catch (err) {
           if (!(err instanceof ParleyError)) deps.log.error({ err, url: request.url }, 'REST handler failed');
@@ -126,7 +132,9 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
 
   route('post', '/v1/messages', async (ctx) => {
     const payload = validate('message.send', ctx.body);
-    if (!deps.admitSend()) throw new ParleyError('overloaded', OVERLOADED_MESSAGE);
+    const wait = deps.userLimits.takeSend(ctx.identity.userId);
+    if (wait > 0) throw new ParleyError('rate_limited', 'too many messages from this user; retry this send (same tempId) later', { retryAfterMs: wait });
+    if (!deps.admitSend(ctx.identity.userId)) throw new ParleyError('overloaded', OVERLOADED_MESSAGE);
     const o = await decide(ctx, (c) => buildSendMessage(payload, c));
     const m = o.result as WireMessage;
     sendJson(ctx.res, ctx.request, 201, { id: m.id, conversationId: m.conversationId, seq: m.seq, tempId: m.tempId, status: 'sent', createdAt: m.createdAt, message: m }, o.outcome === 'duplicate' ? { 'idempotent-replay': 'true' } : {});
