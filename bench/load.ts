@@ -71,7 +71,7 @@ Usage: npm run bench -- load [flags]
 
 By default it starts the system under test itself, as separate processes
 (node bin/parley.mjs start --role engine|projector|gateway) on a private PARLEY_PREFIX, a free port
-and frame limits raised to 1,000,000/s, and stops them (SIGTERM) at the end, deleting the prefix's
+and frame, per-user and per-address limits raised to 1,000,000/s (--env sets them), and stops them (SIGTERM) at the end, deleting the prefix's
 streams. It refuses to measure uWebSockets.js's slow ws fallback unless --allow-fallback.
 
 Each generator process opens its share of the connections (spread over source addresses in

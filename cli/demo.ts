@@ -65,6 +65,8 @@ class Peer {
   closedUnexpectedly?: string;
   /** The frame rate the server allows this connection (connection.success), when it said. */
   framesPerSecond?: number;
+  /** The send rate the server allows this user (connection.success), when it said. */
+  sendsPerSecond?: number;
 
   private constructor(
     readonly label: string,
@@ -109,6 +111,8 @@ class Peer {
           off();
           const limit = f.payload?.limits?.framesPerSecond;
           if (typeof limit === 'number' && limit > 0) peer.framesPerSecond = limit;
+          const sends = f.payload?.limits?.userSendsPerSecond;
+          if (typeof sends === 'number' && sends > 0) peer.sendsPerSecond = sends;
           resolve(peer);
         } else if (f.type === 'error') {
           const hint =
@@ -182,6 +186,8 @@ async function startEmbedded(base: Config, secret: string, log: Logger): Promise
     auth: { ...base.auth, secret, jwksUrl: undefined, algorithms: ['HS256'] },
     // The demo measures the pipeline, not the per-connection frame limit of this private instance.
     limits: { ...base.limits, framesPerSecond: 1_000_000, frameBurst: 1_000_000 },
+    // Nor the per-user ones: alice is a bot here, sending at the rate asked for.
+    rateLimits: { ...base.rateLimits, user: { sendsPerSecond: 1_000_000, sendBurst: 1_000_000, framesPerSecond: 1_000_000, frameBurst: 1_000_000 } },
     // Its own read-model schema: sharing the user's would make the projector start theirs over.
     postgres: { ...base.postgres, schema: `demo_${prefix.slice(4)}` },
   };
@@ -314,8 +320,17 @@ export async function run(args: string[], cli: Cli): Promise<number> {
     out();
     // Stay under the server's frame rate limit: going over it is answered rate_limited, and enough of
     // those close the connection (4008). A margin leaves room for the other frames alice sends.
-    const allowed = alice.framesPerSecond === undefined ? rate : Math.max(1, Math.floor(alice.framesPerSecond * 0.9));
-    if (allowed < rate) out(`Pacing at ${allowed}/s: the server allows ${alice.framesPerSecond} frames/s per connection (PARLEY_FRAMES_PER_SECOND).`);
+    // The per-user send limit (PARLEY_USER_SENDS_PER_SECOND) too: over it sends are refused rate_limited.
+    const byFrames = alice.framesPerSecond === undefined ? rate : Math.max(1, Math.floor(alice.framesPerSecond * 0.9));
+    const bySends = alice.sendsPerSecond === undefined ? rate : Math.max(1, Math.floor(alice.sendsPerSecond * 0.9));
+    const allowed = Math.min(byFrames, bySends);
+    if (allowed < rate) {
+      out(
+        bySends < byFrames
+          ? `Pacing at ${allowed}/s: the server allows ${alice.sendsPerSecond} messages/s per user (PARLEY_USER_SENDS_PER_SECOND).`
+          : `Pacing at ${allowed}/s: the server allows ${alice.framesPerSecond} frames/s per connection (PARLEY_FRAMES_PER_SECOND).`,
+      );
+    }
     result = await roundTrip(alice, bob, { runId, messages, rate: Math.min(rate, allowed), signal: interrupted.signal });
   } catch (err) {
     process.stderr.write(`parley demo: ${(err as Error).message}\n`);

@@ -148,6 +148,17 @@ export function describeDatabase(db: BenchDatabase, schema?: string): string {
   return db.kind === 'postgres' ? `Postgres ${redactUrl(db.url)}${schema ? `, schema ${schema}` : ''}` : `embedded PGlite (${db.why})`;
 }
 
+/** The abuse limits (per user, per address) raised out of the way of a bench; `--env` may set them back. */
+export const BENCH_RATE_LIMITS: Record<string, string> = {
+  PARLEY_USER_SENDS_PER_SECOND: '1000000',
+  PARLEY_USER_SEND_BURST: '1000000',
+  PARLEY_USER_FRAMES_PER_SECOND: '1000000',
+  PARLEY_USER_FRAME_BURST: '1000000',
+  PARLEY_ADDRESS_CONNECTS_PER_SECOND: '1000000',
+  PARLEY_ADDRESS_CONNECT_BURST: '1000000',
+  PARLEY_ADDRESS_MAX_UNAUTHENTICATED: '1000000',
+};
+
 export async function startSystem(o: SystemOptions): Promise<StartedSystem> {
   const prefix = o.prefix ?? `bench${randomBytes(4).toString('hex')}`;
   const database = await chooseDatabase(o.databaseUrl);
@@ -168,6 +179,9 @@ export async function startSystem(o: SystemOptions): Promise<StartedSystem> {
     // the bench measures the pipeline, not the per-connection frame limit
     PARLEY_FRAMES_PER_SECOND: '1000000',
     PARLEY_FRAME_BURST: '1000000',
+    // nor the abuse limits: its users are bots, its connections come from a few loopback addresses
+    // at once (ask for them with --env, e.g. --env PARLEY_USER_SENDS_PER_SECOND=10)
+    ...BENCH_RATE_LIMITS,
     PARLEY_LOG_LEVEL: 'warn',
     PARLEY_DATA_DIR: dataDir,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl, PARLEY_PG_SCHEMA: prefix } : {}),

@@ -18,7 +18,7 @@ import { defaultConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
 import { makeNames, type Names } from '../../lib/names.js';
 import { connectNats, deleteStreams, jetstreamManager } from '../../lib/nats.js';
-import { chooseDatabase, describeDatabase, dropSchemas, type BenchDatabase } from '../lib/system.js';
+import { BENCH_RATE_LIMITS, chooseDatabase, describeDatabase, dropSchemas, type BenchDatabase } from '../lib/system.js';
 import { sleep } from './common.js';
 
 const parleyBin = fileURLToPath(new URL('../../bin/parley.mjs', import.meta.url));
@@ -107,6 +107,9 @@ export class BenchSystem {
         PARLEY_LOG_LEVEL: 'warn',
         // Without a Postgres the projector role keeps an embedded PGlite under the data dir: a private one per run.
         PARLEY_DATA_DIR: join(this.dir, 'data'),
+        // The abuse limits are not what these scenarios measure (storm: 10,000 reconnects from one
+        // address at once); a scenario's own env may set them (bench/flood.ts does).
+        ...BENCH_RATE_LIMITS,
         ...this.env,
         ...extraEnv,
       },
