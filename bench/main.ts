@@ -17,6 +17,7 @@ const scenarios: { name: string; summary: string }[] = [
   { name: 'storm', summary: 'Reconnect storm: many clients resuming from their cursors at once' },
   { name: 'rebuild', summary: 'Rebuild of the read models from the event log' },
   { name: 'micro', summary: 'Micro-benchmarks of hot functions' },
+  { name: 'flood', summary: 'One user flooding through reconnecting WebSockets and REST under the default abuse limits, and an innocent user beside it' },
   { name: 'nats', summary: 'nats-server CPU per JetStream operation (writes, acks, KV, socket writes)' },
 ];
 
