@@ -35,6 +35,7 @@ import { TokenExpiry } from './token-expiry.js';
 import { AddressLimits, clientAddress } from './address-limits.js';
 import { startUsageShare } from './usage-share.js';
 import { UserLimits } from './user-limits.js';
+import { cachingVerifier } from './token-cache.js';
 import { UserFeeds } from './user-feeds.js';
 import { uWS, uwsRuntime } from './uws.js';
 
@@ -97,7 +98,8 @@ export async function startGateway(opts: {
   // Every token check (upgrade, authenticate, auth.refresh, REST) also refuses revoked tokens; the
   // revocations are all read before the gateway serves.
   const revocations = await Revocations.open(await new Kvm(nc).open(names.buckets.revocations), log);
-  const verifier = refusingRevoked(opts.verifier ?? createTokenVerifier(config.auth), revocations);
+  // Verified tokens are remembered (token-cache.ts); revocation is still checked on every use.
+  const verifier = refusingRevoked(cachingVerifier(opts.verifier ?? createTokenVerifier(config.auth)), revocations);
   const origins = new OriginPolicy(config.allowedOrigins);
   // Commands go out, and their acks come back, on a connection of their own. On the shared one an
   // ack queues behind every inbox entry nats-server has yet to send us: when deliveries lag (at
@@ -184,6 +186,14 @@ export async function startGateway(opts: {
     clearTimeout(conn.authTimer);
     settleAddress(conn.ws.getUserData());
     const userId = conn.identity!.userId;
+    // A connection costs its user a frame: a user over its frame limit (a flooder reconnecting
+    // after each 4008) is closed here, before the inbox feed is attached and read for it.
+    const wait = userLimits.takeFrame(userId);
+    if (wait > 0) {
+      conn.sendError('rate_limited', 'too many frames from this user; reconnect later', { ...(ref !== undefined ? { ref } : {}), retryAfterMs: wait });
+      conn.close(closeCodes.policy, 'rate limited');
+      return;
+    }
     feeds.attach(conn, userId, requestedCursor).then(
       ({ cursor, resumed, reset, end }) => {
         if (conn.closed) return feeds.detach(conn);

@@ -85,3 +85,26 @@ t.test('addressKey: IPv4 as is, IPv4-mapped as IPv4, IPv6 by its /64', async (t)
   t.equal(addressKey('2001:0DB8:abcd:0012:0000:0000:0000:0001'), '2001:db8:abcd:12::/64', 'the same /64 however written');
   t.equal(addressKey('::1'), '0:0:0:0::/64');
 });
+
+t.test('cachingVerifier: a token verified once is not verified again until it expires', async (t) => {
+  let now = T0;
+  let calls = 0;
+  const inner = {
+    async verify(token: string) {
+      calls++;
+      if (token === 'bad') throw new Error('bad token');
+      return { userId: token, expiresAt: T0 + 1_000 };
+    },
+  };
+  const { cachingVerifier } = await import('../../gateway/token-cache.js');
+  const v = cachingVerifier(inner, () => now);
+  t.same(await v.verify('alice'), { userId: 'alice', expiresAt: T0 + 1_000 });
+  t.same(await v.verify('alice'), { userId: 'alice', expiresAt: T0 + 1_000 });
+  t.equal(calls, 1, 'the second time from the cache');
+  await t.rejects(v.verify('bad'));
+  await t.rejects(v.verify('bad'));
+  t.equal(calls, 3, 'failures are not cached');
+  now = T0 + 1_000;
+  await v.verify('alice');
+  t.equal(calls, 4, 'past its expiry the token is verified again (the verifier decides about the clock tolerance)');
+});
