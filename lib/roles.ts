@@ -72,5 +72,15 @@ const POSTGRES_FAILING_MS = 10_000;
 
 function postgresHealth(stats: PostgresProjectorStats): ComponentHealth {
   const failingMs = stats.failingSince === null ? 0 : Date.now() - stats.failingSince;
-  return { name: 'postgres-projector', ok: failingMs < POSTGRES_FAILING_MS, checkpoint: stats.checkpoint, failingMs, failed: stats.failed, sanitized: stats.sanitized, invalid: stats.invalid };
+  // Parked events do not make it degraded: the read models move on; they are missing those events' effects.
+  return {
+    name: 'postgres-projector',
+    ok: failingMs < POSTGRES_FAILING_MS,
+    checkpoint: stats.checkpoint,
+    failingMs,
+    failed: stats.failed,
+    sanitized: stats.sanitized,
+    invalid: stats.invalid,
+    parked: stats.parked,
+  };
 }

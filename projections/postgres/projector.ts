@@ -23,6 +23,7 @@ import { mayNeedSanitizing, sanitizeText } from '../../lib/wire-value.js';
 import { compile, UserEvent, validateEvent } from '../../schemas/index.js';
 import { planBatch, type LoggedEvent, type ProjectedEvent } from './apply.js';
 import { copyInsertMessages } from './copy-insert.js';
+import { applyIsolating, ownTransactions } from './isolate.js';
 import { migrate } from './migrate.js';
 
 /**
@@ -50,6 +51,13 @@ import { migrate } from './migrate.js';
  *
  * A failed batch (Postgres down, a connection killed) is rolled back and not acked; the projector
  * consumes again after a back-off, and JetStream redelivers the batch after its ack wait.
+ *
+ * A batch that fails because Postgres refuses one event's values (refusal.ts: SQLSTATE class 22,
+ * 23 or 54, while the database answers) would fail the same way on every redelivery and freeze the
+ * read models for good. That one event is found by splitting the batch, and parked: recorded in
+ * `parked_events`, the checkpoint moved past it in the same transaction, the rest of the batch
+ * applied and acked as usual (isolate.ts, park.ts). Its effects are missing until `parley projections
+ * retry-parked` or a rebuild applies it.
  */
 
 export const CHECKPOINT_NAME = 'postgres';
@@ -66,6 +74,11 @@ export type PostgresProjectorStats = {
   sanitized: number;
   /** Batches that failed (rolled back, consumed again later). */
   failed: number;
+  /**
+   * Events this process parked since it started: Postgres refused them, they were set aside so that
+   * the events after them could be applied (`parked_events`; `parley projections status` lists them).
+   */
+  parked: number;
   /** When the batches began to fail, while they still do (ms since the epoch); null while they succeed. */
   failingSince: number | null;
   lastEventSeq: number;
@@ -77,8 +90,11 @@ export type PostgresProjector = {
   stop(): Promise<void>;
 };
 
-/** A message of the log as the projector sees it: decoded, or null if it is not one it can apply. */
-export type LogEntry = { seq: number; event: ProjectedEvent | null };
+/**
+ * A message of the log as the projector sees it: decoded, or null if it is not one it can apply;
+ * with its subject when it came from the log (a parked event records it).
+ */
+export type LogEntry = { seq: number; event: ProjectedEvent | null; subject?: string };
 
 export class SourceMismatchError extends Error {
   constructor(schema: string, stored: string, ours: string) {
@@ -105,13 +121,13 @@ export function decodeLogEntry(
 ): LogEntry & { problem?: string; sanitized?: boolean } {
   const conversationId = names.subjects.conversationOfSubject(m.subject);
   const userId = conversationId === undefined ? names.subjects.userOfSubject(m.subject) : undefined;
-  if (conversationId === undefined && userId === undefined) return { seq: m.seq, event: null, problem: `not an event subject: ${m.subject}` };
+  if (conversationId === undefined && userId === undefined) return { seq: m.seq, subject: m.subject, event: null, problem: `not an event subject: ${m.subject}` };
   let value: unknown;
   let sanitized = false;
   try {
     value = decodeJson(m.data);
   } catch {
-    return report({ seq: m.seq, event: null, problem: 'not JSON' }, log, m.subject);
+    return report({ seq: m.seq, subject: m.subject, event: null, problem: 'not JSON' }, log, m.subject);
   }
   if (mayNeedSanitizing(m.data)) {
     // Written by a version whose edge let NUL or lone surrogates in: Postgres refuses them, and the
@@ -123,11 +139,11 @@ export function decodeLogEntry(
     value = clean;
   }
   const checked = conversationId !== undefined ? validateEvent(value) : validateUserEvent(value);
-  if (!checked.ok) return report({ seq: m.seq, event: null, problem: checked.message }, log, m.subject);
+  if (!checked.ok) return report({ seq: m.seq, subject: m.subject, event: null, problem: checked.message }, log, m.subject);
   const event = checked.value as ProjectedEvent;
   const owner = 'conversationId' in event ? event.conversationId : event.userId;
-  if (owner !== (conversationId ?? userId)) return report({ seq: m.seq, event: null, problem: `event of ${owner} on ${m.subject}` }, log, m.subject);
-  return { seq: m.seq, event, ...(sanitized ? { sanitized } : {}) };
+  if (owner !== (conversationId ?? userId)) return report({ seq: m.seq, subject: m.subject, event: null, problem: `event of ${owner} on ${m.subject}` }, log, m.subject);
+  return { seq: m.seq, subject: m.subject, event, ...(sanitized ? { sanitized } : {}) };
 }
 
 function report(entry: LogEntry & { problem: string }, log: Logger | undefined, subject: string) {
@@ -343,7 +359,19 @@ export async function startPostgresProjector(opts: {
   const consumer: Consumer = await js.consumers.get(names.streams.events, names.consumers.postgres);
   const reader = new StreamReader(jsm, names.streams.events);
   const { batchSize, batchMs } = config.postgres;
-  const counts: PostgresProjectorStats = { batches: 0, events: 0, skipped: 0, invalid: 0, sanitized: 0, failed: 0, failingSince: null, lastEventSeq: 0, checkpoint: 0 };
+  const counts: PostgresProjectorStats = {
+    batches: 0,
+    events: 0,
+    skipped: 0,
+    invalid: 0,
+    sanitized: 0,
+    failed: 0,
+    parked: 0,
+    failingSince: null,
+    lastEventSeq: 0,
+    checkpoint: 0,
+  };
+  const atomic = ownTransactions(db.pool);
 
   const nothingBetween = async (afterSeq: number, nextSeq: number): Promise<boolean> => {
     const next = await reader.nextAfter(names.subjects.eventsAll, afterSeq);
@@ -370,11 +398,12 @@ export async function startPostgresProjector(opts: {
       }
     }
     const pending = [...held.values()].sort((a, b) => a.m.seq - b.m.seq);
-    const result = await projectBatch(
-      db.pool,
+    // A refused event is parked here, not redelivered for ever (isolate.ts); an outage throws.
+    const result = await applyIsolating(
+      atomic,
       schema,
       pending.map((p) => p.entry),
-      { source, nothingBetween },
+      { source, nothingBetween, log },
     );
     const done = pending.filter((p) => p.m.seq <= result.checkpoint);
     done.at(-1)?.m.ack();
@@ -386,6 +415,7 @@ export async function startPostgresProjector(opts: {
     counts.batches++;
     counts.events += result.applied;
     counts.skipped += result.skipped;
+    counts.parked += result.parked.length;
     counts.checkpoint = result.checkpoint;
     for (const m of batch) counts.lastEventSeq = Math.max(counts.lastEventSeq, m.seq);
   };
