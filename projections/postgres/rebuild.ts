@@ -6,7 +6,9 @@ import type { Names } from '../../lib/names.js';
 import { ident, inTransaction, type Database } from '../../lib/pg.js';
 import { deferForBulkLoad, restoreAfterBulkLoad } from './bulk-schema.js';
 import { migrate } from './migrate.js';
-import { applyBatchIn, decodeLogEntry, projectBatch, projectorLockKey, readCheckpoint, sourceOf, type LogEntry } from './projector.js';
+import { applyIsolating, ownTransactions, savepoints } from './isolate.js';
+import { listParked, type ParkedEvent } from './park.js';
+import { decodeLogEntry, projectorLockKey, readCheckpoint, sourceOf, type LogEntry } from './projector.js';
 
 /**
  * Rebuild the read models from the whole log, without taking them away from readers:
@@ -26,6 +28,11 @@ import { applyBatchIn, decodeLogEntry, projectBatch, projectorLockKey, readCheck
  *    rebuild already applied. Nothing is applied twice, nothing is missed, and the durable consumer
  *    need not move; a projector that starts later lines its consumer up with the checkpoint.
  * 3. `<schema>_old` is dropped.
+ *
+ * An event Postgres refuses to store does not stop the rebuild: it is parked in the rebuilt
+ * schema's `parked_events` as the live projector would park it (isolate.ts), and the rebuild goes on.
+ * Events parked in the old schema are replayed like every other: once swapped in, the table lists
+ * only those that still fail.
  */
 
 export type RebuildResult = {
@@ -36,6 +43,8 @@ export type RebuildResult = {
   lastSeq: number;
   /** Events applied under the swap's lock because the live projector was ahead. */
   caughtUp: number;
+  /** Events Postgres refused, parked in the rebuilt schema. */
+  parked: number;
 };
 
 /**
@@ -96,6 +105,7 @@ export async function rebuildReadModels(opts: {
     const it = messages[Symbol.asyncIterator]();
     let applied = 0;
     let caughtUp = 0;
+    let parked = 0;
     let reached = 0;
     /** The next messages of the log, up to `size` or up to `until`, whichever comes first. */
     const take = async (until: number, size = batchSize): Promise<LogEntry[]> => {
@@ -132,9 +142,9 @@ export async function rebuildReadModels(opts: {
       let next = reached < total ? ahead(take(total, size)) : undefined;
       while (next) {
         const entries = await next;
-        const writing = projectBatch(db.pool, work, entries, { source, copy });
+        const writing = applyIsolating(ownTransactions(db.pool), work, entries, { source, copy, log });
         next = reached < total ? ahead(take(total, grow())) : undefined;
-        await writing;
+        parked += (await writing).parked.length;
         applied += entries.length;
         opts.onProgress?.(entries.at(-1)!.seq, total, applied / elapsed());
       }
@@ -147,7 +157,9 @@ export async function rebuildReadModels(opts: {
         const liveSeq = live && (live.source === null || live.source === source) ? live.logSeq : 0;
         while (reached < liveSeq) {
           const entries = await take(liveSeq);
-          await applyBatchIn(client, work, entries, { source, copy });
+          // In savepoints: a refused statement aborts the transaction it runs in, and this one must
+          // survive it (it holds the lock and does the swap).
+          parked += (await applyIsolating(savepoints(client), work, entries, { source, copy, log })).parked.length;
           applied += entries.length;
           caughtUp += entries.length;
         }
@@ -162,7 +174,7 @@ export async function rebuildReadModels(opts: {
     }
     await db.pool.query(`DROP SCHEMA IF EXISTS ${ident(old)} CASCADE`);
     const seconds = elapsed();
-    const result = { events: applied, seconds, eventsPerSec: seconds > 0 ? applied / seconds : 0, lastSeq: reached, caughtUp };
+    const result = { events: applied, seconds, eventsPerSec: seconds > 0 ? applied / seconds : 0, lastSeq: reached, caughtUp, parked };
     log.info(result, 'read models rebuilt');
     return result;
   } finally {
@@ -188,6 +200,8 @@ export type ProjectorStatus = {
   lag: number;
   /** postgres only: the checkpoint stored with the read models (null: none yet). */
   checkpoint?: number | null;
+  /** postgres only: events Postgres refused, set aside; their effects are missing from the read models. */
+  parked?: ParkedEvent[];
 };
 
 export type ProjectionsStatus = { stream: string; lastSeq: number; messages: number; projectors: ProjectorStatus[] };
@@ -217,6 +231,7 @@ export async function projectorStatus(opts: { nc: NatsConnection; names: Names; 
     const checkpoint = await readCheckpoint(db.pool, config.postgres.schema);
     postgres.checkpoint = checkpoint?.logSeq ?? null;
     postgres.lag = Math.max(0, lastSeq - (checkpoint?.logSeq ?? 0));
+    postgres.parked = await listParked(db.pool, config.postgres.schema);
   }
   return { stream: names.streams.events, lastSeq, messages: info.state.messages, projectors: [delivery, postgres] };
 }
