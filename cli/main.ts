@@ -16,7 +16,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   demo: { summary: 'Two users chat over WebSockets, then a latency/throughput round trip', load: () => import('./demo.js') },
   replay: { summary: "Print a conversation's events as logged (table, JSON or JSON Lines)", load: () => import('./replay.js') },
   export: { summary: 'Write the whole event log to a JSON Lines file (or stdout), in log order', load: () => import('./export.js') },
-  projections: { summary: 'Projector positions and lag (status); rebuild the read models from the log (rebuild)', load: () => import('./projections.js') },
+  projections: {
+    summary: 'Projector positions, lag and parked events (status); rebuild the read models (rebuild); apply parked events again (retry-parked)',
+    load: () => import('./projections.js'),
+  },
   help: { summary: 'Show help for a command', load: async () => helpCommand },
 };
 
