@@ -14,7 +14,8 @@ import { refusalOf, type Refusal } from './refusal.js';
  * it is split in halves and each half is applied on its own, in log order, each in its own
  * transaction with the checkpoint as always; a half that fails is split again, down to the one
  * event that fails alone. That event is tried twice more (the refusal must repeat), the database
- * must answer `SELECT 1` (it is not going away under us), and then it is parked: recorded in
+ * must answer `SELECT 1` (it is not going away under us), the parking budget must allow it (many
+ * refusals in a row are not one poison: see ParkingBudget), and then it is parked: recorded in
  * `parked_events` with the checkpoint moved past it in the same transaction (park.ts). Everything
  * else of the batch is applied; a batch of n events with one poison costs about 2·log2(n) extra
  * transactions.
@@ -68,7 +69,33 @@ export function savepoints(client: pg.PoolClient): Atomic {
 
 export type IsolatedResult = BatchResult & { parked: ParkedEvent[] };
 
-export type IsolateOptions = BatchOptions & { log?: Logger };
+/**
+ * How many events may be parked in a while. One poisoned event is rare; many refused in a row are
+ * not poison but something wrong with every event (a NOT NULL column or a constraint added to the
+ * read models by hand, say), and parking them all would quietly empty the read models. Past the
+ * budget, a refusal is thrown like an outage: the batch is retried with back-off, and /health says
+ * the projector is failing.
+ */
+export type ParkingBudget = { allows(): boolean; spend(): void };
+
+/** The live projector's budget: at most `limit` events parked in any `windowMs`. */
+export function parkingBudget(limit = 20, windowMs = 60_000): ParkingBudget {
+  const times: number[] = [];
+  const prune = () => {
+    while (times.length > 0 && times[0]! <= Date.now() - windowMs) times.shift();
+  };
+  return {
+    allows() {
+      prune();
+      return times.length < limit;
+    },
+    spend() {
+      times.push(Date.now());
+    },
+  };
+}
+
+export type IsolateOptions = BatchOptions & { log?: Logger; budget?: ParkingBudget };
 
 /** Apply `entries` (see applyBatchIn), parking any one event Postgres refuses to store. */
 export async function applyIsolating(atomic: Atomic, schema: string, entries: LogEntry[], options: IsolateOptions = {}): Promise<IsolatedResult> {
@@ -113,8 +140,16 @@ async function confirmAndPark(atomic: Atomic, schema: string, entry: EventEntry,
     }
   }
   if (!(await atomic.answers())) throw firstErr;
+  if (options.budget && !options.budget.allows()) {
+    options.log?.error(
+      { seq: entry.seq, code: refusal.code, error: refusal.message },
+      'Postgres refuses this event too, and too many were parked lately: NOT parking it (is the schema changed by hand?); retrying the batch',
+    );
+    throw firstErr;
+  }
   const { result, parked } = await atomic.run((client) => parkIn(client, schema, entry, refusal, options));
   if (parked) {
+    options.budget?.spend();
     options.log?.error(
       { seq: parked.seq, subject: parked.subject, type: parked.eventType, code: parked.errorCode, error: parked.error },
       'Postgres refuses to store this event: PARKED (its effects are missing from the read models; `parley projections retry-parked` applies it again)',

@@ -23,7 +23,7 @@ import { mayNeedSanitizing, sanitizeText } from '../../lib/wire-value.js';
 import { compile, UserEvent, validateEvent } from '../../schemas/index.js';
 import { planBatch, type LoggedEvent, type ProjectedEvent } from './apply.js';
 import { copyInsertMessages } from './copy-insert.js';
-import { applyIsolating, ownTransactions } from './isolate.js';
+import { applyIsolating, ownTransactions, parkingBudget } from './isolate.js';
 import { migrate } from './migrate.js';
 
 /**
@@ -372,6 +372,7 @@ export async function startPostgresProjector(opts: {
     checkpoint: 0,
   };
   const atomic = ownTransactions(db.pool);
+  const budget = parkingBudget();
 
   const nothingBetween = async (afterSeq: number, nextSeq: number): Promise<boolean> => {
     const next = await reader.nextAfter(names.subjects.eventsAll, afterSeq);
@@ -403,7 +404,7 @@ export async function startPostgresProjector(opts: {
       atomic,
       schema,
       pending.map((p) => p.entry),
-      { source, nothingBetween, log },
+      { source, nothingBetween, log, budget },
     );
     const done = pending.filter((p) => p.m.seq <= result.checkpoint);
     done.at(-1)?.m.ack();

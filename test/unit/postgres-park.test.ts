@@ -8,7 +8,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { ident, inTransaction } from '../../lib/pg.js';
 import type { ProjectedEvent } from '../../projections/postgres/apply.js';
-import { applyIsolating, ownTransactions, savepoints, type Atomic } from '../../projections/postgres/isolate.js';
+import { applyIsolating, ownTransactions, parkingBudget, savepoints, type Atomic } from '../../projections/postgres/isolate.js';
 import { listParked } from '../../projections/postgres/park.js';
 import { projectBatch, readCheckpoint, type LogEntry } from '../../projections/postgres/projector.js';
 import { refusalOf } from '../../projections/postgres/refusal.js';
@@ -95,6 +95,21 @@ t.test('a refusal is not parked while the database does not answer', async (t) =
   t.strictSame(await listParked(db.pool, db.schema), [], 'nothing parked');
   const checkpoint = (await readCheckpoint(db.pool, db.schema))?.logSeq ?? 0;
   t.equal(checkpoint, [...poisons.keys()][0]! - 1, 'the events before the poison are applied; the checkpoint stops before it');
+});
+
+t.test('past the parking budget, refusals are retried like an outage instead of parked', async (t) => {
+  const { entries, poisons } = poisonedLog(900, 17);
+  const [firstPoison, secondPoison] = [...poisons.keys()] as [number, number];
+  const db = await testDatabase(t);
+  const budget = parkingBudget(1, 60_000);
+  await t.rejects(applyIsolating(ownTransactions(db.pool), db.schema, entries, { budget }), { code: '22008' }, 'the second refusal is thrown');
+  t.strictSame((await listParked(db.pool, db.schema)).map((p) => p.seq), [firstPoison], 'only the first was parked');
+  t.equal((await readCheckpoint(db.pool, db.schema))?.logSeq, secondPoison - 1, 'the checkpoint stops before the second');
+  t.notOk(budget.allows(), 'the budget is spent');
+  const refill = parkingBudget(1, 50);
+  refill.spend();
+  await new Promise((r) => setTimeout(r, 80));
+  t.ok(refill.allows(), 'and comes back once the window has passed');
 });
 
 t.test('refusals and outages, told apart on real errors', async (t) => {
