@@ -27,7 +27,8 @@ rebuild       Replays the whole log into a fresh schema (<PARLEY_PG_SCHEMA>_rebu
               With the embedded database (no DATABASE_URL) stop Parley first: PGlite is one process.
 retry-parked  Applies parked events again (all, or the one at log seq N), in log order, on top of the
               read models as they are: one that applies leaves the list, one that fails again stays
-              with the new error. Exit code 1 if any still fails.
+              with the new error. Exit code 1 if any still fails. With the embedded database stop
+              Parley first, as for rebuild.
 
 Parked events: events Postgres refused to store (a value beyond a column's type or range, a broken
 constraint). The projector sets such an event aside so that the ones after it are applied; its
