@@ -50,6 +50,9 @@ function check(value: unknown, path: string, depth: number, maxDepth: number, bu
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) return `${where(path)}: not a JSON value (${(value as object).constructor?.name ?? 'object'})`;
   for (const key of Object.keys(value)) {
+    // JSON.parse makes it an own field, but msgpackr reads it back as `__proto_` and a decoder that
+    // assigns keys sets the object's prototype with it: no codec or client holds it as a field.
+    if (key === '__proto__') return `${path}/__proto__: not a field name (decoders make it a prototype)`;
     const keyProblem = textProblem(key, `${path}/${key}`);
     if (keyProblem) return keyProblem;
     const problem = check((value as Record<string, unknown>)[key], `${path}/${key}`, depth + 1, maxDepth, budget);

@@ -20,6 +20,8 @@ t.test('what no codec or store can hold is named, with its path', async (t) => {
     ['a lone high surrogate', { c: 'a\ud800' }, /\/c: text must be valid Unicode/],
     ['a lone low surrogate', { c: '\udc00b' }, /valid Unicode/],
     ['NUL in a key', { ['k\u0000']: 1 }, /NUL/],
+    // Found by test/fuzz: msgpack clients would get it back as `__proto_`.
+    ['a __proto__ key (JSON.parse makes it an own field)', JSON.parse('{"a":{"__proto__":{"x":1}}}'), /^\/a\/__proto__: not a field name/],
   ];
   for (const [name, value, message] of cases) t.match(wireValueProblem(value), message, name);
 });
