@@ -1,0 +1,7 @@
+import t from 'tap';
+import { clientFrameProperties } from './properties/client-frames.js';
+import { decoderProperties } from './properties/decoders.js';
+import { checkInTest } from './check.js';
+
+/** Decoders, the edge's checks and every client frame down to projectable events: no NATS, no Postgres, a few seconds. */
+for (const p of [...decoderProperties, ...clientFrameProperties]) t.test(p.name, (t) => checkInTest(t, p));
