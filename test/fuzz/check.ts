@@ -8,6 +8,7 @@ const TEST_SEED = Number(process.env.FUZZ_SEED ?? 12);
 /** Run a property with its small `npm test` budget; a failure names the counterexample and how to replay it. */
 export async function checkInTest(t: Test, p: FuzzProperty): Promise<void> {
   const details = await fc.check(p.property, { numRuns: p.testRuns, seed: TEST_SEED });
-  if (details.failed) t.fail(failureReport(p, details));
-  else t.pass(`${details.numRuns} inputs`);
+  if (!details.failed) return void t.pass(`${details.numRuns} inputs`);
+  const [first, ...rest] = failureReport(p, details).split('\n');
+  t.fail(first!, { report: rest.join('\n') });
 }

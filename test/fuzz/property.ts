@@ -8,11 +8,15 @@ export type FuzzProperty = {
   name: string;
   /** Inputs tried in `npm test`: what a few seconds allow. */
   testRuns: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  property: fc.IRawProperty<any, boolean>;
+  property: fc.IRawProperty<any, boolean>; // eslint-disable-line @typescript-eslint/no-explicit-any
 };
 
-/** A failed check as a report: the counterexample, the error, and the seed and path that replay it. */
+/** A failed check as a report: what went wrong first, then the counterexample and the seed and path that replay it. */
 export function failureReport(p: FuzzProperty, details: fc.RunDetails<unknown>): string {
-  return `${p.name}\n${fc.defaultReportMessage(details) ?? ''}\nreplay: npm run fuzz -- --only '${p.name}' --seed ${details.seed} --path ${details.counterexamplePath ?? ''}`;
+  const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+  return [
+    `${p.name}: ${error.split('\n')[0]}`,
+    fc.defaultReportMessage(details) ?? '',
+    `replay: npm run fuzz -- --only '${p.name}' --seed ${details.seed} --path ${details.counterexamplePath ?? ''}`,
+  ].join('\n');
 }

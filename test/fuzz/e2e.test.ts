@@ -1,0 +1,18 @@
+import t from 'tap';
+import { startSystem } from '../helpers/system.js';
+import { checkInTest } from './check.js';
+import { assertStillServes, fuzzTarget } from './e2e/target.js';
+import { restProperties } from './properties/rest.js';
+import { socketProperties } from './properties/socket.js';
+
+/**
+ * One whole Parley, fuzzed over its sockets and REST routes with a small fixed budget; then it
+ * must still be healthy, still deliver, and have projected everything stored.
+ */
+t.test('fuzzing a running Parley over WebSocket and REST', async (t) => {
+  const system = await startSystem(t);
+  const target = await fuzzTarget(system);
+  t.teardown(() => target.disposers.forEach((dispose) => dispose()));
+  for (const p of [...socketProperties(target), ...restProperties(target)]) await t.test(p.name, (t) => checkInTest(t, p));
+  await t.test('afterwards: healthy, no contained fault, still delivering, everything stored projected', async () => assertStillServes(target));
+});

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { errorCodes, isErrorCode } from '../../../lib/errors.js';
+import type { TestSystem } from '../../helpers/system.js';
+
+/** A running Parley to fuzz: where it listens, and tokens a client could hold. */
+export type FuzzTarget = {
+  system: TestSystem;
+  wsUrl: string;
+  httpBase: string;
+  /** Valid tokens of users who send and read. */
+  tokens: string[];
+  /** A token whose signature is right and whose time is up. */
+  expiredToken: string;
+  maxPayloadBytes: number;
+  /** What the properties opened (sockets), closed when the fuzzing ends. */
+  disposers: (() => void)[];
+};
+
+export async function fuzzTarget(system: TestSystem): Promise<FuzzTarget> {
+  return {
+    system,
+    wsUrl: system.url,
+    httpBase: system.url.replace('ws://', 'http://').replace(/\/ws$/, ''),
+    tokens: await Promise.all(['fuzz-alice', 'fuzz-bob', 'fuzz-carol'].map((u) => system.token(u, { name: `${u} ☃` }))),
+    expiredToken: await system.token('fuzz-alice', {}, -3_600),
+    maxPayloadBytes: system.config.limits.maxPayloadBytes,
+    disposers: [],
+  };
+}
+
+/** The protocol's error shape: `{ code, message, temporary }`, a code of lib/errors.ts and its own `temporary`. */
+export function assertErrorShape(error: unknown, where: string): keyof typeof errorCodes {
+  const e = error as { code?: unknown; message?: unknown; temporary?: unknown } | undefined;
+  assert.ok(e !== null && typeof e === 'object', `${where}: an error object`);
+  assert.ok(isErrorCode(e.code), `${where}: a known error code (${String(e.code)})`);
+  assert.equal(typeof e.message, 'string', `${where}: a message`);
+  assert.equal(e.temporary, errorCodes[e.code].temporary, `${where}: temporary as errorCodes says for ${e.code}`);
+  return e.code;
+}
+
+/**
+ * After fuzzing: the process is up and healthy, contained no unexpected error, still delivers a
+ * message from one user to another, and its Postgres projector applied everything the fuzz got
+ * stored (nothing stepped over, nothing sanitised, no failed batch) up to the end of the log.
+ */
+export async function assertStillServes(target: FuzzTarget): Promise<void> {
+  const health = await fetch(`${target.httpBase}/health`);
+  const body = (await health.json()) as { status: string; faults: number };
+  assert.equal(health.status, 200, `/health answers 200 (${JSON.stringify(body)})`);
+  assert.equal(body.faults, 0, 'no unexpected error was contained: each would be a bug');
+
+  const sys = target.system;
+  const bob = await sys.connect('fuzz-check-bob');
+  const alice = await sys.connect('fuzz-check-alice');
+  const tempId = `after-fuzz-${Date.now()}`;
+  alice.send({ type: 'message.send', payload: { toUserId: 'fuzz-check-bob', tempId, content: 'still here' } });
+  const got = await bob.next('message.new', (f) => f.payload.message.tempId === tempId, 10_000);
+  assert.equal(got.payload.message.content, 'still here', 'a message still goes from one user to another');
+  alice.terminate();
+  bob.terminate();
+
+  const running = sys.running[0]!;
+  const jsm = await jetstreamManager(running.nc);
+  const end = (await jsm.streams.info(running.names.streams.events)).state.last_seq;
+  const projector = running.postgres!;
+  const deadline = Date.now() + 20_000;
+  while (projector.stats().checkpoint < end && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const stats = projector.stats();
+  assert.ok(stats.checkpoint >= end, `the projector's checkpoint reaches the end of the log (${stats.checkpoint} of ${end})`);
+  assert.equal(stats.invalid, 0, 'no stored event the projector had to step over');
+  assert.equal(stats.sanitized, 0, 'no stored event whose text had to be mended');
+  assert.equal(stats.failed, 0, 'no read-model batch failed');
+  assert.equal(stats.failingSince, null);
+}
