@@ -49,9 +49,10 @@ export type TestSystem = {
 
 /**
  * Start real processes' components (in this process) against the shared NATS server, isolated by
- * prefix. Everything is stopped and the streams deleted when the test ends.
+ * prefix. Everything is stopped and the streams deleted when the test ends (`t` may be anything
+ * that runs teardowns: test/fuzz/run.ts starts one outside tap).
  */
-export async function startSystem(t: Test, overrides: Partial<Config> = {}, roles: Role[] = ['all']): Promise<TestSystem> {
+export async function startSystem(t: Pick<Test, 'teardown'>, overrides: Partial<Config> = {}, roles: Role[] = ['all']): Promise<TestSystem> {
   const config = testConfig(overrides);
   const running: Running[] = [];
   const clients: TestClient[] = [];
