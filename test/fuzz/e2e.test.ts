@@ -12,7 +12,6 @@ import { socketProperties } from './properties/socket.js';
 t.test('fuzzing a running Parley over WebSocket and REST', async (t) => {
   const system = await startSystem(t);
   const target = await fuzzTarget(system);
-  t.teardown(() => target.disposers.forEach((dispose) => dispose()));
   for (const p of [...socketProperties(target), ...restProperties(target)]) await t.test(p.name, (t) => checkInTest(t, p));
   await t.test('afterwards: healthy, no contained fault, still delivering, everything stored projected', async () => assertStillServes(target));
 });

@@ -10,6 +10,7 @@ import { startSystem } from '../helpers/system.js';
 import { assertStillServes, fuzzTarget } from './e2e/target.js';
 import { clientFrameProperties } from './properties/client-frames.js';
 import { decoderProperties } from './properties/decoders.js';
+import { edgeDecoderProperties } from './properties/edge-decoders.js';
 import { restProperties } from './properties/rest.js';
 import { socketProperties } from './properties/socket.js';
 import { failureReport, type FuzzProperty } from './property.js';
@@ -28,8 +29,7 @@ async function finish(code: number): Promise<never> {
 
 const system = await startSystem({ teardown: (fn) => void teardowns.push(fn) });
 const target = await fuzzTarget(system);
-teardowns.push(() => target.disposers.forEach((dispose) => dispose()));
-const all: FuzzProperty[] = [...decoderProperties, ...clientFrameProperties, ...socketProperties(target), ...restProperties(target)];
+const all: FuzzProperty[] = [...decoderProperties, ...edgeDecoderProperties, ...clientFrameProperties, ...socketProperties(target), ...restProperties(target)];
 const properties = args.only === undefined ? all : all.filter((p) => p.name.includes(args.only!));
 if (properties.length === 0) {
   console.error(`no property's name contains ${JSON.stringify(args.only)}`);

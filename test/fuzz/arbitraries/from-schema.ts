@@ -51,6 +51,7 @@ function bounds(schema: TSchema): { min?: number; max?: number } {
 
 function stringOf(schema: TSchema): fc.Arbitrary<string> {
   if (typeof schema.pattern === 'string') return fc.stringMatching(new RegExp(schema.pattern));
+  if (schema.format === 'date-time') return fc.date({ min: new Date(0), max: new Date(4_102_444_800_000), noInvalidDate: true }).map((d) => d.toISOString());
   if (schema.format !== undefined) throw new Error(`validOf: no generator for string format ${String(schema.format)}; add one`);
   const min = (schema.minLength as number | undefined) ?? 0;
   const max = (schema.maxLength as number | undefined) ?? MAX_GENERATED_LENGTH;

@@ -13,8 +13,8 @@ export type FuzzTarget = {
   /** A token whose signature is right and whose time is up. */
   expiredToken: string;
   maxPayloadBytes: number;
-  /** What the properties opened (sockets), closed when the fuzzing ends. */
-  disposers: (() => void)[];
+  /** Unexpected errors the gateway contained so far (/health `faults`): each one is a bug. */
+  faults(): number;
 };
 
 export async function fuzzTarget(system: TestSystem): Promise<FuzzTarget> {
@@ -25,7 +25,7 @@ export async function fuzzTarget(system: TestSystem): Promise<FuzzTarget> {
     tokens: await Promise.all(['fuzz-alice', 'fuzz-bob', 'fuzz-carol'].map((u) => system.token(u, { name: `${u} ☃` }))),
     expiredToken: await system.token('fuzz-alice', {}, -3_600),
     maxPayloadBytes: system.config.limits.maxPayloadBytes,
-    disposers: [],
+    faults: () => system.running[0]!.gateway!.health().faults,
   };
 }
 

@@ -19,7 +19,11 @@ export function restProperties(target: FuzzTarget): FuzzProperty[] {
     {
       name: `REST: any request to any of the ${routes.length} routes, or to none, gets JSON, a success or an error in the protocol shape, never a 500 or a reset`,
       testRuns: 800,
-      property: fc.asyncProperty(requests, async (request) => assertAnswered(request, await send(target.httpBase, request))),
+      property: fc.asyncProperty(requests, async (request) => {
+        const faults = target.faults();
+        assertAnswered(request, await send(target.httpBase, request));
+        assert.equal(target.faults(), faults, 'the request caused no unexpected error (see the log with PARLEY_TEST_LOG=error)');
+      }),
     },
   ];
 }
