@@ -49,9 +49,15 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
   // CORS preflight: a browser asks before a cross-origin call with a token or a JSON body.
   app.options('/v1/*', guardHttp(deps.faults, 'OPTIONS /v1/*', (res, req) => {
     const origin = req.getHeader('origin');
-    const headers = origin === '' ? { allow: 'GET, POST, OPTIONS' } : deps.origins.allows(origin) ? deps.origins.preflightHeaders(origin) : { vary: 'Origin' };
+    if (!deps.origins.allows(origin)) {
+      // Refused as a call from that origin is: the protocol's error body, no CORS headers.
+      const request = capture(res, req);
+      request.headers = deps.origins.responseHeaders(origin);
+      return sendError(res, request, 'forbidden', 'origin not allowed');
+    }
+    const headers = origin === '' ? { allow: 'GET, POST, OPTIONS' } : deps.origins.preflightHeaders(origin);
     res.cork(() => {
-      res.writeStatus(origin === '' || deps.origins.allows(origin) ? '204 No Content' : '403 Forbidden');
+      res.writeStatus('204 No Content');
       for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
       res.endWithoutBody();
     });

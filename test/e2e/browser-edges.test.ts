@@ -57,7 +57,7 @@ t.test('PARLEY_ALLOWED_ORIGINS: upgrades and /v1 calls from other origins are re
     const refused = await fetch(`${base}/v1/messages`, { method: 'OPTIONS', headers: { origin: EVIL, 'access-control-request-method': 'POST' } });
     t.equal(refused.status, 403, 'another origin: refused');
     t.equal(refused.headers.get('access-control-allow-origin'), null, 'and told nothing that would let it in');
-    await refused.body?.cancel();
+    t.same(await refused.json(), { error: { code: 'forbidden', message: 'origin not allowed', temporary: false } }, 'in the protocol error shape (found by test/fuzz)');
   });
 
   t.test('every /v1 answer to an allowed origin carries Access-Control-Allow-Origin and Vary: Origin', async (t) => {
