@@ -1,7 +1,7 @@
 import t from 'tap';
 import { startSystem } from '../helpers/system.js';
 import { checkInTest } from './check.js';
-import { assertStillServes, fuzzTarget } from './e2e/target.js';
+import { assertStillServes, fuzzConfig, fuzzTarget } from './e2e/target.js';
 import { restProperties } from './properties/rest.js';
 import { socketProperties } from './properties/socket.js';
 
@@ -10,7 +10,7 @@ import { socketProperties } from './properties/socket.js';
  * must still be healthy, still deliver, and have projected everything stored.
  */
 t.test('fuzzing a running Parley over WebSocket and REST', async (t) => {
-  const system = await startSystem(t);
+  const system = await startSystem(t, fuzzConfig);
   const target = await fuzzTarget(system);
   for (const p of [...socketProperties(target), ...restProperties(target)]) await t.test(p.name, (t) => checkInTest(t, p));
   await t.test('afterwards: healthy, no contained fault, still delivering, everything stored projected', async () => assertStillServes(target));

@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
 import { startSystem } from '../helpers/system.js';
-import { assertStillServes, fuzzTarget } from './e2e/target.js';
+import { assertStillServes, fuzzConfig, fuzzTarget } from './e2e/target.js';
 import { clientFrameProperties } from './properties/client-frames.js';
 import { decoderProperties } from './properties/decoders.js';
 import { edgeDecoderProperties } from './properties/edge-decoders.js';
@@ -27,7 +27,7 @@ async function finish(code: number): Promise<never> {
   process.exit(code);
 }
 
-const system = await startSystem({ teardown: (fn) => void teardowns.push(fn) });
+const system = await startSystem({ teardown: (fn) => void teardowns.push(fn) }, fuzzConfig);
 const target = await fuzzTarget(system);
 const all: FuzzProperty[] = [...decoderProperties, ...edgeDecoderProperties, ...clientFrameProperties, ...socketProperties(target), ...restProperties(target)];
 const properties = args.only === undefined ? all : all.filter((p) => p.name.includes(args.only!));

@@ -68,7 +68,7 @@ function bodyFor(route: Route, maxPayloadBytes: number): fc.Arbitrary<Uint8Array
   );
 }
 
-export type RequestContext = { routes: Route[]; tokens: string[]; expiredToken: string; maxPayloadBytes: number };
+export type RequestContext = { routes: Route[]; tokens: string[]; expiredToken: string; maxPayloadBytes: number; allowedOrigin: string };
 
 /**
  * A request to one of the routes (its own method mostly; others too), or to a path no route
@@ -81,13 +81,16 @@ export function fuzzRequest(ctx: RequestContext): fc.Arbitrary<FuzzRequest> {
     fc.constantFrom('Bearer', 'Bearer ', 'bearer x.y.z', 'Basic YTpi', `Bearer ${ctx.expiredToken}`, `Bearer ${ctx.tokens[0]}x`, `Bearer ${ctx.tokens[0]} ${ctx.tokens[1]}`),
     hostileString.map((s) => `Bearer ${headerText(s)}`),
   );
+  const origin = fc.option(fc.oneof(fc.constantFrom(ctx.allowedOrigin, 'https://elsewhere.example', 'null', `${ctx.allowedOrigin}.evil`, ''), hostileString.map(headerText)), { nil: undefined });
   const routed = fc.constantFrom(...ctx.routes).chain((route) =>
     fc.record({
       method: fc.oneof({ weight: 5, arbitrary: fc.constant(route.method) }, fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS')),
-      path: fc.array(segment, { minLength: 3, maxLength: 3 }).map((segments) => route.pattern.replace(/:[A-Za-z]+/g, () => segments.pop()!)),
+      // Each `:param` and `*` of the pattern becomes a segment.
+      path: fc.array(segment, { minLength: 3, maxLength: 3 }).map((segments) => route.pattern.replace(/:[A-Za-z]+|\*/g, () => segments.pop()!)),
       query,
       authorization,
       contentType,
+      origin,
       body: bodyFor(route, ctx.maxPayloadBytes),
     }),
   );
@@ -97,12 +100,17 @@ export function fuzzRequest(ctx: RequestContext): fc.Arbitrary<FuzzRequest> {
     query,
     authorization,
     contentType,
+    origin,
     body: fc.option(fc.uint8Array({ maxLength: 64 }), { nil: undefined }),
   });
-  return fc.oneof({ weight: 9, arbitrary: routed }, { weight: 1, arbitrary: unrouted }).map(({ method, path, query, authorization, contentType, body }) => ({
+  return fc.oneof({ weight: 9, arbitrary: routed }, { weight: 1, arbitrary: unrouted }).map(({ method, path, query, authorization, contentType, origin, body }) => ({
     method,
     path: path + query,
-    headers: { ...(authorization !== undefined ? { authorization } : {}), ...(contentType !== undefined ? { 'content-type': contentType } : {}) },
+    headers: {
+      ...(authorization !== undefined ? { authorization } : {}),
+      ...(contentType !== undefined ? { 'content-type': contentType } : {}),
+      ...(origin !== undefined ? { origin } : {}),
+    },
     ...(body !== undefined ? { body } : {}),
   }));
 }

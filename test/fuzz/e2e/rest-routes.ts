@@ -18,8 +18,8 @@ export function restRoutes(): Route[] {
       return app;
     },
   });
-  // Only what mountRest touches while registering: each handler's guard.
-  mountRest(app, { faults: new Faults(testLog) } as RestDeps);
+  // Only what mountRest touches while registering: each handler's guard, and whether to mount the admin routes.
+  mountRest(app, { faults: new Faults(testLog), admin: {} } as RestDeps);
   return routes;
 }
 

@@ -1,28 +1,40 @@
 import assert from 'node:assert/strict';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { errorCodes, isErrorCode } from '../../../lib/errors.js';
+import type { Config } from '../../../lib/config.js';
+import { ADMIN_SCOPE, signDevToken } from '../../../gateway/auth.js';
 import type { TestSystem } from '../../helpers/system.js';
+
+const ALLOWED_ORIGIN = 'https://app.example';
 
 /** A running Parley to fuzz: where it listens, and tokens a client could hold. */
 export type FuzzTarget = {
   system: TestSystem;
   wsUrl: string;
   httpBase: string;
-  /** Valid tokens of users who send and read. */
+  /** Valid tokens of users who send and read, and of an administrator (the /v1/admin routes). */
   tokens: string[];
   /** A token whose signature is right and whose time is up. */
   expiredToken: string;
   maxPayloadBytes: number;
+  /** The one browser origin the fuzzed system allows (others are refused). */
+  allowedOrigin: string;
   /** Unexpected errors the gateway contained so far (/health `faults`): each one is a bug. */
   faults(): number;
 };
 
+/** The configuration to fuzz: the defaults, but one allowed browser origin, so that others are refused. */
+export const fuzzConfig = { allowedOrigins: [ALLOWED_ORIGIN] } satisfies Partial<Config>;
+
 export async function fuzzTarget(system: TestSystem): Promise<FuzzTarget> {
+  const users = await Promise.all(['fuzz-alice', 'fuzz-bob', 'fuzz-carol'].map((u) => system.token(u, { name: `${u} ☃` })));
+  const admin = await signDevToken({ secret: system.config.auth.secret! }, { sub: 'fuzz-admin', scope: ADMIN_SCOPE }, 3_600);
   return {
     system,
     wsUrl: system.url,
     httpBase: system.url.replace('ws://', 'http://').replace(/\/ws$/, ''),
-    tokens: await Promise.all(['fuzz-alice', 'fuzz-bob', 'fuzz-carol'].map((u) => system.token(u, { name: `${u} ☃` }))),
+    tokens: [...users, admin],
+    allowedOrigin: ALLOWED_ORIGIN,
     expiredToken: await system.token('fuzz-alice', {}, -3_600),
     maxPayloadBytes: system.config.limits.maxPayloadBytes,
     faults: () => system.running[0]!.gateway!.health().faults,

@@ -14,7 +14,7 @@ import type { FuzzProperty } from '../property.js';
  */
 export function restProperties(target: FuzzTarget): FuzzProperty[] {
   const routes = restRoutes();
-  const requests = fuzzRequest({ routes, tokens: target.tokens, expiredToken: target.expiredToken, maxPayloadBytes: target.maxPayloadBytes });
+  const requests = fuzzRequest({ routes, tokens: target.tokens, expiredToken: target.expiredToken, maxPayloadBytes: target.maxPayloadBytes, allowedOrigin: target.allowedOrigin });
   return [
     {
       name: `REST: any request to any of the ${routes.length} routes, or to none, gets JSON, a success or an error in the protocol shape, never a 500 or a reset`,
@@ -31,6 +31,7 @@ export function restProperties(target: FuzzTarget): FuzzProperty[] {
 function assertAnswered(request: FuzzRequest, res: FuzzResponse): void {
   const where = `${request.method} ${request.path} → ${res.status} ${res.body.slice(0, 300)}`;
   assert.notEqual(res.status, 500, `${where}: an unexpected error`);
+  if (res.status === 204) return void assert.equal(res.body, '', `${where}: no content is no body`);
   assert.match(String(res.headers['content-type']), /^application\/json\b/, `${where}: a JSON answer`);
   let body: unknown;
   assert.doesNotThrow(() => (body = JSON.parse(res.body)), `${where}: the body is JSON`);
