@@ -318,7 +318,9 @@ export async function startGateway(opts: {
       const data: SocketData = { connectionId: newId('conn'), codec, deviceId, address, ...(token !== undefined ? { token } : {}) };
       if (cursorText !== null) {
         const cursor = Number(cursorText);
-        if (!Number.isInteger(cursor) || cursor < 0) {
+        // Safe integers only: 1e23 is an integer to JavaScript, but not an inbox sequence, and
+        // reading the inbox from it failed the socket with 1011 on every reconnect.
+        if (!Number.isSafeInteger(cursor) || cursor < 0) {
           res.writeStatus('400 Bad Request').end('cursor must be a non-negative integer');
           return;
         }
