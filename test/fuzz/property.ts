@@ -8,6 +8,8 @@ export type FuzzProperty = {
   name: string;
   /** Inputs tried in `npm test`: what a few seconds allow. */
   testRuns: number;
+  /** Its share of `npm run fuzz`'s time (default 1): the end-to-end properties, slower per input and nearer to production, get more. */
+  fuzzShare?: number;
   property: fc.IRawProperty<any, boolean>; // eslint-disable-line @typescript-eslint/no-explicit-any
 };
 

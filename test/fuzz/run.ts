@@ -55,15 +55,16 @@ if (args.seed !== undefined) {
   await finish(0);
 }
 
-// Every property gets the same share of the time, in slices taken in turn, each with a new seed.
+// Every property gets its share of the time, in four slices taken in turn, each with a new seed.
 const totalMs = minutes * 60_000;
-const sliceMs = Math.max(1_000, totalMs / properties.length / 4);
+const shares = properties.reduce((sum, p) => sum + (p.fuzzShare ?? 1), 0);
+const sliceOf = (p: FuzzProperty) => Math.max(1_000, (totalMs * (p.fuzzShare ?? 1)) / shares / 4);
 const tried = new Map(properties.map((p) => [p, 0]));
 const deadline = Date.now() + totalMs;
-console.log(`fuzzing ${properties.length} properties for ${minutes} min (slices of ${(sliceMs / 1000).toFixed(1)} s)`);
+console.log(`fuzzing ${properties.length} properties for ${minutes} min`);
 while (Date.now() < deadline) {
   for (const p of properties) {
-    const timeLimit = Math.min(sliceMs, deadline - Date.now());
+    const timeLimit = Math.min(sliceOf(p), deadline - Date.now());
     if (timeLimit <= 0) break;
     const seed = Math.floor(Math.random() * 2 ** 31);
     tried.set(p, tried.get(p)! + (await check(p, { seed, numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: timeLimit, markInterruptAsFailure: false })));

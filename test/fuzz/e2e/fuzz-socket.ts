@@ -2,6 +2,16 @@ import WebSocket from 'ws';
 import { unpack } from 'msgpackr';
 import type { WireMessage } from '../arbitraries/frames.js';
 
+/** The server answered the upgrade with an HTTP status instead of a socket. */
+export class UpgradeRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfter: string | string[] | undefined,
+  ) {
+    super(`upgrade refused: ${status}`);
+  }
+}
+
 /** A frame from the server as the client read it; `undecodable` when its own codec could not read it. */
 export type Received = { value?: unknown; undecodable?: string };
 
@@ -42,7 +52,10 @@ export class FuzzSocket {
     const socket = new FuzzSocket(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+      ws.once('unexpected-response', (_req, res) => {
+        res.resume();
+        reject(new UpgradeRefused(res.statusCode ?? 0, res.headers['retry-after']));
+      });
       ws.once('close', (code) => reject(new Error(`closed before open: ${code}`)));
     });
     return socket;

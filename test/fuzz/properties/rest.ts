@@ -19,6 +19,7 @@ export function restProperties(target: FuzzTarget): FuzzProperty[] {
     {
       name: `REST: any request to any of the ${routes.length} routes, or to none, gets JSON, a success or an error in the protocol shape, never a 500 or a reset`,
       testRuns: 800,
+      fuzzShare: 4,
       property: fc.asyncProperty(requests, async (request) => {
         const faults = target.faults();
         assertAnswered(request, await send(target.httpBase, request));
@@ -42,4 +43,5 @@ function assertAnswered(request: FuzzRequest, res: FuzzResponse): void {
   }
   const code = assertErrorShape((body as { error?: unknown }).error, where);
   assert.equal(res.status, errorCodes[code].http, `${where}: the status of ${code}`);
+  if (code === 'rate_limited') assert.ok(res.headers['retry-after'] !== undefined, `${where}: a 429 says when to retry (Retry-After)`);
 }

@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { closeCodes } from '../../../lib/errors.js';
 import { wireMessage, type WireMessage } from '../arbitraries/frames.js';
-import { FuzzSocket } from '../e2e/fuzz-socket.js';
+import { FuzzSocket, UpgradeRefused } from '../e2e/fuzz-socket.js';
 import { assertErrorShape, type FuzzTarget } from '../e2e/target.js';
 import type { FuzzProperty } from '../property.js';
 
@@ -48,14 +48,24 @@ const burst = fc.oneof({ weight: 9, arbitrary: fc.array(wireMessage, { minLength
 
 export function socketProperties(target: FuzzTarget): FuzzProperty[] {
   let probes = 0;
+  let sockets = 0;
   return [
     {
       name: 'socket: any burst of frames is answered in the protocol shape; the socket answers after it, or closed with a code it explains',
       testRuns: 400,
+      fuzzShare: 4,
       property: fc.asyncProperty(fc.constantFrom<Who>('json', 'msgpack', 'anonymous'), burst, async (who, messages) => {
-        const token = who === 'anonymous' ? undefined : target.tokens[probes % target.tokens.length];
+        // A user of its own per burst: one burst's frames never count against another's limits.
+        const token = who === 'anonymous' ? undefined : await target.system.token(`fuzz-s${++sockets}`);
         const faults = target.faults();
-        const socket = await FuzzSocket.open(target.wsUrl, who === 'msgpack' ? 'msgpack' : 'json', token);
+        let socket: FuzzSocket;
+        try {
+          socket = await FuzzSocket.open(target.wsUrl, who === 'msgpack' ? 'msgpack' : 'json', token);
+        } catch (err) {
+          // Too many sockets from this address: the limiter's answer, and a well-formed one.
+          if (!(err instanceof UpgradeRefused) || err.status !== 429) throw err;
+          return void assert.ok(err.retryAfter !== undefined, 'a 429 says when to retry (Retry-After)');
+        }
         try {
           if (token) assert.ok(await socket.waitFor((f) => (f as { type?: string }).type === 'connection.success', 0, 10_000), 'a socket with a token is served');
           const from = socket.received.length;

@@ -68,8 +68,9 @@ export function upgradeProperties(target: FuzzTarget): FuzzProperty[] {
   const token = fc.constantFrom(...target.tokens, target.expiredToken, 'x.y.z', '');
   return [
     {
-      name: 'upgrade: any query, subprotocols and headers are refused before the socket (400, 403), or served with a valid token, or closed 4001 without one',
+      name: 'upgrade: any query, subprotocols and headers are refused before the socket (400, 403, 429), or served with a valid token, or closed 4001 without one',
       testRuns: 150,
+      fuzzShare: 2,
       property: fc.asyncProperty(
         query,
         fc.array(fc.oneof(fc.constantFrom('parley.v1.json', 'parley.v1.msgpack'), protocolToken), { minLength: 1, maxLength: 3 }),
@@ -87,7 +88,8 @@ export function upgradeProperties(target: FuzzTarget): FuzzProperty[] {
           if (deviceId !== undefined) headers['x-device-id'] = deviceId;
           const result = await upgrade(`${target.wsUrl}?${q}`, protocols, headers);
           if ('refused' in result) {
-            assert.ok([400, 403].includes(result.refused), `refused with ${result.refused}: 400 (cursor) or 403 (origin) only`);
+            // 429: too many upgrades from this address (the abuse limits).
+            assert.ok([400, 403, 429].includes(result.refused), `refused with ${result.refused}: 400 (cursor), 403 (origin) or 429 only`);
           } else {
             const first = result.first as { type?: string; error?: unknown } | undefined;
             if (first?.type === 'error') assertErrorShape(first.error, 'the first frame');
