@@ -75,7 +75,8 @@ while (Date.now() < deadline) {
 try {
   await assertStillServes(target);
 } catch (err) {
-  console.error(`\nFAILED afterwards: ${(err as Error).message}`);
+  const cause = (err as Error).cause;
+  console.error(`\nFAILED afterwards: ${(err as Error).message}${cause ? ` (${String(cause)})` : ''}`);
   await finish(1);
 }
 console.log('\ninputs tried:');

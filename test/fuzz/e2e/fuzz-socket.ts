@@ -52,7 +52,8 @@ export class FuzzSocket {
     const socket = new FuzzSocket(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_req, res) => {
+      ws.once('unexpected-response', (req, res) => {
+        req.destroy(); // ws leaves a refused request to whoever listens for it
         res.resume();
         reject(new UpgradeRefused(res.statusCode ?? 0, res.headers['retry-after']));
       });

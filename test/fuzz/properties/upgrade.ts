@@ -31,16 +31,25 @@ const headerText = (s: string) => s.replace(/[^\t\x20-\x7e\x80-\xff]/g, '?').tri
 
 type Upgraded = { refused: number } | { first: unknown; closed?: number };
 
-function upgrade(url: string, protocols: string[], headers: Record<string, string>): Promise<Upgraded> {
+/** Upgrade, and read the first frame; with no token offered, the socket is open and waits for `authenticate`: nothing to read. */
+function upgrade(url: string, protocols: string[], headers: Record<string, string>, offersToken: boolean): Promise<Upgraded> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, { headers });
     let first: unknown;
+    if (!offersToken) {
+      ws.on('open', () => {
+        clearTimeout(timer);
+        ws.terminate();
+        resolve({ first });
+      });
+    }
     const timer = setTimeout(() => {
       ws.terminate();
       resolve({ first });
     }, 2_000);
-    ws.on('unexpected-response', (_req, res) => {
+    ws.on('unexpected-response', (req, res) => {
       clearTimeout(timer);
+      req.destroy(); // ws leaves a refused request to whoever listens for it
       res.resume();
       resolve({ refused: res.statusCode ?? 0 });
     });
@@ -86,14 +95,17 @@ export function upgradeProperties(target: FuzzTarget): FuzzProperty[] {
           if (auth && via === 'subprotocol') protocols.push(`bearer.${auth}`);
           if (origin !== undefined) headers.origin = origin;
           if (deviceId !== undefined) headers['x-device-id'] = deviceId;
-          const result = await upgrade(`${target.wsUrl}?${q}`, protocols, headers);
+          // gateway/auth.ts tokenFromRequest: the header first, then a non-empty ?token=, then a bearer subprotocol.
+          const queryToken = new URLSearchParams(q).get('token') ?? '';
+          const offersToken = !!auth || queryToken !== '';
+          const validToken = target.tokens.includes(auth ?? '') && (via === 'header' || queryToken === '');
+          const result = await upgrade(`${target.wsUrl}?${q}`, protocols, headers, offersToken);
           if ('refused' in result) {
             // 429: too many upgrades from this address (the abuse limits).
             assert.ok([400, 403, 429].includes(result.refused), `refused with ${result.refused}: 400 (cursor), 403 (origin) or 429 only`);
           } else {
             const first = result.first as { type?: string; error?: unknown } | undefined;
             if (first?.type === 'error') assertErrorShape(first.error, 'the first frame');
-            const validToken = target.tokens.includes(auth ?? '') || new URLSearchParams(q).get('token') !== null;
             if (first === undefined) assert.ok(!validToken || result.closed !== undefined, 'a socket with a valid token is answered');
             if (first?.type === 'error') assert.equal(result.closed, closeCodes.unauthorized, `refused at open: closed 4001, not ${result.closed}`);
             else if (first !== undefined) assert.ok(['connection.success', 'resume.reset'].includes(first.type ?? ''), `served: ${JSON.stringify(first).slice(0, 200)}`);
