@@ -7,6 +7,7 @@ export class UpgradeRefused extends Error {
   constructor(
     readonly status: number,
     readonly retryAfter: string | string[] | undefined,
+    readonly body: string,
   ) {
     super(`upgrade refused: ${status}`);
   }
@@ -53,9 +54,12 @@ export class FuzzSocket {
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('unexpected-response', (req, res) => {
-        req.destroy(); // ws leaves a refused request to whoever listens for it
-        res.resume();
-        reject(new UpgradeRefused(res.statusCode ?? 0, res.headers['retry-after']));
+        const body: Buffer[] = [];
+        res.on('data', (c: Buffer) => body.push(c));
+        res.on('end', () => {
+          req.destroy(); // ws leaves a refused request to whoever listens for it
+          reject(new UpgradeRefused(res.statusCode ?? 0, res.headers['retry-after'], Buffer.concat(body).toString('utf8')));
+        });
       });
       ws.once('close', (code) => reject(new Error(`closed before open: ${code}`)));
     });

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { errorCodes, isErrorCode } from '../../../lib/errors.js';
-import type { Config } from '../../../lib/config.js';
+import { defaultConfig, type Config } from '../../../lib/config.js';
 import { ADMIN_SCOPE, signDevToken } from '../../../gateway/auth.js';
 import type { TestSystem } from '../../helpers/system.js';
+import { FuzzSocket } from './fuzz-socket.js';
 
 const ALLOWED_ORIGIN = 'https://app.example';
 
@@ -23,8 +24,19 @@ export type FuzzTarget = {
   faults(): number;
 };
 
-/** The configuration to fuzz: the defaults, but one allowed browser origin, so that others are refused. */
-export const fuzzConfig = { allowedOrigins: [ALLOWED_ORIGIN] } satisfies Partial<Config>;
+const defaults = defaultConfig();
+
+/**
+ * The configuration to fuzz: the defaults, but one allowed browser origin (so that others are
+ * refused); a per-address connect rate the fuzz, one address opening hundreds of sockets a second,
+ * stays under (at the default most bursts would be a 429 and fuzz nothing), and a small cap on
+ * sockets not yet authenticated (the fuzz holds one or two at a time: a leaked count shows as a
+ * 429); one trusted proxy, so that X-Forwarded-For is read.
+ */
+export const fuzzConfig = {
+  allowedOrigins: [ALLOWED_ORIGIN],
+  rateLimits: { ...defaults.rateLimits, address: { connectsPerSecond: 5_000, connectBurst: 5_000, maxUnauthenticated: 10 }, trustProxyHops: 1 },
+} satisfies Partial<Config>;
 
 export async function fuzzTarget(system: TestSystem): Promise<FuzzTarget> {
   const users = await Promise.all(['fuzz-alice', 'fuzz-bob', 'fuzz-carol'].map((u) => system.token(u, { name: `${u} ☃` })));
@@ -71,6 +83,10 @@ export async function assertStillServes(target: FuzzTarget): Promise<void> {
   assert.equal(got.payload.message.content, 'still here', 'a message still goes from one user to another');
   alice.terminate();
   bob.terminate();
+
+  // Every fuzz socket is closed: none still counts against the address's unauthenticated cap.
+  const anonymous = await FuzzSocket.open(target.wsUrl, 'json');
+  anonymous.terminate();
 
   const running = sys.running[0]!;
   const jsm = await jetstreamManager(running.nc);

@@ -6,6 +6,7 @@ import { encodeJson } from '../../../lib/json.js';
 import { makeNames } from '../../../lib/names.js';
 import { textProblem } from '../../../lib/wire-value.js';
 import { createTokenVerifier, signDevToken, tokenFromRequest } from '../../../gateway/auth.js';
+import { addressKey, clientAddress } from '../../../gateway/address-limits.js';
 import { negotiate } from '../../../gateway/codec.js';
 import { decodeLogEntry } from '../../../projections/postgres/projector.js';
 import { eventSchemas, isId, userEventSchemas } from '../../../schemas/index.js';
@@ -105,6 +106,20 @@ export const edgeDecoderProperties: FuzzProperty[] = [
       const found = tokenFromRequest({ authorization, query, protocols: offered });
       assert.ok(found === undefined || (typeof found === 'string' && found.length > 0));
     }),
+  },
+  {
+    name: 'client address: any socket address and X-Forwarded-For give an address key, the key of which is itself',
+    testRuns: 500,
+    property: fc.property(
+      fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV6().map((a) => `::ffff:${a}`), fc.ipV4().map((a) => `::ffff:${a}`), hostileString),
+      fc.array(fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV4Extended(), hostileString), { maxLength: 4 }).map((a) => a.join(', ')),
+      fc.nat(3),
+      (socketAddress, forwardedFor, hops) => {
+        const key = clientAddress(socketAddress, forwardedFor, hops);
+        assert.equal(typeof key, 'string');
+        assert.equal(addressKey(key), key, 'a key is its own key: limits kept by it never split');
+      },
+    ),
   },
   {
     name: 'projector decodeLogEntry: any bytes on an event subject are applied or stepped over, never thrown; what it applies holds only storable text',
