@@ -53,13 +53,17 @@ export async function fuzzTarget(system: TestSystem): Promise<FuzzTarget> {
   };
 }
 
-/** The protocol's error shape: `{ code, message, temporary }`, a code of lib/errors.ts and its own `temporary`. */
+/** The protocol's error shape: `{ code, message, temporary }`, a code of lib/errors.ts and its own `temporary`; rate_limited with `retryAfterMs`. */
 export function assertErrorShape(error: unknown, where: string): keyof typeof errorCodes {
   const e = error as { code?: unknown; message?: unknown; temporary?: unknown } | undefined;
   assert.ok(e !== null && typeof e === 'object', `${where}: an error object`);
   assert.ok(isErrorCode(e.code), `${where}: a known error code (${String(e.code)})`);
   assert.equal(typeof e.message, 'string', `${where}: a message`);
   assert.equal(e.temporary, errorCodes[e.code].temporary, `${where}: temporary as errorCodes says for ${e.code}`);
+  if (e.code === 'rate_limited') {
+    const wait = (e as { retryAfterMs?: unknown }).retryAfterMs;
+    assert.ok(typeof wait === 'number' && wait > 0 && Number.isFinite(wait), `${where}: rate_limited says how long to wait (retryAfterMs)`);
+  }
   return e.code;
 }
 
