@@ -70,7 +70,7 @@ export function assertErrorShape(error: unknown, where: string): keyof typeof er
 /**
  * After fuzzing: the process is up and healthy, contained no unexpected error, still delivers a
  * message from one user to another, and its Postgres projector applied everything the fuzz got
- * stored (nothing stepped over, nothing sanitised, no failed batch) up to the end of the log.
+ * stored (nothing stepped over, sanitised or parked, no failed batch) up to the end of the log.
  */
 export async function assertStillServes(target: FuzzTarget): Promise<void> {
   const health = await fetch(`${target.httpBase}/health`);
@@ -103,5 +103,6 @@ export async function assertStillServes(target: FuzzTarget): Promise<void> {
   assert.equal(stats.invalid, 0, 'no stored event the projector had to step over');
   assert.equal(stats.sanitized, 0, 'no stored event whose text had to be mended');
   assert.equal(stats.failed, 0, 'no read-model batch failed');
+  assert.equal(stats.parked, 0, 'no stored event Postgres refused (parked)');
   assert.equal(stats.failingSince, null);
 }
