@@ -33,9 +33,13 @@ export const validateCommand = compile(AnyCommand);
 const eventValidators = Object.fromEntries(Object.entries(eventSchemas).map(([type, schema]) => [type, compile(schema)]));
 const validateAnyEvent = compile(ConversationEvent);
 
-/** Validate an event against the schema of its own type, so the error names the field that is wrong. */
+/**
+ * Validate an event against the schema of its own type, so the error names the field that is wrong.
+ * Own types only: a `type` of "constructor" or "toString" must not find Object's methods (it once
+ * found `Object`, which "validated" the event into a stepped-over entry with no reason given).
+ */
 export function validateEvent(value: unknown): Validation<Static<typeof ConversationEvent>> {
   const type = (value as { type?: unknown } | null)?.type;
-  const byType = typeof type === 'string' ? eventValidators[type] : undefined;
+  const byType = typeof type === 'string' && Object.hasOwn(eventValidators, type) ? eventValidators[type] : undefined;
   return byType ? (byType(value) as Validation<Static<typeof ConversationEvent>>) : validateAnyEvent(value);
 }

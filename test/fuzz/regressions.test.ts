@@ -1,5 +1,8 @@
 import t from 'tap';
 import WebSocket from 'ws';
+import { makeNames } from '../../lib/names.js';
+import { decodeLogEntry } from '../../projections/postgres/projector.js';
+import { validateEvent } from '../../schemas/index.js';
 import { startSystem } from '../helpers/system.js';
 import { send } from './e2e/http-request.js';
 
@@ -33,4 +36,18 @@ t.test('fuzz counterexamples', async (t) => {
     const client = await sys.connect('alice', { cursor: Number.MAX_SAFE_INTEGER });
     t.ok(client.of('connection.success').length, 'the largest safe cursor is served');
   });
+});
+
+t.test('an event whose type names an Object method is invalid with a reason, not "validated" by Object itself', async (t) => {
+  // The log-decoder property's counterexample (10-minute run): {"type":"constructor", ...} on an event subject.
+  const names = makeNames('fuzzreg');
+  for (const type of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    const event = { type, v: 1, id: '_', conversationId: '0', actor: { id: 'A' }, at: '1970-01-01T00:00:00.000Z', commandId: '', data: { userId: '-', upToSeq: 1 } };
+    const checked = validateEvent(event);
+    t.equal(checked.ok, false, `${type}: invalid`);
+    if (!checked.ok) t.type(checked.message, 'string', `${type}: says why`);
+    const entry = decodeLogEntry(names, { seq: 1, subject: names.subjects.conversationEvents('0'), data: Buffer.from(JSON.stringify(event)) });
+    t.equal(entry.event, null, `${type}: stepped over by the projector`);
+    t.type(entry.problem, 'string', `${type}: with the reason logged`);
+  }
 });
