@@ -15,7 +15,7 @@ import { loadConfig, type Config } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
 import { makeNames } from '../lib/names.js';
 import { connectNats, deleteStreams, jetstreamManager } from '../lib/nats.js';
-import { startRoles, type Running } from '../lib/roles.js';
+import { startRoles, type Running } from '../app/roles.js';
 import { openDatabase } from '../lib/pg.js';
 import { ensureNats, type EnsuredNats } from './embedded-nats.js';
 import type { Cli } from './main.js';

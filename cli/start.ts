@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { signDevToken } from '../gateway/auth.js';
 import { DEV_JWT_SECRET, loadConfig, type Config } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
-import { startRoles, type Role, type Running } from '../lib/roles.js';
+import { startRoles, type Role, type Running } from '../app/roles.js';
 import { ensureNats, type EnsuredNats } from './embedded-nats.js';
 import type { Cli } from './main.js';
 

@@ -10,6 +10,7 @@ import type { AggregateStore } from './aggregate-store.js';
 import type { ConversationState } from './conversation-state.js';
 import { decide, type DecideContext, type Decision } from './decider.js';
 import { decideUser, type UserState } from './user-decider.js';
+import { isUserCommand } from '../lib/partition.js';
 
 /** Appends that lose the optimistic-concurrency race this often in a row are given up (and retried by redelivery). */
 const MAX_ATTEMPTS = 20;
@@ -26,14 +27,6 @@ export type HandlerDeps = {
 
 export type Outcome = CommandOutcome['outcome'];
 
-export function isUserCommand(command: AnyCommand): command is Extract<AnyCommand, { userId: string }> {
-  return 'userId' in command && !('conversationId' in command);
-}
-
-/** The aggregate a command is decided against: its queue lane and its log subject. */
-export function aggregateKey(command: AnyCommand): string {
-  return isUserCommand(command) ? `user:${command.userId}` : command.conversationId;
-}
 
 /**
  * Load → decide → append → answer, for one command. Appends carry the state's version as the

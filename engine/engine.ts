@@ -11,7 +11,8 @@ import type { Names } from '../lib/names.js';
 import { StreamReader } from '../lib/stream-reader.js';
 import { validateCommand } from '../schemas/index.js';
 import { AggregateStore, conversations, users } from './aggregate-store.js';
-import { aggregateKey, CommandHandler } from './command-handler.js';
+import { CommandHandler } from './command-handler.js';
+import { aggregateKey } from '../lib/partition.js';
 import { snapshotsFor } from './snapshots.js';
 
 export type Engine = {

@@ -1,7 +1,7 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { closeCodes, errorCodes, type ErrorCode } from '../lib/errors.js';
 import type { Faults } from '../lib/faults.js';
-import type { InboxEntry } from '../projections/delivery/inbox-entry.js';
+import type { InboxEntry } from '../schemas/index.js';
 import type { Identity } from './auth.js';
 import { encodeFrame, type Codec } from './codec.js';
 import { MinuteCounter, TokenBucket } from './rate-limit.js';

@@ -3,7 +3,7 @@ import { encodeJson } from '../lib/json.js';
 import type { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
-import { partitionOf } from '../lib/partition.js';
+import { aggregateKey, partitionOf } from '../lib/partition.js';
 import { textProblem, wireValueProblem } from '../lib/wire-value.js';
 import {
   isClientFrameType,
@@ -14,7 +14,6 @@ import {
   type AnyCommand,
   type ClientFrameType,
 } from '../schemas/index.js';
-import { aggregateKey } from '../engine/command-handler.js';
 import type { TokenVerifier } from './auth.js';
 import {
   buildBlock,

@@ -25,7 +25,7 @@ import { renderOutcome } from './outcomes.js';
 import { OutcomeWaiter } from './rest/outcome-waiter.js';
 import type { ReadDb } from './rest/read-models.js';
 import { mountRest } from './rest/routes.js';
-import { totalOf, type UnreadMap } from '../projections/delivery/unread-totals.js';
+import { totalOf, type UnreadMap } from '../lib/unread-map.js';
 import { DirectGets, DirectReader } from './direct-get.js';
 import { createFeedSubscriptions } from './feed-subscriptions.js';
 import { InboxReplay } from './inbox-replay.js';

@@ -3,7 +3,7 @@ import { closeCodes } from '../lib/errors.js';
 import { decodeJson } from '../lib/json.js';
 import type { Logger } from '../lib/log.js';
 import { headers, type Names } from '../lib/names.js';
-import type { InboxEntry } from '../projections/delivery/inbox-entry.js';
+import type { InboxEntry } from '../schemas/index.js';
 import type { Connection } from './connection.js';
 import type { DirectReader } from './direct-get.js';
 import type { FeedSubscriptions } from './feed-subscriptions.js';

@@ -3,4 +3,5 @@ export * from './events.js';
 export * from './commands.js';
 export * from './client-frames.js';
 export * from './server-frames.js';
+export * from './inbox-entry.js';
 export * from './validators.js';

@@ -1,27 +1,6 @@
-import type { ConversationEvent, MessageStatus, Origin, ServerPayload, UserEvent } from '../../schemas/index.js';
+import type { ConversationEvent, InboxEntry, MessageStatus, UserEvent } from '../../schemas/index.js';
 import { sendersBetween, type ConversationState } from '../../engine/conversation-state.js';
 import { toWireConversation, toWireMessage } from '../../lib/wire.js';
-
-/**
- * What the delivery projector writes to a user's inbox for one event: the frame clients get, minus
- * its `seq` (the inbox stream sequence is the seq). The same bytes go to every recipient, so an
- * entry is encoded once. `origin` lets the gateway turn the sender's own copy into `message.sent`
- * on the connection that sent it.
- */
-type Durable =
-  | 'message.new'
-  | 'conversation.created'
-  | 'conversation.member_joined'
-  | 'conversation.member_left'
-  | 'message.status'
-  | 'message.read_update'
-  | 'message.read_ack'
-  | 'block.added'
-  | 'block.removed';
-
-export type InboxEntry = {
-  [K in Durable]: { type: K; payload: ServerPayload<K>; origin?: Origin; eventSeq: number };
-}[Durable];
 
 export type Delivery = { recipients: string[]; entry: InboxEntry };
 

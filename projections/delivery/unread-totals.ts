@@ -1,17 +1,9 @@
 import { decodeJson, encodeJson } from '../../lib/json.js';
 import type { JetStreamPublisher } from '../../lib/js-publisher.js';
 import { LruMap } from '../../lib/lru.js';
+import { totalOf, type UnreadMap } from '../../lib/unread-map.js';
 import type { Names } from '../../lib/names.js';
 import type { StreamReader } from '../../lib/stream-reader.js';
-
-/** A user's unread counts: { conversationId: unread }, conversations with none left out. */
-export type UnreadMap = Record<string, number>;
-
-export function totalOf(map: UnreadMap): number {
-  let total = 0;
-  for (const n of Object.values(map)) total += n;
-  return total;
-}
 
 type PendingWrite = { map: UnreadMap; stored: Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 

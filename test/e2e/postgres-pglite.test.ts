@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { defaultConfig, loadConfig, type Config } from '../../lib/config.js';
 import { ident, openDatabase } from '../../lib/pg.js';
-import { startRoles } from '../../lib/roles.js';
+import { startRoles } from '../../app/roles.js';
 import { migrate } from '../../projections/postgres/migrate.js';
 import { projectBatch, readCheckpoint } from '../../projections/postgres/projector.js';
 import { projectorStatus, rebuildReadModels } from '../../projections/postgres/rebuild.js';

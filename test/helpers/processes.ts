@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import type { Config } from '../../lib/config.js';
-import type { Role } from '../../lib/roles.js';
+import type { Role } from '../../app/roles.js';
 
 const runner = fileURLToPath(new URL('./run-role.ts', import.meta.url));
 

@@ -4,7 +4,7 @@
  */
 import { loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
-import { startRoles, type Role } from '../../lib/roles.js';
+import { startRoles, type Role } from '../../app/roles.js';
 
 const role = (process.argv[2] ?? 'all') as Role;
 const config = loadConfig(process.env);

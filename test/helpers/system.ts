@@ -4,7 +4,7 @@ import { defaultConfig, type Config } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
 import { makeNames } from '../../lib/names.js';
 import { connectNats, deleteStreams, jetstreamManager } from '../../lib/nats.js';
-import { startRoles, type Role, type Running } from '../../lib/roles.js';
+import { startRoles, type Role, type Running } from '../../app/roles.js';
 import { signDevToken } from '../../gateway/auth.js';
 import { TestClient, type ClientOptions } from './client.js';
 import { dropSchemas, testPostgres } from './pg.js';

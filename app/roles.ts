@@ -1,11 +1,11 @@
-import type { Config } from './config.js';
-import type { Logger } from './log.js';
-import { makeNames, type Names } from './names.js';
-import { connectNats, drainWithin, ensureStreams, jetstreamManager, type NatsConnection } from './nats.js';
+import type { Config } from '../lib/config.js';
+import type { Logger } from '../lib/log.js';
+import { makeNames, type Names } from '../lib/names.js';
+import { connectNats, drainWithin, ensureStreams, jetstreamManager, type NatsConnection } from '../lib/nats.js';
 import { startEngine, type Engine } from '../engine/engine.js';
 import { startDeliveryProjector, type DeliveryProjector } from '../projections/delivery/projector.js';
 import { startGateway, type ComponentHealth, type Gateway } from '../gateway/gateway.js';
-import { openDatabase, type Database } from './pg.js';
+import { openDatabase, type Database } from '../lib/pg.js';
 import { startPostgresProjector, type PostgresProjector, type PostgresProjectorStats } from '../projections/postgres/projector.js';
 import { mirrorEnabled, startEventStoreMirror } from '../projections/eventstore/mirror.js';
 
