@@ -1,5 +1,5 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
-import { closeCodes } from '../lib/errors.js';
+import { closes } from '../lib/errors.js';
 import { timeOfId } from '../lib/ids.js';
 import { decodeJson, encodeJson } from '../lib/json.js';
 import type { Logger } from '../lib/log.js';
@@ -120,7 +120,7 @@ export class GatewayAdmin {
   /** Close the user's sockets here with 4003; how many. */
   disconnect(userId: string): number {
     const sockets = this.#socketsOf(userId);
-    for (const conn of sockets) conn.close(closeCodes.disconnectedByAdmin, 'disconnected by an administrator');
+    for (const conn of sockets) conn.close(closes.disconnectedByAdmin);
     return sockets.length;
   }
 
@@ -131,7 +131,7 @@ export class GatewayAdmin {
       const issuedAt = conn.identity!.issuedAt;
       if (issuedAt !== undefined && issuedAt >= revokedAt) continue; // refreshed with a newer token
       conn.sendError('unauthorized', 'token revoked');
-      conn.close(closeCodes.unauthorized, 'token revoked');
+      conn.close(closes.tokenRevoked);
       closed++;
     }
     return closed;

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'uWebSockets.js';
-import { closeCodes, errorCodes, type ErrorCode } from '../lib/errors.js';
+import { closes, errorCodes, type Close, type ErrorCode } from '../lib/errors.js';
 import type { Faults } from '../lib/faults.js';
 import type { InboxEntry } from '../schemas/index.js';
 import type { Identity } from './auth.js';
@@ -106,7 +106,7 @@ export class Connection {
     }
     this.ws.send(bytes, this.codec === 'msgpack');
     if (this.ws.getBufferedAmount() > this.#limits.maxBackpressureBytes) {
-      this.close(closeCodes.slowConsumer, 'slow consumer: resume from your cursor');
+      this.close(closes.slowConsumer);
     }
   }
 
@@ -158,9 +158,9 @@ export class Connection {
     return receipts;
   }
 
-  close(code: number, reason: string): void {
+  close(close: Close): void {
     if (this.closed) return;
     this.closed = true;
-    this.ws.end(code, reason);
+    this.ws.end(close.code, close.reason);
   }
 }

@@ -1,4 +1,4 @@
-import { closeCodes, ParleyError, type ErrorCode } from '../lib/errors.js';
+import { closeForToken, closes, ParleyError, type ErrorCode } from '../lib/errors.js';
 import { encodeJson } from '../lib/json.js';
 import type { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
@@ -94,7 +94,7 @@ export class FrameHandler {
   /** An error for this frame; it also counts toward closing a socket that keeps misbehaving. */
   reject(conn: Connection, code: ErrorCode, message: string, refs: Refs = {}): void {
     conn.sendError(code, message, refs);
-    if (conn.badFrames.add()) conn.close(closeCodes.policy, 'too many bad frames');
+    if (conn.badFrames.add()) conn.close(closes.tooManyBadFrames);
   }
 
   #dispatch(conn: Connection, type: ClientFrameType, payload: unknown, refs: Refs): void {
@@ -184,7 +184,7 @@ export class FrameHandler {
       if (conn.closed) return;
       const code = err instanceof ParleyError ? err.code : 'unauthorized';
       conn.sendError(code, (err as Error).message, refs);
-      conn.close(closeCodes.unauthorized, code);
+      conn.close(closeForToken(code));
       return;
     }
     if (!conn.closed) this.#d.onAuthenticated(conn, ref);
@@ -200,7 +200,7 @@ export class FrameHandler {
       if (conn.closed) return;
       const code = err instanceof ParleyError ? err.code : 'unauthorized';
       conn.sendError(code, (err as Error).message, ref !== undefined ? { ref } : {});
-      if (code === 'token_expired') conn.close(closeCodes.unauthorized, code);
+      if (code === 'token_expired') conn.close(closes.tokenRefused);
     }
   }
 }

@@ -4,7 +4,7 @@ import type { Msg } from '@nats-io/nats-core';
 import { Kvm } from '@nats-io/kv';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Config } from '../lib/config.js';
-import { closeCodes, errorCodes, ParleyError } from '../lib/errors.js';
+import { closeForToken, closes, errorCodes, ParleyError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
 import { Faults } from '../lib/faults.js';
 import { decodeJson } from '../lib/json.js';
@@ -191,7 +191,7 @@ export async function startGateway(opts: {
     const wait = userLimits.takeFrame(userId);
     if (wait > 0) {
       conn.sendError('rate_limited', 'too many frames from this user; reconnect later', { ...(ref !== undefined ? { ref } : {}), retryAfterMs: wait });
-      conn.close(closeCodes.policy, 'rate limited');
+      conn.close(closes.rateLimited);
       return;
     }
     feeds.attach(conn, userId, requestedCursor).then(
@@ -212,7 +212,7 @@ export async function startGateway(opts: {
       (err: unknown) => {
         log.warn({ err, userId }, 'could not attach the inbox feed');
         conn.sendError('internal', 'inbox unavailable; retry');
-        conn.close(closeCodes.internalError, 'inbox unavailable');
+        conn.close(closes.inboxUnavailable);
       },
     );
   };
@@ -246,7 +246,7 @@ export async function startGateway(opts: {
       const decoded = decodeFrame(message, isBinary);
       if (!decoded.ok && decoded.invalidUtf8) {
         conn.sendError('bad_frame', decoded.message);
-        conn.close(closeCodes.invalidPayload, 'text frame is not UTF-8');
+        conn.close(closes.invalidText);
         return;
       }
       frames.handle(conn, decoded.ok ? decoded.value : undefined, decoded.ok ? undefined : decoded.message);
@@ -353,7 +353,7 @@ export async function startGateway(opts: {
             conn.verifying = undefined;
             if (conn.closed) return;
             conn.sendError(err instanceof ParleyError ? err.code : 'unauthorized', (err as Error).message);
-            conn.close(closeCodes.unauthorized, err instanceof ParleyError ? err.code : 'unauthorized');
+            conn.close(closeForToken(err instanceof ParleyError ? err.code : 'unauthorized'));
           },
         );
         return;
@@ -361,7 +361,7 @@ export async function startGateway(opts: {
       conn.authTimer = setTimeout(() => {
         if (conn.identity || conn.closed) return;
         conn.sendError('unauthorized', `no authenticate frame within ${config.auth.timeoutMs} ms`);
-        conn.close(closeCodes.unauthorized, 'authentication timeout');
+        conn.close(closes.authTimeout);
       }, config.auth.timeoutMs);
     }),
     message: faults.guard('message', (ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean) => {
@@ -439,7 +439,7 @@ export async function startGateway(opts: {
     async stop() {
       draining = true;
       uWS.us_listen_socket_close(listenSocket);
-      for (const conn of connections.values()) conn.close(closeCodes.goingAway, 'server going away');
+      for (const conn of connections.values()) conn.close(closes.goingAway);
       expiry.stop();
       natsLiveness.stop();
       commandsLiveness.stop();

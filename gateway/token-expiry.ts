@@ -1,4 +1,4 @@
-import { closeCodes } from '../lib/errors.js';
+import { closes } from '../lib/errors.js';
 import type { Connection } from './connection.js';
 
 /** How often tokens are checked: a socket outlives its token by at most this (plus the tolerance). */
@@ -19,7 +19,7 @@ export class TokenExpiry {
       for (const conn of connections.values()) {
         if (conn.closed || !conn.identity || conn.identity.expiresAt + toleranceMs > now) continue;
         conn.sendError('token_expired', 'token expired; reconnect with a fresh token');
-        conn.close(closeCodes.unauthorized, 'token expired');
+        conn.close(closes.tokenExpired);
       }
     }, SWEEP_MS);
     this.#timer.unref();

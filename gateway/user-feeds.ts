@@ -1,5 +1,5 @@
 import type { Msg } from '@nats-io/nats-core';
-import { closeCodes } from '../lib/errors.js';
+import { closes } from '../lib/errors.js';
 import { decodeJson } from '../lib/json.js';
 import type { Logger } from '../lib/log.js';
 import { headers, type Names } from '../lib/names.js';
@@ -207,7 +207,7 @@ export class UserFeeds {
       }
     } catch (err) {
       this.#log.warn({ err, connectionId: conn.id }, 'inbox read failed; closing so the client resumes');
-      conn.close(closeCodes.internalError, 'inbox unavailable, resume from your cursor');
+      conn.close(closes.inboxUnreadable);
     } finally {
       conn.catchUpRunning = false;
     }

@@ -55,6 +55,38 @@ export const closeCodes = {
   slowConsumer: 4009,
 } as const;
 
+/** A close as clients see it: its code and the reason sent with it. */
+export type Close = { readonly code: number; readonly reason: string };
+
+/**
+ * Every way the gateway closes a socket, with the reason it sends: the one table behind
+ * docs/protocol.md "Close codes", so that no reason is spelled two ways.
+ */
+export const closes = {
+  goingAway: { code: closeCodes.goingAway, reason: 'server going away' },
+  invalidText: { code: closeCodes.invalidPayload, reason: 'text frame is not UTF-8' },
+  /** The inbox could not be read when the socket was authenticated. */
+  inboxUnavailable: { code: closeCodes.internalError, reason: 'inbox unavailable' },
+  /** The inbox could not be read during a replay or a gap repair. */
+  inboxUnreadable: { code: closeCodes.internalError, reason: 'inbox unavailable, resume from your cursor' },
+  unauthorized: { code: closeCodes.unauthorized, reason: 'unauthorized' },
+  /** An expired token at upgrade, `authenticate` or `auth.refresh` (the reason is the error code). */
+  tokenRefused: { code: closeCodes.unauthorized, reason: 'token_expired' },
+  authTimeout: { code: closeCodes.unauthorized, reason: 'authentication timeout' },
+  /** The token expired while connected. */
+  tokenExpired: { code: closeCodes.unauthorized, reason: 'token expired' },
+  tokenRevoked: { code: closeCodes.unauthorized, reason: 'token revoked' },
+  disconnectedByAdmin: { code: closeCodes.disconnectedByAdmin, reason: 'disconnected by an administrator' },
+  tooManyBadFrames: { code: closeCodes.policy, reason: 'too many bad frames' },
+  rateLimited: { code: closeCodes.policy, reason: 'rate limited' },
+  slowConsumer: { code: closeCodes.slowConsumer, reason: 'slow consumer: resume from your cursor' },
+} as const satisfies Record<string, Close>;
+
+/** The close for a refused token: its error code is the reason (`unauthorized` or `token_expired`). */
+export function closeForToken(code: ErrorCode): Close {
+  return code === 'token_expired' ? closes.tokenRefused : closes.unauthorized;
+}
+
 export class ParleyError extends Error {
   readonly code: ErrorCode;
   readonly temporary: boolean;
