@@ -16,7 +16,7 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import { loadConfig, type Config } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
 import { makeNames, type Names } from '../lib/names.js';
-import { connectNats, type NatsConnection } from '../lib/nats.js';
+import { connectNats, isNotFound, type NatsConnection } from '../lib/nats.js';
 import { formatBytes, formatCount, Progress } from './progress.js';
 
 export const summary = 'Write the whole event log to a JSON Lines file (or stdout), in log order';
@@ -323,7 +323,7 @@ export async function openLog(io: CliIo, command: string): Promise<OpenLog | num
     await jsm.streams.info(names.streams.events);
   } catch (err) {
     await nc.close();
-    const missing = /not found/i.test((err as Error).message);
+    const missing = isNotFound(err);
     io.stderr.write(
       missing
         ? `parley ${command}: no event log: stream ${names.streams.events} does not exist (PARLEY_PREFIX=${config.prefix}, NATS ${config.natsUrl.join(',')})\n`

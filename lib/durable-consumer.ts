@@ -1,6 +1,7 @@
 import { nanos } from '@nats-io/nats-core';
 import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from './log.js';
+import { isNotFound } from './nats.js';
 
 /**
  * filterSubject: leave it out when the consumer reads its whole stream, even if it would equal the
@@ -96,7 +97,7 @@ export async function freshWorkQueueConsumer(
 
 async function consumerInfoOrNull(jsm: JetStreamManager, stream: string, durable: string) {
   return jsm.consumers.info(stream, durable).catch((err: unknown) => {
-    if (/not found/i.test((err as Error).message ?? '')) return null;
+    if (isNotFound(err)) return null;
     throw err;
   });
 }

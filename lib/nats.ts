@@ -2,6 +2,8 @@ import { connect } from '@nats-io/transport-node';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import {
   jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
   RetentionPolicy,
   StorageType,
   DiscardPolicy,
@@ -143,9 +145,12 @@ export async function deleteStreams(jsm: JetStreamManager, names: Names): Promis
   }
 }
 
-function isNotFound(err: unknown): boolean {
-  const e = err as { code?: number | string; api_error?: { err_code?: number }; message?: string };
-  return e?.api_error?.err_code === 10059 || /not found/i.test(e?.message ?? '');
+/**
+ * Whether a JetStream API call failed because its stream or consumer does not exist: by the API's
+ * error code, not its wording (a message "not found" could come from anything).
+ */
+export function isNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound);
 }
 
 export { jetstreamManager };

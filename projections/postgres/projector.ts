@@ -25,6 +25,7 @@ import { planBatch, type LoggedEvent, type ProjectedEvent } from './apply.js';
 import { copyInsertMessages } from './copy-insert.js';
 import { applyIsolating, ownTransactions, parkingBudget } from './isolate.js';
 import { migrate } from './migrate.js';
+import { isNotFound } from '../../lib/nats.js';
 
 /**
  * The postgres projector: the event log → read models, exactly-once in effect.
@@ -266,7 +267,7 @@ async function consumerInfo(jsm: JetStreamManager, stream: string, name: string)
   try {
     return await jsm.consumers.info(stream, name);
   } catch (err) {
-    if (/not found/i.test((err as Error).message ?? '')) return null;
+    if (isNotFound(err)) return null;
     throw err;
   }
 }
