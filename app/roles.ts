@@ -1,6 +1,7 @@
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
 import { makeNames, type Names } from '../lib/names.js';
+import { StartUp } from './lifecycle.js';
 import { connectNats, drainWithin, ensureStreams, jetstreamManager, type NatsConnection } from '../lib/nats.js';
 import { startEngine, type Engine } from '../engine/engine.js';
 import { startDeliveryProjector, type DeliveryProjector } from '../projections/delivery/projector.js';
@@ -31,18 +32,27 @@ const DRAIN_TIMEOUT_MS = 5_000;
 /** Start the components of one process. Every role makes sure the streams exist (idempotent). */
 export async function startRoles(role: Role, config: Config, log: Logger): Promise<Running> {
   const names = makeNames(config.prefix);
-  const nc = await connectNats(config, `parley-${role}`, log);
-  await ensureStreams(await jetstreamManager(nc), names, config);
+  const startUp = new StartUp((err) => log.error({ err }, 'could not stop a part after a failed start-up'));
+  const nc = await startUp.resource(
+    () => connectNats(config, `parley-${role}`, log),
+    (connection) => drainWithin(connection, DRAIN_TIMEOUT_MS, log),
+  );
+  await startUp.run(async () => ensureStreams(await jetstreamManager(nc), names, config));
   // The read-model database first: an unreachable DATABASE_URL fails start-up before anything runs.
   // A standalone gateway reads the models for REST when DATABASE_URL says where (never PGlite: one process).
   const projects = role === 'all' || role === 'projector' || role === 'backend';
-  const db = projects || (role === 'gateway' && config.postgres.url) ? await openDatabase(config, log) : undefined;
-  const engine = role === 'all' || role === 'engine' || role === 'backend' ? await startEngine({ nc, config, names, log }) : undefined;
-  const delivery = projects ? await startDeliveryProjector({ nc, config, names, log }) : undefined;
-  const postgres = db && projects ? await startPostgresProjector({ nc, config, names, log, db }) : undefined;
-  const mirror = projects && mirrorEnabled(process.env) ? await startEventStoreMirror({ nc, config, names, log }) : undefined;
+  const db = await startUp.resource(
+    async () => (projects || (role === 'gateway' && config.postgres.url) ? openDatabase(config, log) : undefined),
+    async (database) => database?.close(),
+  );
+  const engine = await startUp.component(async () => (role === 'all' || role === 'engine' || role === 'backend' ? startEngine({ nc, config, names, log }) : undefined));
+  const delivery = await startUp.component(async () => (projects ? startDeliveryProjector({ nc, config, names, log }) : undefined));
+  const postgres = await startUp.component(async () => (db && projects ? startPostgresProjector({ nc, config, names, log, db }) : undefined));
+  const mirror = await startUp.component(async () => (projects && mirrorEnabled(process.env) ? startEventStoreMirror({ nc, config, names, log }) : undefined));
   const components = (): ComponentHealth[] => (postgres ? [postgresHealth(postgres.stats())] : []);
-  const gateway = role === 'all' || role === 'gateway' ? await startGateway({ nc, config, names, log, components, ...(db ? { db } : {}) }) : undefined;
+  const gateway = await startUp.component(async () =>
+    role === 'all' || role === 'gateway' ? startGateway({ nc, config, names, log, components, ...(db ? { db } : {}) }) : undefined,
+  );
   let stopping: Promise<void> | undefined;
   return {
     names,
