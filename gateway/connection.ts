@@ -1,5 +1,5 @@
 import type { WebSocket } from 'uWebSockets.js';
-import { closes, errorCodes, type Close, type ErrorCode } from '../lib/errors.js';
+import { closes, errorBody, type Close, type ErrorCode } from '../lib/errors.js';
 import type { Faults } from '../lib/faults.js';
 import type { InboxEntry } from '../schemas/index.js';
 import type { Identity } from './auth.js';
@@ -114,13 +114,10 @@ export class Connection {
     this.send({
       type: 'error',
       ...(extra.ref !== undefined ? { ref: extra.ref } : {}),
-      error: {
-        code,
-        message,
-        temporary: errorCodes[code].temporary,
+      error: errorBody(code, message, {
         ...(extra.tempId !== undefined ? { tempId: extra.tempId } : {}),
         ...(extra.retryAfterMs !== undefined ? { retryAfterMs: extra.retryAfterMs } : {}),
-      },
+      }),
     });
   }
 

@@ -4,7 +4,7 @@ import type { Msg } from '@nats-io/nats-core';
 import { Kvm } from '@nats-io/kv';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Config } from '../lib/config.js';
-import { closeForToken, closes, errorCodes, ParleyError } from '../lib/errors.js';
+import { closeForToken, closes, errorBody, ParleyError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
 import { Faults } from '../lib/faults.js';
 import { decodeJson } from '../lib/json.js';
@@ -422,7 +422,7 @@ export async function startGateway(opts: {
   );
   app.any(
     '/*',
-    guardHttp(faults, 'no route', (res) => json(res, '404 Not Found', { error: { code: 'not_found', message: 'no such route', temporary: errorCodes.not_found.temporary } })),
+    guardHttp(faults, 'no route', (res) => json(res, '404 Not Found', { error: errorBody('not_found', 'no such route') })),
   );
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {

@@ -1,4 +1,5 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { errorBody } from '../lib/errors.js';
 import type { Faults } from '../lib/faults.js';
 
 /** An HTTP handler that cannot throw into uWS: what it throws is reported and answered 500 `internal`. */
@@ -17,7 +18,7 @@ function answerInternal(res: HttpResponse): void {
       res
         .writeStatus('500 Internal Server Error')
         .writeHeader('content-type', 'application/json')
-        .end(JSON.stringify({ error: { code: 'internal', message: 'internal error', temporary: true } }));
+        .end(JSON.stringify({ error: errorBody('internal', 'internal error') }));
     });
   } catch {
     // Already answered, or the client went away: nothing more to say.

@@ -37,6 +37,11 @@ export type ErrorCode = keyof typeof errorCodes;
 export const conversationNotFound = (conversationId: string) =>
   ({ code: 'conversation_not_found', message: `conversation ${conversationId} not found` }) as const;
 
+/** The `error` object of an error frame and of a REST error body: the one shape clients parse. */
+export function errorBody(code: ErrorCode, message: string, extra: object = {}) {
+  return { code, message, temporary: errorCodes[code].temporary, ...extra };
+}
+
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(errorCodes, value);
 }

@@ -97,6 +97,10 @@ export function sanitizeText<T>(value: T): T {
  * look at the bytes, so the common event is not walked.
  */
 export function mayNeedSanitizing(json: Uint8Array): boolean {
-  const text = Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('latin1');
-  return /\\u0000|\\u[dD][89a-fA-F]/.test(text);
+  const bytes = Buffer.from(json.buffer, json.byteOffset, json.byteLength);
+  // Most events hold no \u escape at all (JSON.stringify writes one only for control characters and
+  // lone surrogates): one native search, and no string made of the event, on the projector's path.
+  const first = bytes.indexOf('\\u');
+  if (first < 0) return false;
+  return /\\u0000|\\u[dD][89a-fA-F]/.test(bytes.toString('latin1', first));
 }

@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { errorCodes, ParleyError, type ErrorCode } from '../../lib/errors.js';
+import { errorBody, errorCodes, ParleyError, type ErrorCode } from '../../lib/errors.js';
 import { wireValueProblem } from '../../lib/wire-value.js';
 import { isId } from '../../schemas/index.js';
 
@@ -81,7 +81,7 @@ export function sendJson(res: HttpResponse, request: Request, status: number, bo
 
 /** The same `{ error: { code, message } }` body as the WebSocket `error` frame, with the code's HTTP status. */
 export function sendError(res: HttpResponse, request: Request, code: ErrorCode, message: string, extra: object = {}, headers: Record<string, string> = {}): void {
-  sendJson(res, request, errorCodes[code].http, { error: { code, message, temporary: errorCodes[code].temporary, ...extra } }, headers);
+  sendJson(res, request, errorCodes[code].http, { error: errorBody(code, message, extra) }, headers);
 }
 
 export function sendFailure(res: HttpResponse, request: Request, err: unknown): void {
