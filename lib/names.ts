@@ -57,7 +57,6 @@ export function makeNames(prefix = 'chat') {
     },
     buckets: {
       snapshots: `${P}_SNAPSHOTS`,
-      leases: `${P}_LEASES`,
       /** Per user: { conversationId: unread } — the delivery projector's running totals. */
       unread: `${P}_UNREAD`,
       /** Per user: when their tokens were revoked (admin revoke); tokens issued before are refused. */
@@ -72,6 +71,16 @@ export function makeNames(prefix = 'chat') {
       enginePartition: (partition: number) => `engine-p${partition}`,
       delivery: 'delivery',
       postgres: 'postgres',
+      /** The EventStoreDB mirror's durable consumer on <PREFIX>_EVENTS (projections/eventstore/mirror.ts). */
+      eventStoreMirror: 'eventstore-mirror',
+    },
+    /**
+     * JetStream's Direct Get API (allow_direct streams): any replica answers a read without a
+     * consumer. `lastBySubject` is the whole request in the subject; `get` takes a JSON body.
+     */
+    directGet: {
+      get: (stream: string) => `$JS.API.DIRECT.GET.${stream}`,
+      lastBySubject: (stream: string, subject: string) => `$JS.API.DIRECT.GET.${stream}.${subject}`,
     },
     subjects: {
       /** Commands, partitioned by conversation so one conversation is decided in order. */

@@ -26,9 +26,6 @@ export { eventStoreDbSink } from './sink.js';
  * Streams are appended to concurrently; one stream's events are batched into one append.
  */
 
-/** The durable consumer on <PREFIX>_EVENTS (to move into lib/names.ts `consumers`). */
-export const EVENTSTORE_MIRROR_CONSUMER = 'eventstore-mirror';
-
 type Env = Record<string, string | undefined>;
 
 /** The mirror runs only when EVENTSTORE_URL (an EventStoreDB connection string) is set. */
@@ -123,7 +120,7 @@ export async function startEventStoreMirror(opts: EventStoreMirrorOptions): Prom
   const js = jetstream(nc);
   const consumer = await durableConsumer(jsm, js, {
     stream: names.streams.events,
-    durable: EVENTSTORE_MIRROR_CONSUMER,
+    durable: names.consumers.eventStoreMirror,
     // No filter: the stream holds events only (see durable-consumer.ts).
     ackWaitMs,
     maxAckPending,
@@ -275,7 +272,7 @@ export async function startEventStoreMirror(opts: EventStoreMirrorOptions): Prom
       enqueue(m);
     }
   })().catch((err: unknown) => log.error({ err }, 'eventstore mirror consumer failed'));
-  log.info({ consumer: EVENTSTORE_MIRROR_CONSUMER }, 'eventstore mirror consuming events');
+  log.info({ consumer: names.consumers.eventStoreMirror }, 'eventstore mirror consuming events');
 
   return {
     stats: () => ({ ...counts, inFlight: held.size }),

@@ -12,7 +12,6 @@ import { startSystem, testLog, type TestSystem } from '../helpers/system.js';
 import { connectNats } from '../../lib/nats.js';
 import { makeNames, type Names } from '../../lib/names.js';
 import {
-  EVENTSTORE_MIRROR_CONSUMER,
   eventStoreDbSink,
   eventStoreStreamOf,
   mirrorEnabled,
@@ -160,7 +159,7 @@ t.test('ids, names and switches', async (t) => {
   t.equal(mirrorEnabled({}), false);
   t.equal(mirrorEnabled({ EVENTSTORE_URL: ' ' }), false);
   t.equal(mirrorEnabled({ EVENTSTORE_URL: 'esdb://127.0.0.1:2113?tls=false' }), true);
-  t.equal(EVENTSTORE_MIRROR_CONSUMER, 'eventstore-mirror');
+  t.equal(names.consumers.eventStoreMirror, 'eventstore-mirror');
 });
 
 t.test('the mirror copies every event once, in order, through failures and restarts (in-memory sink)', async (t) => {
@@ -223,7 +222,7 @@ t.test('the mirror copies every event once, in order, through failures and resta
 
   // 3. The durable consumer is gone (deleted, or a new NATS consumer): everything is delivered
   //    again and nothing is written twice.
-  await jsm.consumers.delete(names.streams.events, EVENTSTORE_MIRROR_CONSUMER);
+  await jsm.consumers.delete(names.streams.events, names.consumers.eventStoreMirror);
   sink.inject = () => undefined;
   const appendsBefore = sink.appends;
   const m3 = await start();
@@ -289,7 +288,7 @@ t.test('mirror to a real EventStoreDB', { skip: EVENTSTORE_URL ? false : 'skippe
   checkMirror(t, names, log, await readBack());
   await m1.stop();
 
-  await jsm.consumers.delete(names.streams.events, EVENTSTORE_MIRROR_CONSUMER);
+  await jsm.consumers.delete(names.streams.events, names.consumers.eventStoreMirror);
   const m2 = await startEventStoreMirror({ nc, config: sys.config, names, log: testLog, sink: eventStoreDbSink(EVENTSTORE_URL!), ackWaitMs: 5_000 });
   t.teardown(() => m2.stop());
   await waitFor('the redelivery', () => m2.stats().skipped === log.length, 60_000);

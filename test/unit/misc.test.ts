@@ -53,7 +53,7 @@ t.test('names', async (t) => {
     for (const other of ['CHAT_CMD', 'CHAT_CMD_', 'CHAT_CMD_EVENTS', 'CHAT_CMD_1x', 'CHATX_CMD_1', 'CHAT_EVENTS']) {
       t.notOk(n.commandStreams.isPartition(other), `not a partition stream: ${other} (e.g. prefix chat_cmd's streams)`);
     }
-    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', leases: 'CHAT_LEASES', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED' });
+    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED' });
     t.equal(n.subjects.command(3), 'chat.cmd.3');
     t.equal(n.subjects.commandsAll, 'chat.cmd.*');
     t.equal(n.subjects.conversationEvents('g_1'), 'chat.ev.conv.g_1');
@@ -65,6 +65,9 @@ t.test('names', async (t) => {
     t.equal(n.subjects.reply('gw-1'), 'chat.reply.gw-1');
     t.equal(n.subjects.limitsUsage, 'chat.limits.usage');
     t.equal(n.consumers.enginePartition(2), 'engine-p2');
+    t.equal(n.consumers.eventStoreMirror, 'eventstore-mirror');
+    t.equal(n.directGet.get('CHAT_EVENTS'), '$JS.API.DIRECT.GET.CHAT_EVENTS');
+    t.equal(n.directGet.lastBySubject('KV_CHAT_UNREAD', '$KV.CHAT_UNREAD.alice'), '$JS.API.DIRECT.GET.KV_CHAT_UNREAD.$KV.CHAT_UNREAD.alice');
   });
 
   t.test('prefix validation', async (t) => {
