@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { Packr } from 'msgpackr';
 import { decide, evolve, initialState } from '../engine/decider.js';
-import { SENDER_RUNS_KEPT, type ConversationState } from '../engine/conversation-state.js';
+import { SENDER_RUNS_KEPT, type ConversationState } from '../lib/conversation-state.js';
 import { decodeFrame, encodeFrame, type Codec } from '../gateway/codec.js';
 import { beforeOf, deliveriesFor } from '../projections/delivery/inbox-entry.js';
 import { validateClientPayload, type ConversationEvent, type SendMessage } from '../schemas/index.js';

@@ -1,32 +1,31 @@
-import type { NatsConnection } from '@nats-io/nats-core';
+import type { AggregateStore } from '../lib/aggregate-store.js';
+import type { ConversationState } from '../lib/conversation-state.js';
+import type { EventStore } from '../lib/event-store.js';
 import { decodeJson, encodeJson } from '../lib/json.js';
-import { PublishError, type JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
-import type { Names } from '../lib/names.js';
-import type { StreamReader } from '../lib/stream-reader.js';
+import { isUserCommand } from '../lib/partition.js';
+import type { UserState } from '../lib/user-state.js';
 import { toWireConversation, toWireMessage } from '../lib/wire.js';
 import type { AnyCommand, CommandOutcome, ConversationCommand, ConversationEvent, UserEvent } from '../schemas/index.js';
-import type { AggregateStore } from './aggregate-store.js';
-import type { ConversationState } from './conversation-state.js';
 import { decide, type DecideContext, type Decision } from './decider.js';
-import { decideUser, type UserState } from './user-decider.js';
-import { isUserCommand } from '../lib/partition.js';
+import { decideUser } from './user-decider.js';
 
 /** Appends that lose the optimistic-concurrency race this often in a row are given up (and retried by redelivery). */
-const MAX_ATTEMPTS = 20;
+export const MAX_ATTEMPTS = 20;
+
+/** Sends a command's answer to the gateway that holds its connection (engine.ts: over core NATS). */
+export type Replies = (gatewayId: string, outcome: CommandOutcome) => void;
 
 export type HandlerDeps = {
-  nc: NatsConnection;
-  names: Names;
   conversations: AggregateStore<ConversationState, ConversationEvent>;
   users: AggregateStore<UserState, UserEvent>;
-  events: StreamReader;
-  publisher: JetStreamPublisher;
+  /** The log appends go to; the aggregate stores read the same one. */
+  events: EventStore;
+  reply: Replies;
   log: Logger;
 };
 
 export type Outcome = CommandOutcome['outcome'];
-
 
 /**
  * Load → decide → append → answer, for one command. Appends carry the state's version as the
@@ -88,23 +87,20 @@ export class CommandHandler {
       let raced = false;
       for (const event of decision.events) {
         try {
-          const ack = await this.#d.publisher.publish(subject, encodeJson(event), {
+          const appended = await this.#d.events.append(subject, encodeJson(event), {
             // Scoped to the subject: a client may reuse a tempId in another conversation.
-            msgId: `${id}/${event.commandId}`,
-            expectedLastSubjectSequence: state.version,
+            idempotencyKey: `${id}/${event.commandId}`,
+            expectedVersion: state.version,
           });
-          if (ack.duplicate) {
-            // Stored before (a redelivery of a command we did not finish): our state is behind.
+          // A conflict: someone else wrote first. A duplicate: stored before (a redelivery of a
+          // command we did not finish). Either way our state is behind.
+          if (appended.kind !== 'appended') {
             raced = true;
             break;
           }
-          store.kind.evolve(state, event, ack.seq);
+          store.kind.evolve(state, event, appended.seq);
           store.folded(state);
         } catch (err) {
-          if (err instanceof PublishError && err.code === 'wrong_last_sequence') {
-            raced = true;
-            break;
-          }
           store.forget(id);
           throw err;
         }
@@ -161,7 +157,6 @@ export class CommandHandler {
       ...(command.type === 'block.add' || command.type === 'block.remove' ? { result: { userId: command.data.blockedUserId } } : {}),
       ...outcome,
     };
-    // Core NATS: the answer matters only to a connection that is still there.
-    this.#d.nc.publish(this.#d.names.subjects.reply(origin.gatewayId), encodeJson(body));
+    this.#d.reply(origin.gatewayId, body);
   }
 }

@@ -13,9 +13,11 @@ import type {
   Member,
   SendMessage,
 } from '../schemas/index.js';
-import { countUnread, isOpen, RECENT_COMMANDS_KEPT, recordSender, sendersBetween, type ConversationState } from './conversation-state.js';
+import { isOpen, sendersBetween, type ConversationState } from '../lib/conversation-state.js';
 
-export { initialState } from './conversation-state.js';
+// The Decider is decide + evolve + initialState; the last two live with the state in lib/, because
+// the delivery projector folds the same events and must not import the engine.
+export { evolve, initialState } from '../lib/conversation-state.js';
 
 /**
  * The conversation decider: `decide(command, state)` says what happens, `evolve(state, event)`
@@ -223,68 +225,4 @@ function decideReceipt(command: MarkDelivered | MarkRead, state: ConversationSta
   if (upToSeq <= from || sendersBetween(state, from, upToSeq, userId).size === 0) return { kind: 'noop' };
   const type = command.type === 'receipt.read' ? 'MessageRead' : 'MessageDelivered';
   return { kind: 'append', events: [{ ...envelope(command, type, command.id), data: { userId, upToSeq } }] };
-}
-
-/**
- * Fold one event into the state. It mutates and returns `state`: the engine's cache owns the
- * object, and copying a thousand remembered command ids for every message would dominate the hot
- * path. `streamSeq` is the event's position in the log.
- */
-export function evolve(state: ConversationState, event: ConversationEvent, streamSeq: number): ConversationState {
-  switch (event.type) {
-    case 'ConversationCreated':
-      state.exists = true;
-      state.kind = event.data.kind;
-      if (event.data.title !== undefined) state.title = event.data.title;
-      if (event.data.kind === 'group') state.joinPolicy = event.data.joinPolicy ?? DEFAULT_JOIN_POLICY;
-      state.createdBy = event.actor.id;
-      state.createdAt = event.at;
-      state.firstEventSeq = streamSeq;
-      for (const m of event.data.members) state.members.set(m.userId, m.role);
-      break;
-    case 'MembersAdded':
-      for (const m of event.data.members) state.unread.set(m.userId, 0);
-      for (const m of event.data.members) {
-        state.members.set(m.userId, m.role);
-        // A member's history starts when they join: what came before is neither unread nor owed receipts.
-        if (state.lastMessageSeq > 0) {
-          state.read.set(m.userId, state.lastMessageSeq);
-          state.delivered.set(m.userId, state.lastMessageSeq);
-        }
-      }
-      break;
-    case 'MemberLeft':
-      state.members.delete(event.data.userId);
-      state.delivered.delete(event.data.userId);
-      state.read.delete(event.data.userId);
-      state.unread.delete(event.data.userId);
-      break;
-    case 'MessageSent':
-      state.lastMessageSeq = event.data.seq;
-      recordSender(state, event.data.seq, event.data.sender.id);
-      for (const member of state.members.keys()) {
-        if (member !== event.data.sender.id) state.unread.set(member, (state.unread.get(member) ?? 0) + 1);
-      }
-      break;
-    case 'MessageDelivered':
-      state.delivered.set(event.data.userId, Math.max(state.delivered.get(event.data.userId) ?? 0, event.data.upToSeq));
-      break;
-    case 'MessageRead':
-      state.read.set(event.data.userId, Math.max(state.read.get(event.data.userId) ?? 0, event.data.upToSeq));
-      state.delivered.set(event.data.userId, Math.max(state.delivered.get(event.data.userId) ?? 0, event.data.upToSeq));
-      state.unread.set(event.data.userId, countUnread(state, event.data.userId));
-      break;
-    default: {
-      const exhaustive: never = event;
-      throw new Error(`evolve: unknown event ${(exhaustive as { type: string }).type}`);
-    }
-  }
-  state.version = streamSeq;
-  if (!state.recentCommands.has(event.commandId)) {
-    state.recentCommands.set(event.commandId, streamSeq);
-    if (state.recentCommands.size > RECENT_COMMANDS_KEPT) {
-      state.recentCommands.delete(state.recentCommands.keys().next().value!);
-    }
-  }
-  return state;
 }

@@ -2,18 +2,19 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { freshWorkQueueConsumer } from '../lib/durable-consumer.js';
 import type { Config } from '../lib/config.js';
-import { decodeJson } from '../lib/json.js';
+import { decodeJson, encodeJson } from '../lib/json.js';
+import { JetStreamEventStore } from '../lib/jetstream-event-store.js';
 import { JetStreamPublisher } from '../lib/js-publisher.js';
 import { KeyedQueue } from '../lib/keyed-queue.js';
 import { writeCoalescer } from '../lib/write-coalescing.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
 import { StreamReader } from '../lib/stream-reader.js';
-import { validateCommand } from '../schemas/index.js';
-import { AggregateStore, conversations, users } from './aggregate-store.js';
-import { CommandHandler } from './command-handler.js';
+import { validateCommand, type CommandOutcome } from '../schemas/index.js';
+import { AggregateStore, conversations, users } from '../lib/aggregate-store.js';
 import { aggregateKey } from '../lib/partition.js';
-import { snapshotsFor } from './snapshots.js';
+import { snapshotsFor } from '../lib/snapshots.js';
+import { CommandHandler } from './command-handler.js';
 
 export type Engine = {
   stats(): { processed: number; rejected: number; duplicates: number; failed: number; cached: number };
@@ -32,11 +33,13 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const publisher = new JetStreamPublisher(nc, { coalesceWrites: true });
-  const events = new StreamReader(jsm, names.streams.events);
+  const events = new JetStreamEventStore(new StreamReader(jsm, names.streams.events), publisher);
   const snapshots = snapshotsFor('engine', { jsm, publisher, names, config, log });
   const conversationStore = new AggregateStore(events, conversations(names), config.engine.cacheSize, snapshots);
   const userStore = new AggregateStore(events, users(names), config.engine.cacheSize);
-  const handler = new CommandHandler({ nc, names, conversations: conversationStore, users: userStore, events, publisher, log });
+  // Core NATS: the answer matters only to a connection that is still there.
+  const reply = (gatewayId: string, outcome: CommandOutcome) => nc.publish(names.subjects.reply(gatewayId), encodeJson(outcome));
+  const handler = new CommandHandler({ conversations: conversationStore, users: userStore, events, reply, log });
   // Blocks may be appended by another engine: hearing of one drops our copy of that user's state.
   const userEvents = nc.subscribe(names.subjects.userEventsAll, {
     callback: (err, msg) => {

@@ -1,22 +1,14 @@
 import type { BlockUser, UnblockUser, UserCommand, UserEvent } from '../schemas/index.js';
+import type { UserState } from '../lib/user-state.js';
 import { eventId, reject, type Decision } from './decider.js';
-import { RECENT_COMMANDS_KEPT } from './conversation-state.js';
+
+// The user Decider's evolve and initial state live with the state in lib/ (see decider.ts).
+export { evolveUser, initialUserState, type UserState } from '../lib/user-state.js';
 
 /**
  * The user decider: what one user has done to their own relations (blocks). Its events live on
  * `<prefix>.ev.user.<userId>`; the conversation decider is told of blocks through its context.
  */
-export type UserState = {
-  id: string;
-  blocked: Set<string>;
-  version: number;
-  recentCommands: Map<string, number>;
-};
-
-export function initialUserState(id: string): UserState {
-  return { id, blocked: new Set(), version: 0, recentCommands: new Map() };
-}
-
 export function decideUser(command: UserCommand, state: UserState): Decision<UserEvent> {
   const seen = state.recentCommands.get(command.id);
   if (seen !== undefined) return { kind: 'duplicate', eventSeq: seen };
@@ -47,25 +39,4 @@ function userEvent<T extends UserEvent['type']>(command: BlockUser | UnblockUser
     ...(command.origin ? { origin: command.origin } : {}),
     data: { blockedUserId: command.data.blockedUserId },
   };
-}
-
-export function evolveUser(state: UserState, event: UserEvent, streamSeq: number): UserState {
-  switch (event.type) {
-    case 'UserBlocked':
-      state.blocked.add(event.data.blockedUserId);
-      break;
-    case 'UserUnblocked':
-      state.blocked.delete(event.data.blockedUserId);
-      break;
-    default: {
-      const exhaustive: never = event;
-      throw new Error(`evolveUser: unknown event ${(exhaustive as { type: string }).type}`);
-    }
-  }
-  state.version = streamSeq;
-  if (!state.recentCommands.has(event.commandId)) {
-    state.recentCommands.set(event.commandId, streamSeq);
-    if (state.recentCommands.size > RECENT_COMMANDS_KEPT) state.recentCommands.delete(state.recentCommands.keys().next().value!);
-  }
-  return state;
 }

@@ -1,5 +1,5 @@
 import type { ConversationEvent, InboxEntry, MessageStatus, UserEvent } from '../../schemas/index.js';
-import { sendersBetween, type ConversationState } from '../../engine/conversation-state.js';
+import { sendersBetween, type ConversationState } from '../../lib/conversation-state.js';
 import { toWireConversation, toWireMessage } from '../../lib/wire.js';
 
 export type Delivery = { recipients: string[]; entry: InboxEntry };

@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import type { Test } from 'tap';
 import { decide, evolve, initialState, type DecideContext, type Decision, type Rejection } from '../../engine/decider.js';
-import type { ConversationState } from '../../engine/conversation-state.js';
+import type { ConversationState } from '../../lib/conversation-state.js';
 import { decideUser, evolveUser, initialUserState, type UserState } from '../../engine/user-decider.js';
 import type { ErrorCode } from '../../lib/errors.js';
 import { directConversationId, sendCommandId } from '../../lib/ids.js';

@@ -2,6 +2,7 @@ import t from 'tap';
 import {
   SENDER_RUNS_KEPT,
   countUnread,
+  evolve,
   fromSnapshot,
   initialState,
   recordSender,
@@ -9,8 +10,7 @@ import {
   toSnapshot,
   type ConversationSnapshot,
   type ConversationState,
-} from '../../engine/conversation-state.js';
-import { evolve } from '../../engine/decider.js';
+} from '../../lib/conversation-state.js';
 import { AT_ISO, GROUP, given, groupCreated, memberLeft, membersAdded, messageDelivered, messageRead, messageSent } from '../helpers/decider-spec.js';
 
 /** A state whose messages 1..n were sent by `senders[0..n-1]`, recorded as evolve does. */

@@ -6,7 +6,7 @@
  * whose members block each other. And only an open group lets a stranger in.
  */
 import t from 'tap';
-import { fromSnapshot, toSnapshot, type ConversationState } from '../../engine/conversation-state.js';
+import { fromSnapshot, toSnapshot, type ConversationState } from '../../lib/conversation-state.js';
 import { decide } from '../../engine/decider.js';
 import type { ConversationCommand, ConversationEvent } from '../../schemas/index.js';
 import {

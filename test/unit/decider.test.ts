@@ -1,6 +1,6 @@
 import t from 'tap';
 import { decide, evolve, initialState } from '../../engine/decider.js';
-import { RECENT_COMMANDS_KEPT, countUnread, fromSnapshot, toSnapshot, type ConversationState } from '../../engine/conversation-state.js';
+import { RECENT_COMMANDS_KEPT, countUnread, fromSnapshot, toSnapshot, type ConversationState } from '../../lib/conversation-state.js';
 import { directConversationId } from '../../lib/ids.js';
 import { validateCommand, validateEvent, type ConversationCommand, type ConversationEvent } from '../../schemas/index.js';
 import {

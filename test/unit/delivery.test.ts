@@ -1,10 +1,8 @@
 import t from 'tap';
 import { deliveriesFor, type Delivery } from '../../projections/delivery/inbox-entry.js';
-import { initialState } from '../../engine/decider.js';
 import type { ConversationEvent } from '../../schemas/index.js';
 import { beforeOf, subjectUserOf, unreadAffected, userDeliveriesFor } from '../../projections/delivery/inbox-entry.js';
-import { evolve } from '../../engine/decider.js';
-import type { ConversationState } from '../../engine/conversation-state.js';
+import { evolve, initialState, type ConversationState } from '../../lib/conversation-state.js';
 import { compile, serverPayloads, type MessageStatus, type Origin } from '../../schemas/index.js';
 
 /** The single delivery of a membership or message event, given the members before and after it. */

@@ -6,8 +6,7 @@
  */
 import t from 'tap';
 import type { Test } from 'tap';
-import { evolve, initialState } from '../../engine/decider.js';
-import type { ConversationState } from '../../engine/conversation-state.js';
+import { evolve, initialState, type ConversationState } from '../../lib/conversation-state.js';
 import { ident } from '../../lib/pg.js';
 import { apply, planBatch, preview, type LoggedEvent, type ProjectedEvent } from '../../projections/postgres/apply.js';
 import { migrate } from '../../projections/postgres/migrate.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { SnapshotCadence } from '../../engine/snapshots.js';
+import { SnapshotCadence } from '../../lib/snapshots.js';
 
 t.test('a conversation is due once per `every` events folded into it, however the others interleave', async (t) => {
   const cadence = new SnapshotCadence(10);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { RECENT_COMMANDS_KEPT } from '../../engine/conversation-state.js';
+import { RECENT_COMMANDS_KEPT } from '../../lib/conversation-state.js';
 import { decideUser, evolveUser, initialUserState } from '../../engine/user-decider.js';
 import { compile, UserEvent, validateCommand } from '../../schemas/index.js';
 import { ACTORS, AT, AT_ISO, ORIGIN, block, eventIdOf, givenUser, unblock, userBlocked, userUnblocked } from '../helpers/decider-spec.js';

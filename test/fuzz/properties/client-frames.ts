@@ -8,7 +8,7 @@ import { createTokenVerifier, signDevToken, type Identity } from '../../../gatew
 import { encodeFrame } from '../../../gateway/codec.js';
 import { buildBlock, buildCreateConversation, buildMembership, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../../../gateway/commands.js';
 import { decide, evolve, initialState } from '../../../engine/decider.js';
-import type { ConversationState } from '../../../engine/conversation-state.js';
+import type { ConversationState } from '../../../lib/conversation-state.js';
 import { decideUser, evolveUser, initialUserState, type UserState } from '../../../engine/user-decider.js';
 import { decodeLogEntry } from '../../../projections/postgres/projector.js';
 import {

@@ -1,10 +1,10 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
-import type { Config } from '../lib/config.js';
-import { decodeJson, encodeJson } from '../lib/json.js';
-import { StreamReader } from '../lib/stream-reader.js';
-import type { JetStreamPublisher } from '../lib/js-publisher.js';
-import type { Logger } from '../lib/log.js';
-import type { Names } from '../lib/names.js';
+import type { Config } from './config.js';
+import { decodeJson, encodeJson } from './json.js';
+import { StreamReader } from './stream-reader.js';
+import type { JetStreamPublisher } from './js-publisher.js';
+import type { Logger } from './log.js';
+import type { Names } from './names.js';
 import { fromSnapshot, toSnapshot, type ConversationSnapshot, type ConversationState } from './conversation-state.js';
 
 /**

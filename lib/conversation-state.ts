@@ -1,8 +1,8 @@
-import type { ConversationKind, JoinPolicy, Role } from '../schemas/index.js';
+import { DEFAULT_JOIN_POLICY, type ConversationEvent, type ConversationKind, type JoinPolicy, type Role } from '../schemas/index.js';
 
 /**
- * What the engine knows of one conversation: enough to decide its next command, nothing more.
- * Built by folding the conversation's events with `evolve`; `version` is the stream sequence of the
+ * What the engine knows of one conversation: enough to decide its next command, nothing more (the
+ * delivery projector folds the same state to know who receives what, hence lib/). Built by folding the conversation's events with `evolve`; `version` is the stream sequence of the
  * last event folded in, which is what the next append expects as the subject's last sequence.
  */
 export type ConversationState = {
@@ -45,6 +45,13 @@ export type ConversationState = {
 /** How many command ids a conversation remembers beyond JetStream's duplicate window. */
 export const RECENT_COMMANDS_KEPT = 1_000;
 export const SENDER_RUNS_KEPT = 10_000;
+
+/** Remember which stream sequence a command produced (its first event), forgetting the oldest past the limit. */
+export function rememberCommand(recentCommands: Map<string, number>, commandId: string, streamSeq: number): void {
+  if (recentCommands.has(commandId)) return;
+  recentCommands.set(commandId, streamSeq);
+  if (recentCommands.size > RECENT_COMMANDS_KEPT) recentCommands.delete(recentCommands.keys().next().value!);
+}
 
 export function initialState(id: string): ConversationState {
   return {
@@ -139,4 +146,63 @@ export function countUnread(state: ConversationState, userId: string): number {
   let n = 0;
   for (const count of sendersBetween(state, state.read.get(userId) ?? 0, state.lastMessageSeq, userId).values()) n += count;
   return n;
+}
+
+/**
+ * Fold one event into the state. It mutates and returns `state`: the engine's cache owns the
+ * object, and copying a thousand remembered command ids for every message would dominate the hot
+ * path. `streamSeq` is the event's position in the log.
+ */
+export function evolve(state: ConversationState, event: ConversationEvent, streamSeq: number): ConversationState {
+  switch (event.type) {
+    case 'ConversationCreated':
+      state.exists = true;
+      state.kind = event.data.kind;
+      if (event.data.title !== undefined) state.title = event.data.title;
+      if (event.data.kind === 'group') state.joinPolicy = event.data.joinPolicy ?? DEFAULT_JOIN_POLICY;
+      state.createdBy = event.actor.id;
+      state.createdAt = event.at;
+      state.firstEventSeq = streamSeq;
+      for (const m of event.data.members) state.members.set(m.userId, m.role);
+      break;
+    case 'MembersAdded':
+      for (const m of event.data.members) state.unread.set(m.userId, 0);
+      for (const m of event.data.members) {
+        state.members.set(m.userId, m.role);
+        // A member's history starts when they join: what came before is neither unread nor owed receipts.
+        if (state.lastMessageSeq > 0) {
+          state.read.set(m.userId, state.lastMessageSeq);
+          state.delivered.set(m.userId, state.lastMessageSeq);
+        }
+      }
+      break;
+    case 'MemberLeft':
+      state.members.delete(event.data.userId);
+      state.delivered.delete(event.data.userId);
+      state.read.delete(event.data.userId);
+      state.unread.delete(event.data.userId);
+      break;
+    case 'MessageSent':
+      state.lastMessageSeq = event.data.seq;
+      recordSender(state, event.data.seq, event.data.sender.id);
+      for (const member of state.members.keys()) {
+        if (member !== event.data.sender.id) state.unread.set(member, (state.unread.get(member) ?? 0) + 1);
+      }
+      break;
+    case 'MessageDelivered':
+      state.delivered.set(event.data.userId, Math.max(state.delivered.get(event.data.userId) ?? 0, event.data.upToSeq));
+      break;
+    case 'MessageRead':
+      state.read.set(event.data.userId, Math.max(state.read.get(event.data.userId) ?? 0, event.data.upToSeq));
+      state.delivered.set(event.data.userId, Math.max(state.delivered.get(event.data.userId) ?? 0, event.data.upToSeq));
+      state.unread.set(event.data.userId, countUnread(state, event.data.userId));
+      break;
+    default: {
+      const exhaustive: never = event;
+      throw new Error(`evolve: unknown event ${(exhaustive as { type: string }).type}`);
+    }
+  }
+  state.version = streamSeq;
+  rememberCommand(state.recentCommands, event.commandId, streamSeq);
+  return state;
 }

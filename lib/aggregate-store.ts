@@ -1,11 +1,10 @@
-import { decodeJson } from '../lib/json.js';
-import { LruMap } from '../lib/lru.js';
-import type { Names } from '../lib/names.js';
-import type { StreamReader } from '../lib/stream-reader.js';
 import type { ConversationEvent, UserEvent } from '../schemas/index.js';
-import { evolve, initialState } from './decider.js';
-import type { ConversationState } from './conversation-state.js';
-import { evolveUser, initialUserState, type UserState } from './user-decider.js';
+import { evolve, initialState, type ConversationState } from './conversation-state.js';
+import type { EventReader } from './event-store.js';
+import { decodeJson } from './json.js';
+import { LruMap } from './lru.js';
+import type { Names } from './names.js';
+import { evolveUser, initialUserState, type UserState } from './user-state.js';
 
 /** How to fold one kind of aggregate out of its subject in the event log. */
 export type AggregateKind<S, E> = {
@@ -33,18 +32,18 @@ export const users = (names: Names): AggregateKind<UserState, UserEvent> => ({
 });
 
 /**
- * Aggregate state for deciders: a bounded cache in front of the log. A miss folds the aggregate's
- * subject with Direct Get; a stale entry (another writer appended) is brought up to date by folding
- * only what came after its version.
+ * Aggregate state for deciders (and the delivery projector): a bounded cache in front of the log. A
+ * miss folds the aggregate's stream (on JetStream its subject, with Direct Get); a stale entry
+ * (another writer appended) is brought up to date by folding only what came after its version.
  */
 export class AggregateStore<S extends { id: string; version: number }, E> {
   readonly kind: AggregateKind<S, E>;
-  readonly #reader: StreamReader;
+  readonly #events: EventReader;
   readonly #cache: LruMap<string, S>;
   readonly #snapshots: SnapshotSource<S> | undefined;
 
-  constructor(reader: StreamReader, kind: AggregateKind<S, E>, cacheSize: number, snapshots?: SnapshotSource<S>) {
-    this.#reader = reader;
+  constructor(events: EventReader, kind: AggregateKind<S, E>, cacheSize: number, snapshots?: SnapshotSource<S>) {
+    this.#events = events;
     this.kind = kind;
     this.#cache = new LruMap(cacheSize);
     this.#snapshots = snapshots;
@@ -87,7 +86,7 @@ export class AggregateStore<S extends { id: string; version: number }, E> {
 
   /** Fold every event after `state.version` (up to `untilSeq`) into `state`. */
   async catchUp(state: S, untilSeq?: number): Promise<S> {
-    for await (const entry of this.#reader.readAfter(this.kind.subject(state.id), state.version, untilSeq)) {
+    for await (const entry of this.#events.readAfter(this.kind.subject(state.id), state.version, untilSeq)) {
       this.kind.evolve(state, decodeJson<E>(entry.data), entry.seq);
     }
     return state;
