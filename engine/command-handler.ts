@@ -5,9 +5,9 @@ import { decodeJson, encodeJson } from '../lib/json.js';
 import type { Logger } from '../lib/log.js';
 import { isUserCommand } from '../lib/partition.js';
 import type { UserState } from '../lib/user-state.js';
-import { toWireConversation, toWireMessage } from '../lib/wire.js';
 import type { AnyCommand, CommandOutcome, ConversationCommand, ConversationEvent, UserEvent } from '../schemas/index.js';
-import { decide, type DecideContext, type Decision } from './decider.js';
+import { blockCheckPair, decide, type DecideContext, type Decision } from './decider.js';
+import { outcomeBody, resultOf, type OutcomeOf } from './outcome-body.js';
 import { decideUser } from './user-decider.js';
 
 /** Appends that lose the optimistic-concurrency race this often in a row are given up (and retried by redelivery). */
@@ -107,7 +107,7 @@ export class CommandHandler {
       }
       if (!raced) {
         // A socket learns of its accepted command from its inbox; only REST waits for the answer.
-        if (command.origin?.awaitsAcceptance) this.#reply(command, { outcome: 'accepted', ...this.#result(decision.events.at(-1)) });
+        if (command.origin?.awaitsAcceptance) this.#reply(command, { outcome: 'accepted', ...resultOf(decision.events.at(-1)) });
         return 'accepted';
       }
       state = await store.catchUp(state);
@@ -116,47 +116,22 @@ export class CommandHandler {
     throw new Error(`gave up on ${command.id} after ${MAX_ATTEMPTS} concurrent-write conflicts`);
   }
 
-  /** Blocks live on the two users' subjects; a direct conversation's decisions need them. */
+  /** Blocks live on the two users' subjects; the decider says whose it needs. */
   async #context(command: ConversationCommand, state: ConversationState): Promise<DecideContext> {
-    // A stranger is answered not-found whatever the blocks say: looking them up would only make
-    // that answer slower for a conversation that exists than for one that does not.
-    if (state.exists && !state.members.has(command.actor.id)) return {};
-    let pair: string[] | undefined;
-    if (state.exists && state.kind === 'direct') pair = [...state.members.keys()];
-    else if (command.type === 'message.send' && command.data.directWith) pair = [command.actor.id, command.data.directWith];
-    else if (command.type === 'conversation.create' && command.data.kind === 'direct') pair = command.data.members;
-    if (!pair || (command.type !== 'message.send' && command.type !== 'conversation.create')) return {};
-    const [a, b] = pair as [string, string];
+    const pair = blockCheckPair(command, state);
+    if (!pair) return {};
+    const [a, b] = pair;
     const [ua, ub] = await Promise.all([this.#d.users.get(a), this.#d.users.get(b)]);
     return { blockedPair: ua.blocked.has(b) || ub.blocked.has(a) };
-  }
-
-  #result(event: unknown): Partial<CommandOutcome> {
-    const e = event as ConversationEvent | UserEvent | undefined;
-    if (e?.type === 'MessageSent') return { result: toWireMessage(e) };
-    if (e?.type === 'ConversationCreated') return { result: toWireConversation(e) };
-    return {};
   }
 
   async #replyWithOriginal(command: AnyCommand, eventSeq: number): Promise<void> {
     const stored = eventSeq > 0 ? await this.#d.events.bySeq(eventSeq) : null;
     const original = stored ? decodeJson(stored.data) : undefined;
-    this.#reply(command, { outcome: 'duplicate', ...this.#result(original) });
+    this.#reply(command, { outcome: 'duplicate', ...resultOf(original) });
   }
 
-  #reply(command: AnyCommand, outcome: Pick<CommandOutcome, 'outcome'> & Partial<CommandOutcome>): void {
-    const origin = command.origin;
-    if (!origin) return;
-    const body: CommandOutcome = {
-      commandId: command.id,
-      connectionId: origin.connectionId,
-      ...(origin.ref !== undefined ? { ref: origin.ref } : {}),
-      commandType: command.type,
-      ...(isUserCommand(command) ? { userId: command.userId } : { conversationId: command.conversationId }),
-      ...(command.type === 'message.send' ? { tempId: command.data.tempId } : {}),
-      ...(command.type === 'block.add' || command.type === 'block.remove' ? { result: { userId: command.data.blockedUserId } } : {}),
-      ...outcome,
-    };
-    this.#d.reply(origin.gatewayId, body);
+  #reply(command: AnyCommand, outcome: OutcomeOf): void {
+    if (command.origin) this.#d.reply(command.origin.gatewayId, outcomeBody(command, command.origin, outcome));
   }
 }

@@ -54,6 +54,23 @@ const notFound = (conversationId: string): Decision => ({ kind: 'reject', reject
  */
 export type DecideContext = { blockedPair?: boolean };
 
+/**
+ * The two users whose blocks `decide` needs for this command, or undefined when it needs none: a
+ * direct conversation's send and its creation (blocks live on the user subjects, so the handler
+ * looks them up before deciding). Part of the decider because which commands a block stops is a
+ * rule of the conversation, not of the handler that fetches the data.
+ */
+export function blockCheckPair(command: ConversationCommand, state: ConversationState): [string, string] | undefined {
+  if (command.type !== 'message.send' && command.type !== 'conversation.create') return undefined;
+  // A stranger is answered not-found whatever the blocks say: looking them up would only make
+  // that answer slower for a conversation that exists than for one that does not.
+  if (state.exists && !state.members.has(command.actor.id)) return undefined;
+  if (state.exists && state.kind === 'direct') return [...state.members.keys()] as [string, string];
+  if (command.type === 'message.send' && command.data.directWith) return [command.actor.id, command.data.directWith];
+  if (command.type === 'conversation.create' && command.data.kind === 'direct') return command.data.members as [string, string];
+  return undefined;
+}
+
 /** Event ids derive from the command id, so a redelivered command decides byte-identical events. */
 export function eventId(commandId: string): string {
   return `e_${createHash('sha256').update(commandId).digest('base64url').slice(0, 26)}`;
