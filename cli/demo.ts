@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { Packr } from 'msgpackr';
 import { pino } from 'pino';
 import WebSocket from 'ws';
-import { signDevToken } from '../gateway/auth.js';
+import { signDevToken } from '../lib/dev-token.js';
 import { loadConfig, type Config } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
 import { makeNames } from '../lib/names.js';

@@ -1,6 +1,6 @@
 /** `parley start [--role all|gateway|engine|projector]`: run Parley until SIGINT/SIGTERM. */
 import { parseArgs } from 'node:util';
-import { signDevToken } from '../gateway/auth.js';
+import { signDevToken } from '../lib/dev-token.js';
 import { DEV_JWT_SECRET, loadConfig, type Config } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
 import { startRoles, type Role, type Running } from '../app/roles.js';

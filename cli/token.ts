@@ -1,6 +1,6 @@
 /** `parley token --sub alice [--name Alice] [--picture URL] [--scope S] [--ttl 3600]`: one HS256 JWT on stdout. */
 import { parseArgs } from 'node:util';
-import { signDevToken } from '../gateway/auth.js';
+import { signDevToken } from '../lib/dev-token.js';
 import { DEV_JWT_SECRET } from '../lib/config.js';
 import type { Cli } from './main.js';
 

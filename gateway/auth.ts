@@ -3,7 +3,7 @@
  * standard claim checks; this module pins the configuration, maps failures onto ParleyError codes and
  * turns the claims into an Identity.
  */
-import { SignJWT, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { sanitizeText } from '../lib/wire-value.js';
 import { ParleyError } from '../lib/errors.js';
 
@@ -162,29 +162,6 @@ function toParleyError(err: unknown): ParleyError {
     }
   }
   return new ParleyError('unauthorized', reason, { cause: err });
-}
-
-/** Mint an HS256 token for development and tests. A non-positive ttl mints an already-expired token. */
-export async function signDevToken(
-  config: { secret: string; issuer?: string; audience?: string },
-  claims: { sub: string; name?: string; picture?: string; scope?: string },
-  ttlSeconds: number,
-): Promise<string> {
-  if (!SUBJECT_PATTERN.test(claims.sub)) throw new Error('signDevToken: sub must match ^[A-Za-z0-9_-]{1,128}$');
-  if (!Number.isFinite(ttlSeconds)) throw new Error('signDevToken: ttlSeconds must be a finite number');
-  const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT({
-    ...(claims.name !== undefined ? { name: claims.name } : {}),
-    ...(claims.picture !== undefined ? { picture: claims.picture } : {}),
-    ...(claims.scope !== undefined ? { scope: claims.scope } : {}),
-  })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(claims.sub)
-    .setIssuedAt(now)
-    .setExpirationTime(now + ttlSeconds);
-  if (config.issuer !== undefined) jwt.setIssuer(config.issuer);
-  if (config.audience !== undefined) jwt.setAudience(config.audience);
-  return jwt.sign(new TextEncoder().encode(config.secret));
 }
 
 /**

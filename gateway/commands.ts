@@ -6,6 +6,11 @@ import type { Identity } from './auth.js';
 /**
  * Client frames (or REST bodies) → engine commands. Pure: the gateway stamps who, when and where
  * from, and generates the ids the decider needs, so deciding stays free of clocks and randomness.
+ *
+ * The rules of what may be sent are the deciders' (engine/decider.ts, engine/user-decider.ts),
+ * which answer a broken one with a rejected outcome that reaches the client as the same error
+ * frame or REST error. What is refused here is only what a command cannot be built without, or
+ * what the deciders would answer differently; each such check says why it stays.
  */
 export type CommandContext = { identity: Identity; origin?: Origin; now: number };
 
@@ -28,6 +33,8 @@ function meta(ctx: CommandContext) {
 export function buildCreateConversation(p: ClientPayload<'conversation.create'>, ctx: CommandContext): Built {
   const me = ctx.identity.userId;
   if (p.kind === 'direct') {
+    // The decider refuses this too, but as 'a direct conversation has exactly two different
+    // users': answered here, so that clients keep hearing the message they always have.
     if (p.userId === me) return fail('validation_error', 'a direct conversation needs another user');
     return {
       ok: true,
@@ -63,14 +70,15 @@ export function buildMembership(
 
 export function buildSendMessage(p: ClientPayload<'message.send'>, ctx: CommandContext): Built {
   const me = ctx.identity.userId;
+  // Which conversation the command is for: without exactly one of the two there is none to name.
   if ((p.conversationId === undefined) === (p.toUserId === undefined)) {
     return fail('validation_error', 'give exactly one of conversationId and toUserId');
   }
+  // The decider has this rule as well (same code and message), but checks content first: kept
+  // here, before the content rules reach the decider, so that a send wrong both ways is still
+  // answered about the recipient.
   if (p.toUserId === me) return fail('validation_error', 'cannot send a direct message to yourself');
-  const hasContent = typeof p.content === 'string' && p.content.trim().length > 0;
-  if (!hasContent && !(p.media?.length ?? 0)) return fail('validation_error', 'a message needs content or media');
   const type = p.type ?? 'text';
-  if (type === 'text' && !hasContent) return fail('validation_error', 'a text message needs content');
   const conversationId = p.conversationId ?? directConversationId(me, p.toUserId!);
   return {
     ok: true,
@@ -99,6 +107,8 @@ export function buildReceipt(
   ctx: CommandContext,
 ): Built {
   const data = p.upToSeq !== undefined ? { upToSeq: p.upToSeq } : {};
+  // The decider has no such rule (a receipt without upToSeq covers every message); the frame's
+  // schema requires it for message.delivered, and an ack always gives one: a guard for callers.
   if (type === 'receipt.delivered' && p.upToSeq === undefined) return fail('validation_error', 'upToSeq is required');
   return {
     ok: true,
@@ -108,6 +118,5 @@ export function buildReceipt(
 
 export function buildBlock(type: 'block.add' | 'block.remove', p: ClientPayload<'block.add'>, ctx: CommandContext): Built {
   const me = ctx.identity.userId;
-  if (p.userId === me) return fail('validation_error', 'you cannot block yourself');
   return { ok: true, command: { type, id: newId('c', ctx.now), userId: me, ...meta(ctx), data: { blockedUserId: p.userId } } };
 }

@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { signDevToken } from '../../gateway/auth.js';
+import { signDevToken } from '../../lib/dev-token.js';
 import { decode, encode, FrameTemplate, MessageIds, scanFrame, tempIdOf, type Scanned } from './frames.js';
 import { Histogram } from './histogram.js';
 import type { Counts, FromWorker, SecondStats, ToWorker, WorkerInit, WorkerResult } from './load-protocol.js';

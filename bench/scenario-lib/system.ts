@@ -13,7 +13,7 @@ import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { signDevToken } from '../../gateway/auth.js';
+import { signDevToken } from '../../lib/dev-token.js';
 import { defaultConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
 import { makeNames, type Names } from '../../lib/names.js';

@@ -1,7 +1,7 @@
-import { decodeJson, encodeJson } from '../../lib/json.js';
+import { encodeJson } from '../../lib/json.js';
 import type { JetStreamPublisher } from '../../lib/js-publisher.js';
 import { LruMap } from '../../lib/lru.js';
-import { totalOf, type UnreadMap } from '../../lib/unread-map.js';
+import { readUnread, totalOf, unreadKey, type UnreadMap } from '../../lib/unread-map.js';
 import type { Names } from '../../lib/names.js';
 import type { StreamReader } from '../../lib/stream-reader.js';
 
@@ -63,8 +63,7 @@ export class UnreadTotals {
     const batch = this.#pending;
     this.#pending = new Map();
     const writes = [...batch].map(([userId, w]) => {
-      const key = this.#names.kv.key(this.#names.buckets.unread, userId);
-      const stored = this.#publisher.publish(key, encodeJson(w.map));
+      const stored = this.#publisher.publish(unreadKey(this.#names, userId), encodeJson(w.map));
       stored.then(w.resolve, w.reject);
       return stored;
     });
@@ -84,10 +83,4 @@ export class UnreadTotals {
     this.#timer ??= setTimeout(() => void this.flush(), this.#flushMs);
     return stored;
   }
-}
-
-/** Read a user's unread map straight from the bucket (the gateway does this on connect). */
-export async function readUnread(kv: StreamReader, names: Names, userId: string): Promise<UnreadMap> {
-  const entry = await kv.last(names.kv.key(names.buckets.unread, userId));
-  return entry && entry.data.length > 0 ? decodeJson<UnreadMap>(entry.data) : {};
 }

@@ -7,7 +7,8 @@ import { decodeJson } from '../../lib/json.js';
 import { JetStreamPublisher } from '../../lib/js-publisher.js';
 import { StreamReader } from '../../lib/stream-reader.js';
 import { LiveUnreadUpdates } from '../../projections/delivery/live-unread.js';
-import { readUnread, UnreadTotals } from '../../projections/delivery/unread-totals.js';
+import { UnreadTotals } from '../../projections/delivery/unread-totals.js';
+import { readUnread } from '../../lib/unread-map.js';
 import { testConfig } from '../helpers/system.js';
 
 t.test('unread counts: a burst becomes one KV write per user and one live frame per conversation', async (t) => {

@@ -5,7 +5,7 @@ import { createLogger } from '../../lib/log.js';
 import { makeNames } from '../../lib/names.js';
 import { connectNats, deleteStreams, jetstreamManager } from '../../lib/nats.js';
 import { startRoles, type Role, type Running } from '../../app/roles.js';
-import { signDevToken } from '../../gateway/auth.js';
+import { signDevToken } from '../../lib/dev-token.js';
 import { TestClient, type ClientOptions } from './client.js';
 import { dropSchemas, testPostgres } from './pg.js';
 

@@ -2,7 +2,8 @@ import t from 'tap';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type JWTPayload } from 'jose';
-import { createTokenVerifier, signDevToken, tokenFromRequest } from '../../gateway/auth.js';
+import { createTokenVerifier, tokenFromRequest } from '../../gateway/auth.js';
+import { signDevToken } from '../../lib/dev-token.js';
 import { ParleyError } from '../../lib/errors.js';
 
 const secret = 'test-secret-0123456789-abcdefghijklmnop';

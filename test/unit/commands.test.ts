@@ -1,8 +1,10 @@
 import t from 'tap';
 import type { Identity } from '../../gateway/auth.js';
-import { buildCreateConversation, buildMembership, buildSendMessage, type Built, type CommandContext } from '../../gateway/commands.js';
+import { buildBlock, buildCreateConversation, buildMembership, buildSendMessage, type Built, type CommandContext } from '../../gateway/commands.js';
+import { decide, initialState } from '../../engine/decider.js';
+import { decideUser, initialUserState } from '../../engine/user-decider.js';
 import { directConversationId, newId } from '../../lib/ids.js';
-import { validateCommand, type AnyCommand, type ConversationCommand, type Origin } from '../../schemas/index.js';
+import { validateCommand, type AnyCommand, type ConversationCommand, type Origin, type UserCommand } from '../../schemas/index.js';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
 const ORIGIN: Origin = { gatewayId: 'gw-1', connectionId: 'conn-1', ref: 'r-9' };
@@ -165,11 +167,18 @@ t.test('buildSendMessage', async (t) => {
     });
   });
 
-  t.test('content or media; a text needs content', async (t) => {
+  t.test('content or media; a text needs content: built, and refused by the decider with the same code and message', async (t) => {
+    // The rule is the decider's alone (engine/decider.ts); the client hears it as before, from the outcome.
+    const refusal = (built: Built) => {
+      const command = commandOf(t, built) as ConversationCommand;
+      const decision = decide(command, initialState(command.conversationId));
+      return decision.kind === 'reject' ? { ok: false, ...decision.rejection } : decision;
+    };
     const noContent = { ok: false, code: 'validation_error', message: 'a message needs content or media' };
-    t.strictSame(buildSendMessage({ conversationId: 'g_1', tempId: 't1' }, ctx), noContent);
-    t.strictSame(buildSendMessage({ conversationId: 'g_1', tempId: 't1', content: '   ', media: [] }, ctx), noContent);
-    t.strictSame(buildSendMessage({ conversationId: 'g_1', tempId: 't1', media: [{ url: 'u' }] }, ctx), {
+    t.strictSame(refusal(buildSendMessage({ conversationId: 'g_1', tempId: 't1' }, ctx)), noContent);
+    t.strictSame(refusal(buildSendMessage({ conversationId: 'g_1', tempId: 't1', content: '   ', media: [] }, ctx)), noContent);
+    t.strictSame(refusal(buildSendMessage({ toUserId: 'bob', tempId: 't1', content: '   ' }, ctx)), noContent, 'to a user too');
+    t.strictSame(refusal(buildSendMessage({ conversationId: 'g_1', tempId: 't1', media: [{ url: 'u' }] }, ctx)), {
       ok: false,
       code: 'validation_error',
       message: 'a text message needs content',
@@ -178,10 +187,37 @@ t.test('buildSendMessage', async (t) => {
     t.strictSame(image.data, { messageId: (image.data as { messageId: string }).messageId, tempId: 't1', type: 'image', media: [{ url: 'u' }] });
   });
 
+  t.test('a direct message to yourself without content is answered about the recipient, as before', async (t) => {
+    t.strictSame(buildSendMessage({ toUserId: 'alice', tempId: 't1', content: '' }, ctx), {
+      ok: false,
+      code: 'validation_error',
+      message: 'cannot send a direct message to yourself',
+    });
+  });
+
   t.test('an identity without name or avatar gives a bare actor; no origin, no origin field', async (t) => {
     const command = commandOf(t, buildSendMessage({ conversationId: 'g_1', tempId: 't1', content: 'x' }, { identity: bare, now: NOW }))!;
     t.strictSame(command.actor, { id: 'bob' });
     t.equal('origin' in command, false);
     t.equal(command.id, 'bob:t1');
+  });
+});
+
+t.test('buildBlock', async (t) => {
+  t.test('a block of your own user: built, and refused by the user decider as before', async (t) => {
+    // The rule is engine/user-decider.ts's alone; the client hears the same error from the outcome.
+    for (const type of ['block.add', 'block.remove'] as const) {
+      const command = commandOf(t, buildBlock(type, { userId: 'alice' }, ctx)) as UserCommand;
+      t.strictSame(command.data, { blockedUserId: 'alice' });
+      t.strictSame(decideUser(command, initialUserState('alice')), {
+        kind: 'reject',
+        rejection: { code: 'validation_error', message: 'you cannot block yourself' },
+      });
+    }
+  });
+
+  t.test('another user: a command on your own user', async (t) => {
+    const command = commandOf(t, buildBlock('block.add', { userId: 'bob' }, ctx))!;
+    t.strictSame(withoutRandomIds(t, command), { type: 'block.add', id: '<c>', userId: 'alice', actor: ALICE_ACTOR, at: NOW, origin: ORIGIN, data: { blockedUserId: 'bob' } });
   });
 });

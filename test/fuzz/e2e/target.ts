@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { errorCodes, isErrorCode } from '../../../lib/errors.js';
 import { defaultConfig, type Config } from '../../../lib/config.js';
-import { ADMIN_SCOPE, signDevToken } from '../../../gateway/auth.js';
+import { ADMIN_SCOPE } from '../../../gateway/auth.js';
+import { signDevToken } from '../../../lib/dev-token.js';
 import type { TestSystem } from '../../helpers/system.js';
 import { FuzzSocket } from './fuzz-socket.js';
 

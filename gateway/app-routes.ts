@@ -1,0 +1,29 @@
+import type { HttpResponse, TemplatedApp, WebSocketBehavior } from 'uWebSockets.js';
+import { errorBody } from '../lib/errors.js';
+import type { Faults } from '../lib/faults.js';
+import type { SocketData } from './connection.js';
+import type { GatewayHealth } from './gateway.js';
+import { guardHttp } from './guard.js';
+import { mountRest, type RestDeps } from './rest/routes.js';
+
+/** Every route of the gateway's uWS app: REST under /v1, the socket at /ws, /health, and a 404 for anything else. */
+export function mountRoutes(app: TemplatedApp, routes: { rest: RestDeps; socket: WebSocketBehavior<SocketData>; health: () => GatewayHealth; faults: Faults }): void {
+  const { faults, health } = routes;
+  mountRest(app, routes.rest);
+  app.ws<SocketData>('/ws', routes.socket);
+  app.get(
+    '/health',
+    guardHttp(faults, 'health', (res) => {
+      const h = health();
+      json(res, h.status === 'ok' ? '200 OK' : '503 Service Unavailable', h);
+    }),
+  );
+  app.any(
+    '/*',
+    guardHttp(faults, 'no route', (res) => json(res, '404 Not Found', { error: errorBody('not_found', 'no such route') })),
+  );
+}
+
+function json(res: HttpResponse, status: string, body: unknown): void {
+  res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
+}
