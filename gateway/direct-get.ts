@@ -1,5 +1,5 @@
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
-import { headers } from '../lib/names.js';
+import { directGet, headers } from '../lib/names.js';
 import type { StoredEntry } from '../lib/stream-reader.js';
 
 /** A Direct Get that gets no answer this long fails. */
@@ -38,8 +38,8 @@ export class DirectGets {
   get(stream: string, query: Query): Promise<StoredEntry | null> {
     const id = ++this.#next;
     const reply = this.#inbox + id;
-    if ('last_by_subj' in query) this.#nc.publish(`$JS.API.DIRECT.GET.${stream}.${query.last_by_subj}`, undefined, { reply });
-    else this.#nc.publish(`$JS.API.DIRECT.GET.${stream}`, JSON.stringify(query), { reply });
+    if ('last_by_subj' in query) this.#nc.publish(directGet.lastBySubject(stream, query.last_by_subj), undefined, { reply });
+    else this.#nc.publish(directGet.get(stream), JSON.stringify(query), { reply });
     return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject, sentAt: Date.now() }));
   }
 

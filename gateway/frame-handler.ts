@@ -3,7 +3,7 @@ import { encodeJson } from '../lib/json.js';
 import type { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
-import { aggregateKey, partitionOf } from '../lib/partition.js';
+import { commandPartition } from '../lib/partition.js';
 import { textProblem, wireValueProblem } from '../lib/wire-value.js';
 import {
   isClientFrameType,
@@ -170,8 +170,7 @@ export class FrameHandler {
 
   /** Queue a command for the engine; resolves once the command stream has stored it. */
   publish(command: AnyCommand): Promise<unknown> {
-    const key = 'userId' in command && !('conversationId' in command) ? command.userId : aggregateKey(command);
-    const subject = this.#d.names.subjects.command(partitionOf(key, this.#d.partitions));
+    const subject = this.#d.names.subjects.command(commandPartition(command, this.#d.partitions));
     return this.#d.publisher.publish(subject, encodeJson(command));
   }
 

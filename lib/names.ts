@@ -27,6 +27,16 @@ export const headers = {
   subject: 'Nats-Subject',
 } as const;
 
+/**
+ * JetStream's Direct Get API (allow_direct streams): any replica answers a read without a consumer.
+ * `lastBySubject` is the whole request in the subject; `get` takes a JSON body. Not prefixed: the
+ * API belongs to the server.
+ */
+export const directGet = {
+  get: (stream: string) => `$JS.API.DIRECT.GET.${stream}`,
+  lastBySubject: (stream: string, subject: string) => `$JS.API.DIRECT.GET.${stream}.${subject}`,
+} as const;
+
 export type Names = ReturnType<typeof makeNames>;
 
 export function makeNames(prefix = 'chat') {
@@ -73,14 +83,6 @@ export function makeNames(prefix = 'chat') {
       postgres: 'postgres',
       /** The EventStoreDB mirror's durable consumer on <PREFIX>_EVENTS (projections/eventstore/mirror.ts). */
       eventStoreMirror: 'eventstore-mirror',
-    },
-    /**
-     * JetStream's Direct Get API (allow_direct streams): any replica answers a read without a
-     * consumer. `lastBySubject` is the whole request in the subject; `get` takes a JSON body.
-     */
-    directGet: {
-      get: (stream: string) => `$JS.API.DIRECT.GET.${stream}`,
-      lastBySubject: (stream: string, subject: string) => `$JS.API.DIRECT.GET.${stream}.${subject}`,
     },
     subjects: {
       /** Commands, partitioned by conversation so one conversation is decided in order. */

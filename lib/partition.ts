@@ -18,9 +18,15 @@ export function isUserCommand(command: AnyCommand): command is Extract<AnyComman
 }
 
 /**
- * The aggregate a command is decided against: the engine's queue lane and log subject for it. The
- * gateway routes by it too (a user command by its user id), so both sides take it from here.
+ * The aggregate a command is decided against: the engine's queue lane for it, and the key its
+ * partition is chosen by. One key for both, so a user id that equals some conversation id can share
+ * neither a lane nor an ordering with that conversation by accident.
  */
 export function aggregateKey(command: AnyCommand): string {
   return isUserCommand(command) ? `user:${command.userId}` : command.conversationId;
+}
+
+/** The command partition a command is published to (gateway) and decided in (engine). */
+export function commandPartition(command: AnyCommand, partitions: number): number {
+  return partitionOf(aggregateKey(command), partitions);
 }

@@ -3,8 +3,9 @@ import { DEV_JWT_SECRET, defaultConfig, loadConfig } from '../../lib/config.js';
 import { directConversationId, newId, sendCommandId } from '../../lib/ids.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
 import { LruMap } from '../../lib/lru.js';
-import { isSubjectToken, makeNames } from '../../lib/names.js';
-import { partitionOf } from '../../lib/partition.js';
+import { directGet, isSubjectToken, makeNames } from '../../lib/names.js';
+import { aggregateKey, commandPartition, partitionOf } from '../../lib/partition.js';
+import { block, send } from '../helpers/decider-spec.js';
 
 t.test('partitionOf', async (t) => {
   t.test('stable and in range', async (t) => {
@@ -15,6 +16,14 @@ t.test('partitionOf', async (t) => {
         t.ok(Number.isInteger(p) && p >= 0 && p < n, `in range: ${id} / ${n} → ${p}`);
       }
     }
+  });
+
+  t.test('a command is partitioned by the key the engine queues it by', async (t) => {
+    const blocking = block('alice', 'bob');
+    t.equal(aggregateKey(blocking), 'user:alice');
+    t.equal(commandPartition(blocking, 13), partitionOf('user:alice', 13), 'a user command: by user:<id>, not the bare id');
+    const sending = send('alice', 'g_1');
+    t.equal(commandPartition(sending, 13), partitionOf('g_1', 13), 'a conversation command: by its conversation');
   });
 
   t.test('pinned values: every gateway and engine must agree (FNV-1a 32-bit)', async (t) => {
@@ -66,8 +75,8 @@ t.test('names', async (t) => {
     t.equal(n.subjects.limitsUsage, 'chat.limits.usage');
     t.equal(n.consumers.enginePartition(2), 'engine-p2');
     t.equal(n.consumers.eventStoreMirror, 'eventstore-mirror');
-    t.equal(n.directGet.get('CHAT_EVENTS'), '$JS.API.DIRECT.GET.CHAT_EVENTS');
-    t.equal(n.directGet.lastBySubject('KV_CHAT_UNREAD', '$KV.CHAT_UNREAD.alice'), '$JS.API.DIRECT.GET.KV_CHAT_UNREAD.$KV.CHAT_UNREAD.alice');
+    t.equal(directGet.get('CHAT_EVENTS'), '$JS.API.DIRECT.GET.CHAT_EVENTS');
+    t.equal(directGet.lastBySubject('KV_CHAT_UNREAD', '$KV.CHAT_UNREAD.alice'), '$JS.API.DIRECT.GET.KV_CHAT_UNREAD.$KV.CHAT_UNREAD.alice');
   });
 
   t.test('prefix validation', async (t) => {
