@@ -1,5 +1,4 @@
-/** What every started component gives back: a way to stop it (drain, flush, ack, close). */
-export type Stoppable = { stop(): Promise<void> };
+import type { Component } from '../lib/component.js';
 
 /**
  * Start the parts of a process one after the other. If one fails to start, those already started
@@ -17,7 +16,7 @@ export class StartUp {
   }
 
   /** Start a component (or nothing: a part this role does not run) and remember how it stops. */
-  component<T extends Stoppable | undefined>(starting: () => Promise<T>): Promise<T> {
+  component<T extends Component<unknown> | undefined>(starting: () => Promise<T>): Promise<T> {
     return this.resource(starting, (component) => component?.stop() ?? Promise.resolve());
   }
 

@@ -1,3 +1,4 @@
+import type { Component } from '../lib/component.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { freshWorkQueueConsumer } from '../lib/durable-consumer.js';
@@ -16,10 +17,9 @@ import { aggregateKey } from '../lib/partition.js';
 import { snapshotsFor } from '../lib/snapshots.js';
 import { CommandHandler } from './command-handler.js';
 
-export type Engine = {
-  stats(): { processed: number; rejected: number; duplicates: number; failed: number; cached: number };
-  stop(): Promise<void>;
-};
+export type EngineStats = { processed: number; rejected: number; duplicates: number; failed: number; cached: number };
+
+export type Engine = Component<EngineStats>;
 
 /**
  * The engine process: one durable pull consumer per command partition. Commands of one

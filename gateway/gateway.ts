@@ -1,3 +1,4 @@
+import type { Component } from '../lib/component.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -32,11 +33,10 @@ import { startUsageShare } from './usage-share.js';
 import { UserLimits } from './user-limits.js';
 import { uWS, uwsRuntime } from './uws.js';
 
-export type Gateway = {
+/** Its stats are what /health shows. */
+export type Gateway = Component<GatewayHealth> & {
   port: number;
   url: string;
-  health(): GatewayHealth;
-  stop(): Promise<void>;
 };
 
 /** A component's own account of itself, for /health. */
@@ -190,7 +190,7 @@ export async function startGateway(opts: {
   return {
     port,
     url,
-    health,
+    stats: health,
     async stop() {
       draining = true;
       uWS.us_listen_socket_close(listenSocket);

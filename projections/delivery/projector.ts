@@ -1,3 +1,4 @@
+import type { Component } from '../../lib/component.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { Config } from '../../lib/config.js';
@@ -28,10 +29,9 @@ const ACK_EVERY_MS = 20;
  */
 const MAX_PENDING_WRITES = 10_000;
 
-export type DeliveryProjector = {
-  stats(): { events: number; writes: number; failed: number; lastEventSeq: number };
-  stop(): Promise<void>;
-};
+export type DeliveryProjectorStats = { events: number; writes: number; failed: number; lastEventSeq: number };
+
+export type DeliveryProjector = Component<DeliveryProjectorStats>;
 
 /**
  * Reads the event log in order and writes each event to the inbox of every member who should see

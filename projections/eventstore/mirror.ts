@@ -1,3 +1,4 @@
+import type { Component } from '../../lib/component.js';
 import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
@@ -75,10 +76,7 @@ export type EventStoreMirrorStats = {
   inFlight: number;
 };
 
-export type EventStoreMirror = {
-  stats(): EventStoreMirrorStats;
-  stop(): Promise<void>;
-};
+export type EventStoreMirror = Component<EventStoreMirrorStats>;
 
 export type EventStoreMirrorOptions = {
   nc: NatsConnection;

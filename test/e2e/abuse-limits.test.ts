@@ -85,7 +85,7 @@ t.test('per address: past the unauthenticated cap or the connection rate, the up
   t.teardown(() => sockets.forEach((s) => s.terminate()));
   for (let i = 0; i < 3; i++) t.equal((await upgrade(sys.url, sockets)).status, 101, `unauthenticated socket ${i + 1}`);
   t.same(await upgrade(sys.url, sockets), { status: 429, retryAfter: '1' }, 'a fourth from the same address: 429, no socket');
-  t.equal(sys.running[0]!.gateway!.health().connections, 3, 'the gateway holds three sockets');
+  t.equal(sys.running[0]!.gateway!.stats().connections, 3, 'the gateway holds three sockets');
   // One authenticates: its place is free.
   const first = sockets[0]!;
   const success = new Promise((resolve) => first.on('message', (d) => JSON.parse(d.toString()).type === 'connection.success' && resolve(true)));
@@ -134,7 +134,7 @@ t.test('over the backlog limit the flooder is refused first: an innocent user se
   t.comment(`mallory: ${n} sends, ${refused} refused; alice: 10 sends, ${alice.of('error').length} errors`);
   t.same(alice.of('error').map((f) => f.error!.code), [], 'alice is never refused');
   t.ok(n - refused <= 22, `mallory gets about half the limit in (${n - refused}), the rest is left to others`);
-  const health = sys.running[0]!.gateway!.health().commands;
+  const health = sys.running[0]!.gateway!.stats().commands;
   t.match(health, { shedding: true, overloaded: false }, '/health: shedding, not yet refusing everyone');
   t.ok(health.backlog >= 30 && health.backlog <= 40, `backlog ${health.backlog}: mallory's half and alice's 10`);
 });

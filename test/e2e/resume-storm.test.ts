@@ -40,7 +40,7 @@ async function storm(t: Test, gatewayFeeds: GatewayFeeds): Promise<TestSystem> {
 
 t.test('a resume storm, wildcard feeds (the default): exactly once, in order', async (t) => {
   const sys = await storm(t, 'wildcard');
-  const health = sys.running[0]!.gateway!.health();
+  const health = sys.running[0]!.gateway!.stats();
   t.ok(health.replay.scans + health.replay.walked > 0, 'the replays were read from the inbox');
 });
 

@@ -34,7 +34,7 @@ t.test('a client that stops reading is closed with 4009; others are unaffected; 
   const conversationId = await created;
   await bob.until(() => bob.accepted.some((f) => f.type === 'conversation.created'), 5_000, 'the group');
   await carol.until(() => carol.accepted.some((f) => f.type === 'conversation.created'), 5_000, 'the group');
-  t.equal(gateway.health().connections, 3, 'three sockets on the gateway');
+  t.equal(gateway.stats().connections, 3, 'three sockets on the gateway');
 
   // Bob's app stops reading: the socket is paused, so the kernel buffers fill, then uWS's.
   const slowSocket = bob.client!;
@@ -48,13 +48,13 @@ t.test('a client that stops reading is closed with 4009; others are unaffected; 
   };
   // Keep sending (at most 200 unconfirmed at a time) until the gateway has closed bob, bounded.
   const sendBound = Date.now() + 25_000;
-  while (gateway.health().connections === 3 && Date.now() < sendBound && sent < 30_000) {
+  while (gateway.stats().connections === 3 && Date.now() < sendBound && sent < 30_000) {
     if (alice.outbox.size < 200) for (let i = 0; i < 20; i++) send();
     await sleep(2);
   }
   const closedAfterMs = Date.now() - pausedAt;
   const sentBeforeClose = sent;
-  t.equal(gateway.health().connections, 2, `the gateway closed the paused socket (after ${closedAfterMs} ms, ${sentBeforeClose} messages of 2 KiB)`);
+  t.equal(gateway.stats().connections, 2, `the gateway closed the paused socket (after ${closedAfterMs} ms, ${sentBeforeClose} messages of 2 KiB)`);
 
   // Carol kept up meanwhile: she has everything acknowledged so far, promptly, while bob is still paused.
   const ackedAtClose = new Set(alice.acknowledged.keys());

@@ -2,6 +2,7 @@ import t from 'tap';
 import { StartUp } from '../../app/lifecycle.js';
 
 const part = (name: string, log: string[], failStop = false) => ({
+  stats: () => ({ name }),
   async stop() {
     log.push(`stop ${name}`);
     if (failStop) throw new Error(`${name} would not stop`);

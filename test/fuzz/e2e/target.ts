@@ -50,7 +50,7 @@ export async function fuzzTarget(system: TestSystem): Promise<FuzzTarget> {
     allowedOrigin: ALLOWED_ORIGIN,
     expiredToken: await system.token('fuzz-alice', {}, -3_600),
     maxPayloadBytes: system.config.limits.maxPayloadBytes,
-    faults: () => system.running[0]!.gateway!.health().faults,
+    faults: () => system.running[0]!.gateway!.stats().faults,
   };
 }
 
