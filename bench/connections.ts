@@ -24,7 +24,8 @@ import {
   waitFor,
   withUsage,
 } from './scenario-lib/common.js';
-import { BenchSystem, READ_MODELS_NOTE } from './scenario-lib/system.js';
+import { READ_MODELS_NOTE } from './lib/database.js';
+import { startScenarioSystem, tearDown } from './scenario-lib/system.js';
 
 export const help = `Usage: npm run bench -- connections [options]
 
@@ -125,7 +126,7 @@ export async function run(argv: string[]): Promise<number> {
     const localAddresses = Array.from({ length: addresses }, (_, i) => `127.0.0.${i + 2}`);
     const sources = addresses ? `source addresses ${localAddresses[0]}…${localAddresses[addresses - 1]} (bound)` : 'source address 127.0.0.1 (kernel-chosen, not bound)';
 
-    const system = new BenchSystem('conn', { PARLEY_LOG_LEVEL: 'warn' });
+    const system = await startScenarioSystem('conn', { PARLEY_LOG_LEVEL: 'warn' });
     let pool: ClientPool | undefined;
     try {
       const gw = await system.start('gateway');
@@ -136,12 +137,12 @@ export async function run(argv: string[]): Promise<number> {
       }
       const gwLimit = openFilesLimit(gw.pid);
       process.stdout.write(
-        `gateway pid ${gw.pid} at ${gw.url} (prefix ${system.prefix}, uWS native ${health.uws.native}, open files limit ${gwLimit.soft}); ` +
+        `gateway pid ${gw.pid} at ${system.url} (prefix ${system.prefix}, uWS native ${health.uws.native}, open files limit ${gwLimit.soft}); ` +
           `${fmtInt(connections)} connections from ${workers} client processes, ${sources}, ${concurrency} in flight\n`,
       );
 
       const users = Array.from({ length: connections }, (_, i) => `cu${i}`);
-      const started = await ClientPool.start({ url: gw.url!, secret: system.secret, codec, localAddresses, tokenTtlSec: 6 * 3600, users, workers });
+      const started = await ClientPool.start({ url: system.url, secret: system.secret, codec, localAddresses, tokenTtlSec: 6 * 3600, users, workers });
       pool = started.pool;
       process.stdout.write(`tokens signed (${fmtInt(connections)}, ${formatMs(started.signMs)} in the slowest client process)\n`);
 
@@ -217,7 +218,7 @@ export async function run(argv: string[]): Promise<number> {
       return ok ? 0 : 1;
     } finally {
       await pool?.close();
-      await system.teardown();
+      await tearDown(system);
     }
   });
 }

@@ -11,7 +11,8 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { defaultConfig } from '../lib/config.js';
 import { cpuSeconds, fmtInt, formatMs, intFlag, isMain, machineLine, sleep, summarize, UsageError, withUsage } from './scenario-lib/common.js';
-import { BenchSystem, READ_MODELS_NOTE } from './scenario-lib/system.js';
+import { READ_MODELS_NOTE } from './lib/database.js';
+import { startScenarioSystem, tearDown } from './scenario-lib/system.js';
 import { DriverClient, type Frame } from './scenario-lib/ws-client.js';
 
 export const help = `Usage: npm run bench -- flood [options]
@@ -79,13 +80,13 @@ export async function run(argv: string[]): Promise<number> {
       PARLEY_ADDRESS_CONNECT_BURST: String(d.address.connectBurst),
       PARLEY_ADDRESS_MAX_UNAUTHENTICATED: String(d.address.maxUnauthenticated),
     };
-    const system = new BenchSystem('flood', limitsEnv);
+    const system = await startScenarioSystem('flood', limitsEnv);
     const open: WebSocket[] = [];
     try {
       await system.start('engine');
       await system.start('projector');
-      const gw = await system.start('gateway');
-      const url = gw.url!;
+      await system.start('gateway');
+      const url = system.url;
       const base = url.replace(/^ws/, 'http').replace(/\/ws$/, '');
       process.stdout.write(
         `system: prefix ${system.prefix}, gateway at ${url}; limits: per user ${d.user.sendsPerSecond} sends/s (burst ${d.user.sendBurst}), ${d.user.framesPerSecond} frames/s (burst ${d.user.frameBurst}); per address ${d.address.connectsPerSecond} connects/s (burst ${d.address.connectBurst}), ${d.address.maxUnauthenticated} unauthenticated\n`,
@@ -104,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
       const mallory = await system.token('mallory');
       const aliceToken = await system.token('alice');
 
-      const cpu0 = system.procs.map((p) => cpuSeconds(p.pid));
+      const cpu0 = system.processes.map((p) => cpuSeconds(p.pid));
       const t0 = performance.now();
       // The flooder runs in a process of its own: in this one its loops delayed the innocent
       // user's frames by up to 200 ms, which measured the bench, not the gateway.
@@ -142,7 +143,7 @@ export async function run(argv: string[]): Promise<number> {
 
       const [{ ws, rest }, innocentResult] = await Promise.all([flooder, innocent()]);
       const seconds = (performance.now() - t0) / 1000;
-      const cpu = system.procs.map((p, i) => `${p.role} ${Math.round(((cpuSeconds(p.pid) - cpu0[i]!) / seconds) * 100)} %`).join(', ');
+      const cpu = system.processes.map((p, i) => `${p.role} ${Math.round(((cpuSeconds(p.pid) - cpu0[i]!) / seconds) * 100)} %`).join(', ');
       await sleep(1_500); // what was accepted reaches bob
       const health = await system.health().catch(() => undefined);
       const s = summarize(innocentResult.latencies);
@@ -165,7 +166,7 @@ export async function run(argv: string[]): Promise<number> {
       return ok ? 0 : 1;
     } finally {
       for (const s of open) s.terminate();
-      await system.teardown();
+      await tearDown(system);
     }
   });
 }

@@ -21,7 +21,7 @@ import { FlagError, flagsHelp, getters, parseFlags, type FlagSpec } from './lib/
 import { isMain } from './scenario-lib/common.js';
 import { cpuTicks, loadAverage } from './lib/procstats.js';
 import { fmtRate, gitInfo, machineInfo, mdTable, median, rel, RESULTS_DIR, runId, writeRun } from './lib/results.js';
-import { chooseDatabase, describeDatabase, LOCAL_DATABASE_URL, redactUrl, type BenchDatabase } from './lib/system.js';
+import { chooseDatabase, describeDatabase, LOCAL_DATABASE_URL, redactUrl, type BenchDatabase } from './lib/database.js';
 
 export const flags: FlagSpec[] = [
   { name: 'events', kind: 'int', default: 100_000, min: 1, help: 'MessageSent events in the log (after one ConversationCreated per conversation).' },

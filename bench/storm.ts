@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { ClientPool, merge } from './scenario-lib/client-pool.js';
 import { cpuSeconds, fmtInt, formatMs, intFlag, isMain, load1, machineLine, openFilesLimit, rssOf, summarize, UsageError, waitFor, withUsage } from './scenario-lib/common.js';
-import { BenchSystem, READ_MODELS_NOTE } from './scenario-lib/system.js';
+import { READ_MODELS_NOTE } from './lib/database.js';
+import { startScenarioSystem, tearDown } from './scenario-lib/system.js';
 import { DriverClient } from './scenario-lib/ws-client.js';
 
 export const help = `Usage: npm run bench -- storm [options]
@@ -90,10 +91,7 @@ export async function run(argv: string[]): Promise<number> {
     const total = M + 1; // the live warm-up message, then the M missed ones
 
     process.stdout.write(`${machineLine()}\n`);
-    const system = new BenchSystem('storm', {
-      PARLEY_FRAMES_PER_SECOND: '1000000',
-      PARLEY_FRAME_BURST: '1000000',
-    });
+    const system = await startScenarioSystem('storm', {}, { raiseFrameLimits: true });
     let pool: ClientPool | undefined;
     let sender: DriverClient | undefined;
     let failed = false;
@@ -107,13 +105,13 @@ export async function run(argv: string[]): Promise<number> {
         return 1;
       }
       process.stdout.write(
-        `system: prefix ${system.prefix}, gateway pid ${gw.pid} at ${gw.url} (uWS native ${health.uws.native}), engine pid ${system.procs[0]!.pid}, projector pid ${system.procs[1]!.pid}\n` +
+        `system: prefix ${system.prefix}, gateway pid ${gw.pid} at ${system.url} (uWS native ${health.uws.native}), engine pid ${system.role('engine').pid}, projector pid ${system.role('projector').pid}\n` +
           `storm: ${fmtInt(K)} clients in ${groups} groups of ≤${G} (+ the sender), ${M} missed messages each, ${workers} client processes, codec ${codec}\n`,
       );
 
       // 1. Connect, form the groups, one live message to everyone.
       const users = Array.from({ length: K }, (_, i) => `su${i}`);
-      pool = (await ClientPool.start({ url: gw.url!, secret: system.secret, codec, localAddresses: [], tokenTtlSec: 6 * 3600, users, workers })).pool;
+      pool = (await ClientPool.start({ url: system.url, secret: system.secret, codec, localAddresses: [], tokenTtlSec: 6 * 3600, users, workers })).pool;
       const connected = merge(await pool.connect({ concurrency: connectConcurrency, resume: false, reconnects, timeoutMs }));
       const c1 = summarize(connected.successMs);
       process.stdout.write(
@@ -122,7 +120,7 @@ export async function run(argv: string[]): Promise<number> {
       );
       if (connected.success !== K) throw new Error('not every client connected');
 
-      sender = await DriverClient.open(gw.url!, await system.token('sender'));
+      sender = await DriverClient.open(system.url, await system.token('sender'));
       const conversationIds: string[] = [];
       const tGroups = performance.now();
       await inBatches(groups, 50, async (g) => {
@@ -213,7 +211,7 @@ export async function run(argv: string[]): Promise<number> {
     } finally {
       sender?.terminate();
       await pool?.close();
-      await system.teardown();
+      await tearDown(system);
     }
   });
 }

@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { loadAverage } from './procstats.js';
-import { REPO_ROOT } from './system.js';
+import { REPO_ROOT } from './role-process.js';
 
 export const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results');
 

@@ -6,8 +6,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ConnectArgs, ConnectResult, Stats, VerifyResult, WorkerInit } from './client-worker.js';
-import { emptyConnectResult, sleep } from './common.js';
+import { emptyConnectResult, type ConnectArgs, type ConnectResult, type Stats, type VerifyResult, type WorkerInit } from './client-protocol.js';
+import { sleep } from './common.js';
 
 const workerFile = fileURLToPath(new URL('./client-worker.ts', import.meta.url));
 

@@ -1,4 +1,3 @@
-import type { ConnectResult } from './client-worker.js';
 /**
  * Small helpers shared by the connections, storm and micro scenarios: flag parsing, summaries,
  * machine facts (load average, file-descriptor limits, RSS) and bounded waiting.
@@ -132,24 +131,3 @@ export function isMain(importMetaUrl: string): boolean {
   return importMetaUrl === new URL(`file://${entry.startsWith('/') ? '' : `${process.cwd()}/`}${entry}`).href;
 }
 
-
-/** A ConnectResult with nothing counted yet (here, not in client-worker.ts: importing that module starts a worker). */
-export function emptyConnectResult(): ConnectResult {
-  return {
-    attempted: 0,
-    success: 0,
-    failed: 0,
-    resumedFlags: 0,
-    resets: 0,
-    errors: {},
-    failedUsers: [],
-    successMs: [],
-    caughtUpMs: [],
-    notCaughtUp: 0,
-    closedBy: {},
-    attemptErrors: {},
-    reconnects: 0,
-    wallMs: 0,
-    rss: 0,
-  };
-}

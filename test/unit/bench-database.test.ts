@@ -1,10 +1,10 @@
 /**
- * Which read-model database a bench gives the system under test (bench/lib/system.ts): the real
+ * Which read-model database a bench gives the system under test (bench/lib/database.ts): the real
  * Postgres when it answers, PGlite when asked for or when none answers, and an explicit URL that
  * does not answer is an error rather than a silent switch to PGlite.
  */
 import t from 'tap';
-import { chooseDatabase, describeDatabase, postgresAnswers, redactUrl } from '../../bench/lib/system.js';
+import { chooseDatabase, describeDatabase, postgresAnswers, redactUrl } from '../../bench/lib/database.js';
 import { TEST_DATABASE_URL } from '../helpers/pg.js';
 
 // Port 1 on loopback: refused at once, nothing listens there.

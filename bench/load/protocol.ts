@@ -1,6 +1,6 @@
-/** Messages between the load coordinator (bench/load.ts) and its generator processes (load-worker.ts). */
-import type { Codec } from './frames.js';
-import type { SparseHistogram } from './histogram.js';
+/** Messages between the load coordinator (bench/load/) and its generator processes (bench/load/worker.ts). */
+import type { Codec } from '../lib/frames.js';
+import type { SparseHistogram } from '../lib/histogram.js';
 
 export type WorkerInit = {
   kind: 'init';

@@ -1,0 +1,122 @@
+/** The Markdown summary of a load run (<run>.md, and what the run prints at the end). */
+import type { Summary } from '../lib/histogram.js';
+import { fmtBytes, fmtMs, fmtRate, mdTable } from '../lib/results.js';
+import type { LoadResult } from './result.js';
+
+function latencyRow(name: string, s: Summary): (string | number)[] {
+  return [name, fmtMs(s.p50), fmtMs(s.p90), fmtMs(s.p99), fmtMs(s.p999), fmtMs(s.max), fmtMs(s.mean), s.count.toLocaleString('en-US')];
+}
+
+export function markdown(r: LoadResult): string {
+  const o = r.options;
+  const t = r.results.throughput;
+  const e = r.environment;
+  const kind = o.members === 2 ? '1:1' : `groups of ${o.members}`;
+  const lines: string[] = [];
+  lines.push(`# Load: ${kind}, ${o.connections} connections, ${fmtRate(o.rate)} msg/s, ${o.codec}${o.fakeGateway ? ` — FAKE gateway, ${o.fakeFrames} frames (generator ceiling)` : ''}`);
+  lines.push('');
+  lines.push(`Run \`${r.runId}\` · ${r.startedAt} · ${r.command}`);
+  lines.push('');
+  lines.push(
+    `**${r.verdict.ok ? 'OK' : 'FAILED'}**: lost ${r.results.lost}, duplicated ${r.results.duplicated}, rejected ${r.results.rejected}. ` +
+      `Sends ${fmtRate(t.sendsPerSec)}/s (target ${fmtRate(t.targetRate)}), deliveries ${fmtRate(t.deliveriesPerSec)}/s (expected ${fmtRate(t.expectedDeliveriesPerSec)}; lowest second ${fmtRate(t.minDeliveriesPerSec)}), ` +
+      `p99 send → message.new ${fmtMs(r.results.latency.new.p99)}.`,
+  );
+  for (const p of r.verdict.problems) lines.push(`- problem: ${p}`);
+  for (const w of r.verdict.warnings) lines.push(`- warning: ${w}`);
+  lines.push('');
+  lines.push(`![latency, throughput and CPU over time](${r.runId}.svg)`);
+  lines.push('');
+  lines.push(`## Latency (from the scheduled send time, measured window of ${o.durationS} s)`);
+  lines.push('');
+  lines.push(
+    mdTable(
+      ['', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'samples'],
+      [latencyRow('send → message.sent', r.results.latency.sent), latencyRow('send → message.new (every recipient)', r.results.latency.new), latencyRow('sender-loop lag', r.results.lag)],
+    ),
+  );
+  lines.push('');
+  lines.push('## Throughput and counts');
+  lines.push('');
+  const c = r.results.counts;
+  lines.push(
+    mdTable(
+      ['', 'value'],
+      [
+        ['sends/s (measured window)', fmtRate(t.sendsPerSec)],
+        ['message.sent/s', fmtRate(t.confirmedPerSec)],
+        ['message.new/s (deliveries)', fmtRate(t.deliveriesPerSec)],
+        ['messages scheduled / sent', `${c.scheduled.toLocaleString('en-US')} / ${c.sent.toLocaleString('en-US')}`],
+        ['message.sent received / message.new received (expected)', `${c.confirmed.toLocaleString('en-US')} / ${c.deliveries.toLocaleString('en-US')} (${c.expectedDeliveries.toLocaleString('en-US')})`],
+        ['lost messages (missing message.sent / message.new)', `${c.lostMessages} (${c.missingSent} / ${c.missingNew})`],
+        ['duplicated message.sent / message.new', `${c.duplicateSent} / ${c.duplicateNew}`],
+        ['rejected (of which delivered anyway)', `${Object.entries(c.rejected).map(([k, v]) => `${k} ${v}`).join(', ') || '0'} (${c.rejectedButStored})`],
+        ['other errors', Object.entries(c.otherErrors).map(([k, v]) => `${k} ${v}`).join(', ') || '0'],
+        ['unexpected closes (reconnects)', `${Object.entries(c.closes).map(([k, v]) => `${k}×${v}`).join(', ') || '0'} (${c.reconnects})`],
+        ['connect (slowest generator) / retried / failed', `${fmtMs(r.results.connect.msMax)} / ${r.results.connect.retries} / ${r.results.connect.failed}`],
+        [`conversation set-up${o.prime ? ' and priming' : ''}`, fmtMs(r.results.setupMsMax)],
+        ['frames received', Object.entries(c.frames).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`).join(', ')],
+      ],
+    ),
+  );
+  lines.push('');
+  const pl = r.results.pipeline;
+  if (pl) {
+    lines.push('## Pipeline (JetStream, measured window)');
+    lines.push('');
+    lines.push(
+      mdTable(
+        ['stage', 'appends/s (mean)', 'backlog at the end', 'backlog max'],
+        [
+          ['gateway → commands stored', fmtRate(pl.commandsPerSec), '', ''],
+          ['engine → events appended', fmtRate(pl.eventsPerSec), fmtRate(pl.backlogEnd.engine), fmtRate(pl.backlogMax.engine)],
+          ['delivery projector → inbox entries', fmtRate(pl.inboxPerSec), fmtRate(pl.backlogEnd.delivery), fmtRate(pl.backlogMax.delivery)],
+          ['postgres projector', '', fmtRate(pl.backlogEnd.postgres), fmtRate(pl.backlogMax.postgres)],
+        ],
+      ),
+    );
+    lines.push('');
+    lines.push('Backlog = messages the stage\'s consumers have not finished (pending + unacknowledged). A backlog that grows is the stage that cannot keep up.');
+    lines.push('');
+  }
+  lines.push(`## Processes (measured window; CPU in % of one core, ${e.cpus} cores)`);
+  lines.push('');
+  lines.push(
+    mdTable(
+      ['process', 'pid', 'CPU mean', 'CPU max', 'CPU s', 'RSS max', 'note'],
+      r.results.processes.map((p) => [p.name, p.pids.slice(0, 4).join(' ') + (p.pids.length > 4 ? ' …' : ''), `${p.cpuMean.toFixed(0)} %`, `${p.cpuMax.toFixed(0)} %`, p.cpuSeconds.toFixed(1), fmtBytes(p.rssMax), p.note ?? '']),
+    ),
+  );
+  if (r.results.otherProcesses.length) {
+    lines.push('');
+    lines.push(`Busiest other processes in the window: ${r.results.otherProcesses.map((p) => `${p.name}${p.pids > 1 ? ` (×${p.pids})` : ''} ${p.cpu.toFixed(0)} %`).join(', ')}.`);
+  }
+  lines.push('');
+  lines.push(
+    mdTable(
+      ['generator', 'connections', 'conversations', 'rate', 'event loop busy', 'max socket buffer', 'drain'],
+      r.results.generators.map((g) => [g.worker + 1, g.connections, g.conversations, fmtRate(g.rate), `${Math.round(g.elu * 100)} %`, fmtBytes(g.maxBufferedBytes), `${fmtMs(g.drainedMs)}${g.complete ? '' : ' (incomplete)'}`]),
+    ),
+  );
+  lines.push('');
+  if (r.profiles?.length) {
+    lines.push('## Where the time goes (CPU profiles, self time, % of busy time)');
+    lines.push('');
+    for (const p of r.profiles) {
+      lines.push(`**${p.name}** (${p.file}): busy ${fmtMs(p.busyMs)} of ${fmtMs(p.totalMs)} profiled. ` + p.categories.map((c) => `${c.name} ${c.pct.toFixed(0)} %`).join(', '));
+      lines.push('');
+      lines.push(mdTable(['function', 'self', '%'], p.functions.map((f) => [`\`${f.name}\``, fmtMs(f.ms), `${f.pct.toFixed(1)} %`])));
+      lines.push('');
+    }
+  }
+  lines.push('## Environment');
+  lines.push('');
+  lines.push(
+    `${e.cpus} × ${e.cpuModel}, ${fmtBytes(e.memTotalBytes)}, node ${e.node}; load average at start ${e.loadAverage.map((v) => v.toFixed(2)).join(' ')}, ` +
+      `median over the window ${e.load1Median.toFixed(2)}, at the end ${e.loadAverageEnd.map((v) => v.toFixed(2)).join(' ')}; median machine CPU busy ${e.machineBusyMedian.toFixed(0)} %. ` +
+      `git ${e.git.commit ?? '?'}${e.git.dirty ? ' (with uncommitted changes)' : ''}. Target: ${e.target === 'started' ? `started by the bench (prefix ${e.prefix}${e.database ? `, read models: ${e.database}` : ''})` : e.target === 'fake-gateway' ? 'the FAKE gateway (measures the generators)' : 'a running gateway'} at ${e.url}; ` +
+      `uWebSockets.js ${e.uws.native === true ? 'native' : e.uws.native === false ? `FALLBACK (${e.uws.reason ?? ''})` : 'unknown'}; NATS ${e.natsUrl}; source addresses ${e.sourceAddresses.join(', ') || 'default'}.`,
+  );
+  lines.push('');
+  return lines.join('\n');
+}
