@@ -8,7 +8,7 @@ import { textProblem } from '../../../lib/wire-value.js';
 import { createTokenVerifier, signDevToken, tokenFromRequest } from '../../../gateway/auth.js';
 import { addressKey, clientAddress } from '../../../gateway/address-limits.js';
 import { negotiate } from '../../../gateway/codec.js';
-import { decodeLogEntry } from '../../../projections/postgres/projector.js';
+import { decodeLogEntry } from '../../../projections/postgres/decode.js';
 import { eventSchemas, isId, userEventSchemas } from '../../../schemas/index.js';
 import { validOf } from '../arbitraries/from-schema.js';
 import { hostileJson, hostileString } from '../arbitraries/hostile.js';
