@@ -4,20 +4,12 @@
  */
 import { parseArgs } from 'node:util';
 import { isSubjectToken } from '../lib/names.js';
-import {
-  ChunkWriter,
-  envelopePieces,
-  eventJson,
-  isBrokenPipe,
-  isoFromNanos,
-  openLog,
-  parseOrUsage,
-  parseRange,
-  processIo,
-  readLog,
-  usageError,
-  type CliIo,
-} from './export.js';
+import { ChunkWriter, isBrokenPipe } from './chunk-writer.js';
+import { envelopePieces, eventJson } from './event-lines.js';
+import { parseOrUsage, processIo, usageError, type CliIo } from './io.js';
+import { isoFromNanos } from './iso-time.js';
+import { parseRange } from './log-range.js';
+import { openLog, readLog } from './read-log.js';
 
 export const summary = "Print a conversation's events as logged (table, JSON or JSON Lines)";
 

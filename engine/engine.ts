@@ -1,6 +1,6 @@
-import type { Component } from '../lib/component.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { Component } from '../lib/component.js';
 import { freshWorkQueueConsumer } from '../lib/durable-consumer.js';
 import type { Config } from '../lib/config.js';
 import { decodeJson, encodeJson } from '../lib/json.js';

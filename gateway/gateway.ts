@@ -1,8 +1,8 @@
-import type { Component } from '../lib/component.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { us_listen_socket } from 'uWebSockets.js';
+import type { Component } from '../lib/component.js';
 import type { Config } from '../lib/config.js';
 import { closes } from '../lib/errors.js';
 import { Faults } from '../lib/faults.js';

@@ -1,7 +1,7 @@
-import type { Component } from '../../lib/component.js';
 import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { Component } from '../../lib/component.js';
 import type { Config } from '../../lib/config.js';
 import { durableConsumer, waitForAbandonedMessages } from '../../lib/durable-consumer.js';
 import type { Logger } from '../../lib/log.js';

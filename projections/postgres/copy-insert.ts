@@ -5,7 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 
 /**
  * The rebuild's way of writing a run of messages: the same rows as the INSERT … FROM unnest(…) of
- * apply.ts, with the same effect, for less work on both sides.
+ * message-statements.ts, with the same effect, for less work on both sides.
  *
  * 1. The rows go into a temporary staging table with COPY FROM STDIN (text format): no array
  *    literals to build in JS and to parse in Postgres.
@@ -18,7 +18,7 @@ import { from as copyFrom } from 'pg-copy-streams';
  *    a time would have it.
  */
 
-/** The staging table: a row number (log order), then the 14 columns of apply.ts's unnest arrays, in their order. */
+/** The staging table: a row number (log order), then the 14 columns of message-statements.ts's unnest arrays, in their order. */
 const STAGING = 'pg_temp.parley_staging_messages';
 const STAGING_DDL = `CREATE TEMP TABLE IF NOT EXISTS parley_staging_messages (
   ord bigint, id text, conversation_id text, seq integer, sender_id text, sender_name text, sender_avatar text, type text,
@@ -55,7 +55,7 @@ export function copyLines(columns: readonly (readonly unknown[])[]): string {
 }
 
 /**
- * Insert a run of messages (the 14 columns of apply.ts's message INSERT, in its order) inside the
+ * Insert a run of messages (the 14 columns of message-statements.ts's message INSERT, in its order) inside the
  * caller's transaction, with the search_path on the read models' schema.
  */
 export async function copyInsertMessages(client: pg.PoolClient, columns: readonly (readonly unknown[])[]): Promise<void> {

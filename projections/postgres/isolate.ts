@@ -2,7 +2,8 @@ import type pg from 'pg';
 import type { Logger } from '../../lib/log.js';
 import { inTransaction } from '../../lib/pg.js';
 import { parkIn, type EventEntry, type ParkedEvent } from './park.js';
-import { applyBatchIn, type BatchOptions, type BatchResult, type LogEntry } from './projector.js';
+import { applyBatchIn, type BatchOptions, type BatchResult } from './apply-batch.js';
+import type { LogEntry } from './decode.js';
 import { refusalOf, type Refusal } from './refusal.js';
 
 /**

@@ -1,8 +1,9 @@
 import type pg from 'pg';
 import { ident } from '../../lib/pg.js';
-import type { ProjectedEvent } from './apply.js';
-import { applyBatchIn, type BatchOptions, type BatchResult, type LogEntry } from './projector.js';
+import { applyBatchIn, type BatchOptions, type BatchResult } from './apply-batch.js';
+import type { LogEntry } from './decode.js';
 import type { Refusal } from './refusal.js';
+import type { ProjectedEvent } from './statement.js';
 
 /**
  * The parked events of a schema (`parked_events`, migration 004): events Postgres refused to store,

@@ -8,7 +8,8 @@ import { deferForBulkLoad, restoreAfterBulkLoad } from './bulk-schema.js';
 import { migrate } from './migrate.js';
 import { applyIsolating, ownTransactions, savepoints } from './isolate.js';
 import { listParked, type ParkedEvent } from './park.js';
-import { decodeLogEntry, projectorLockKey, readCheckpoint, sourceOf, type LogEntry } from './projector.js';
+import { projectorLockKey, readCheckpoint, sourceOf } from './checkpoint.js';
+import { decodeLogEntry, type LogEntry } from './decode.js';
 
 /**
  * Rebuild the read models from the whole log, without taking them away from readers:

@@ -5,7 +5,8 @@ import { ident, inTransaction } from '../../lib/pg.js';
 import type { StoredEntry } from '../../lib/stream-reader.js';
 import { planBatch } from './apply.js';
 import { listParked, recordFailedRetry } from './park.js';
-import { decodeLogEntry, projectorLockKey } from './projector.js';
+import { lockSchemaIn } from './checkpoint.js';
+import { decodeLogEntry } from './decode.js';
 import { refusalOf } from './refusal.js';
 
 /**
@@ -55,8 +56,7 @@ export async function retryParked(opts: { pool: pg.Pool; schema: string; names: 
     const event = entry.event;
     try {
       const still = await inTransaction(pool, async (client) => {
-        await client.query(`SET LOCAL search_path TO ${ident(schema)}`);
-        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [projectorLockKey(schema)]);
+        await lockSchemaIn(client, schema);
         // Another retry may have applied it meanwhile: never apply an event twice.
         const row = await client.query('SELECT 1 FROM parked_events WHERE log_seq = $1 FOR UPDATE', [parked.seq]);
         if (row.rowCount === 0) return false;

@@ -16,7 +16,10 @@ import { makeNames, type Names } from '../../lib/names.js';
 import type { Config } from '../../lib/config.js';
 import { directConversationId } from '../../lib/ids.js';
 import { runReplay } from '../../cli/replay.js';
-import { isoFromNanos, nanosFromIso, parseBound, runExport, type CliIo } from '../../cli/export.js';
+import { runExport } from '../../cli/export.js';
+import type { CliIo } from '../../cli/io.js';
+import { isoFromNanos, nanosFromIso } from '../../cli/iso-time.js';
+import { parseBound } from '../../cli/log-range.js';
 import { formatDuration, Progress } from '../../cli/progress.js';
 
 type Captured = { stream: Writable & { isTTY?: boolean; columns?: number }; buffer(): Buffer; text(): string };

@@ -6,7 +6,7 @@ import { jetstream, jetstreamManager, AckPolicy } from '@nats-io/jetstream';
 import { commandStreamNames, deleteStreams, ensureStreams } from '../../lib/nats.js';
 import { durableConsumer } from '../../lib/durable-consumer.js';
 import { makeNames } from '../../lib/names.js';
-import { ensurePostgresConsumer } from '../../projections/postgres/projector.js';
+import { ensurePostgresConsumer } from '../../projections/postgres/consumer.js';
 import { startSystem, testConfig, testLog } from '../helpers/system.js';
 
 t.test('a running system: engine, delivery and postgres consumers read whole streams', async (t) => {

@@ -15,7 +15,8 @@ import type { Config } from '../../lib/config.js';
 import { encodeJson } from '../../lib/json.js';
 import { ident, type Database } from '../../lib/pg.js';
 import { listParked } from '../../projections/postgres/park.js';
-import { readCheckpoint, startPostgresProjector } from '../../projections/postgres/projector.js';
+import { readCheckpoint } from '../../projections/postgres/checkpoint.js';
+import { startPostgresProjector } from '../../projections/postgres/projector.js';
 import { startSystem, testLog, type TestSystem } from '../helpers/system.js';
 import { appendEvents, checksums, eventually, generateEvents, pgTestbed, TEST_DATABASE_URL } from '../helpers/pg.js';
 

@@ -4,7 +4,8 @@
  * although JetStream hands the restarted process newer events before the abandoned ones.
  */
 import t from 'tap';
-import { readCheckpoint, startPostgresProjector } from '../../projections/postgres/projector.js';
+import { readCheckpoint } from '../../projections/postgres/checkpoint.js';
+import { startPostgresProjector } from '../../projections/postgres/projector.js';
 import { startRoleProcess, type RoleProcess } from '../helpers/processes.js';
 import { testLog } from '../helpers/system.js';
 import { appendEvents, checksums, eventually, generateEvents, pgTestbed } from '../helpers/pg.js';

@@ -5,7 +5,8 @@
  * over what the rebuild already applied).
  */
 import t from 'tap';
-import { readCheckpoint, startPostgresProjector } from '../../projections/postgres/projector.js';
+import { readCheckpoint } from '../../projections/postgres/checkpoint.js';
+import { startPostgresProjector } from '../../projections/postgres/projector.js';
 import { rebuildReadModels } from '../../projections/postgres/rebuild.js';
 import { testLog } from '../helpers/system.js';
 import { appendEvents, checksums, eventually, generateEvents, pgTestbed } from '../helpers/pg.js';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import WebSocket from 'ws';
 import { makeNames } from '../../lib/names.js';
-import { decodeLogEntry } from '../../projections/postgres/projector.js';
+import { decodeLogEntry } from '../../projections/postgres/decode.js';
 import { validateEvent } from '../../schemas/index.js';
 import { startSystem } from '../helpers/system.js';
 import { send } from './e2e/http-request.js';

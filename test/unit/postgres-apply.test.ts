@@ -8,14 +8,13 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { evolve, initialState, type ConversationState } from '../../lib/conversation-state.js';
 import { ident } from '../../lib/pg.js';
-import { apply, planBatch, preview, type LoggedEvent, type ProjectedEvent } from '../../projections/postgres/apply.js';
+import { apply, planBatch } from '../../projections/postgres/apply.js';
+import { projectBatch } from '../../projections/postgres/apply-batch.js';
+import { readCheckpoint, SourceMismatchError } from '../../projections/postgres/checkpoint.js';
+import type { LogEntry } from '../../projections/postgres/decode.js';
+import { preview } from '../../projections/postgres/message-statements.js';
 import { migrate } from '../../projections/postgres/migrate.js';
-import {
-  SourceMismatchError,
-  projectBatch,
-  readCheckpoint,
-  type LogEntry,
-} from '../../projections/postgres/projector.js';
+import type { LoggedEvent, ProjectedEvent } from '../../projections/postgres/statement.js';
 import { eventSchemas, userEventSchemas, type ConversationEvent } from '../../schemas/index.js';
 import {
   DIRECT_AB,

@@ -6,10 +6,11 @@
  */
 import t from 'tap';
 import { ident } from '../../lib/pg.js';
-import type { LoggedEvent, ProjectedEvent } from '../../projections/postgres/apply.js';
 import { deferForBulkLoad, restoreAfterBulkLoad } from '../../projections/postgres/bulk-schema.js';
 import { copyLines, copyText } from '../../projections/postgres/copy-insert.js';
-import { projectBatch, type LogEntry } from '../../projections/postgres/projector.js';
+import { projectBatch } from '../../projections/postgres/apply-batch.js';
+import type { LogEntry } from '../../projections/postgres/decode.js';
+import type { LoggedEvent, ProjectedEvent } from '../../projections/postgres/statement.js';
 import { GROUP, groupCreated, membersAdded, messageRead, messageSent } from '../helpers/decider-spec.js';
 import { applyEach, checksums, generateEvents, testDatabase } from '../helpers/pg.js';
 import type pg from 'pg';

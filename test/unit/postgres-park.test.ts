@@ -7,10 +7,12 @@ import t from 'tap';
 import net from 'node:net';
 import pg from 'pg';
 import { ident, inTransaction } from '../../lib/pg.js';
-import type { ProjectedEvent } from '../../projections/postgres/apply.js';
 import { applyIsolating, ownTransactions, parkingBudget, savepoints, type Atomic } from '../../projections/postgres/isolate.js';
 import { listParked } from '../../projections/postgres/park.js';
-import { projectBatch, readCheckpoint, type LogEntry } from '../../projections/postgres/projector.js';
+import { projectBatch } from '../../projections/postgres/apply-batch.js';
+import { readCheckpoint } from '../../projections/postgres/checkpoint.js';
+import type { LogEntry } from '../../projections/postgres/decode.js';
+import type { ProjectedEvent } from '../../projections/postgres/statement.js';
 import { refusalOf } from '../../projections/postgres/refusal.js';
 import { checksums, generateEvents, testDatabase, TEST_DATABASE_URL } from '../helpers/pg.js';
 

@@ -11,7 +11,7 @@ import { buildBlock, buildCreateConversation, buildMembership, buildReceipt, bui
 import { decide, evolve, initialState } from '../../../engine/decider.js';
 import type { ConversationState } from '../../../lib/conversation-state.js';
 import { decideUser, evolveUser, initialUserState, type UserState } from '../../../engine/user-decider.js';
-import { decodeLogEntry } from '../../../projections/postgres/projector.js';
+import { decodeLogEntry } from '../../../projections/postgres/decode.js';
 import {
   isClientFrameType,
   validateClientEnvelope,

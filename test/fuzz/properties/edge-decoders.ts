@@ -9,7 +9,7 @@ import { createTokenVerifier, tokenFromRequest } from '../../../gateway/auth.js'
 import { signDevToken } from '../../../lib/dev-token.js';
 import { addressKey, clientAddress } from '../../../gateway/address-limits.js';
 import { negotiate } from '../../../gateway/codec.js';
-import { decodeLogEntry } from '../../../projections/postgres/projector.js';
+import { decodeLogEntry } from '../../../projections/postgres/decode.js';
 import { eventSchemas, isId, userEventSchemas } from '../../../schemas/index.js';
 import { validOf } from '../arbitraries/from-schema.js';
 import { hostileJson, hostileString } from '../arbitraries/hostile.js';
