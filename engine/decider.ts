@@ -116,6 +116,7 @@ function decideCreate(command: CreateConversation, state: ConversationState, con
   const members = [...new Set(command.data.members)];
   if (!members.includes(actor)) return reject('validation_error', 'the creator must be a member');
   if (command.data.kind === 'direct') {
+    if (members.length === 1) return reject('validation_error', 'a direct conversation needs another user');
     if (members.length !== 2) return reject('validation_error', 'a direct conversation has exactly two different users');
     const other = members.find((m) => m !== actor)!;
     if (command.conversationId !== directConversationId(actor, other)) {
@@ -179,6 +180,8 @@ function decideLeave(command: LeaveConversation, state: ConversationState): Deci
 
 function decideSend(command: SendMessage, state: ConversationState, context: DecideContext): Decision {
   const { data, actor } = command;
+  // Whom it is for comes before what it holds: a send wrong both ways is answered about the recipient.
+  if (data.directWith === actor.id) return reject('validation_error', 'cannot send a direct message to yourself');
   const hasContent = typeof data.content === 'string' && data.content.trim().length > 0;
   const hasMedia = (data.media?.length ?? 0) > 0;
   if (!hasContent && !hasMedia) return reject('validation_error', 'a message needs content or media');
@@ -187,7 +190,6 @@ function decideSend(command: SendMessage, state: ConversationState, context: Dec
   // Checked whether the conversation exists or not, so that the answer to a stranger cannot depend
   // on it; a valid directWith names a conversation of the actor's own.
   if (data.directWith !== undefined) {
-    if (data.directWith === actor.id) return reject('validation_error', 'cannot send a direct message to yourself');
     if (command.conversationId !== directConversationId(actor.id, data.directWith)) {
       return reject('validation_error', 'conversationId is not the direct conversation of these users');
     }

@@ -9,8 +9,8 @@ import type { Identity } from './auth.js';
  *
  * The rules of what may be sent are the deciders' (engine/decider.ts, engine/user-decider.ts),
  * which answer a broken one with a rejected outcome that reaches the client as the same error
- * frame or REST error. What is refused here is only what a command cannot be built without, or
- * what the deciders would answer differently; each such check says why it stays.
+ * frame or REST error. What is refused here is only what a command cannot be built without; each
+ * such check says why it stays.
  */
 export type CommandContext = { identity: Identity; origin?: Origin; now: number };
 
@@ -33,9 +33,6 @@ function meta(ctx: CommandContext) {
 export function buildCreateConversation(p: ClientPayload<'conversation.create'>, ctx: CommandContext): Built {
   const me = ctx.identity.userId;
   if (p.kind === 'direct') {
-    // The decider refuses this too, but as 'a direct conversation has exactly two different
-    // users': answered here, so that clients keep hearing the message they always have.
-    if (p.userId === me) return fail('validation_error', 'a direct conversation needs another user');
     return {
       ok: true,
       command: {
@@ -74,10 +71,6 @@ export function buildSendMessage(p: ClientPayload<'message.send'>, ctx: CommandC
   if ((p.conversationId === undefined) === (p.toUserId === undefined)) {
     return fail('validation_error', 'give exactly one of conversationId and toUserId');
   }
-  // The decider has this rule as well (same code and message), but checks content first: kept
-  // here, before the content rules reach the decider, so that a send wrong both ways is still
-  // answered about the recipient.
-  if (p.toUserId === me) return fail('validation_error', 'cannot send a direct message to yourself');
   const type = p.type ?? 'text';
   const conversationId = p.conversationId ?? directConversationId(me, p.toUserId!);
   return {

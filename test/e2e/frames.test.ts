@@ -36,6 +36,27 @@ t.test('bad frames get an error and the socket stays usable', async (t) => {
   t.equal((await c.next('message.sent')).payload.message.content, 'still works');
 });
 
+t.test('rules the decider alone holds reach the client as the same error frame, with its ref', async (t) => {
+  const sys = await startSystem(t);
+  const c = await sys.connect('frank');
+  const cases: [string, unknown, string][] = [
+    ['a direct message to yourself', { type: 'message.send', ref: 'r1', payload: { toUserId: 'frank', tempId: 't1', content: 'me' } }, 'cannot send a direct message to yourself'],
+    ['to yourself, and empty', { type: 'message.send', ref: 'r2', payload: { toUserId: 'frank', tempId: 't2', content: ' ' } }, 'cannot send a direct message to yourself'],
+    ['empty text', { type: 'message.send', ref: 'r3', payload: { toUserId: 'bob', tempId: 't3', content: '   ' } }, 'a message needs content or media'],
+    ['a text with only media', { type: 'message.send', ref: 'r4', payload: { toUserId: 'bob', tempId: 't4', media: [{ url: 'https://cdn.test/a.png' }] } }, 'a text message needs content'],
+    ['a direct conversation with yourself', { type: 'conversation.create', ref: 'r5', payload: { kind: 'direct', userId: 'frank' } }, 'a direct conversation needs another user'],
+    ['blocking yourself', { type: 'block.add', ref: 'r6', payload: { userId: 'frank' } }, 'you cannot block yourself'],
+  ];
+  for (const [name, frame, message] of cases) {
+    const before = c.of('error').length;
+    c.send(frame as never);
+    await c.next('error', () => c.of('error').length > before);
+    const err = c.of('error')[before]!;
+    t.strictSame([err.ref, err.error!.code, err.error!.message], [(frame as { ref: string }).ref, 'validation_error', message], name);
+  }
+  t.equal(c.of('message.sent').length, 0, 'nothing was sent');
+});
+
 t.test('a flood of bad frames closes the socket with 4008', async (t) => {
   const sys = await startSystem(t, { limits: { ...(await import('../../lib/config.js')).defaultConfig().limits, badFramesPerMinute: 5 } });
   const c = await sys.connect('flooder');

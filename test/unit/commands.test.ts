@@ -24,6 +24,13 @@ function commandOf(t: Pick<typeof import('tap').default, 'fail'>, built: Built):
 }
 
 /** Replace the generated ids with placeholders after checking their format, so the rest compares literally. */
+/** What the decider answers a built conversation command on a conversation with no history. */
+function refusalOf(t: Pick<typeof import('tap').default, 'fail'>, built: Built): unknown {
+  const command = commandOf(t, built) as ConversationCommand;
+  const decision = decide(command, initialState(command.conversationId));
+  return decision.kind === 'reject' ? { ok: false, ...decision.rejection } : decision;
+}
+
 function withoutRandomIds(t: Pick<typeof import('tap').default, 'match'>, command: AnyCommand): unknown {
   const copy = structuredClone(command) as AnyCommand & { data: Record<string, unknown> };
   if (copy.type !== 'message.send') {
@@ -58,8 +65,8 @@ t.test('buildCreateConversation', async (t) => {
     t.equal(validateCommand(command).ok, true);
   });
 
-  t.test('direct with yourself is refused', async (t) => {
-    t.strictSame(buildCreateConversation({ kind: 'direct', userId: 'alice' }, ctx), {
+  t.test('direct with yourself: built, and refused by the decider with the message clients have always had', async (t) => {
+    t.strictSame(refusalOf(t, buildCreateConversation({ kind: 'direct', userId: 'alice' }, ctx)), {
       ok: false,
       code: 'validation_error',
       message: 'a direct conversation needs another user',
@@ -159,8 +166,8 @@ t.test('buildSendMessage', async (t) => {
     t.strictSame(buildSendMessage({ conversationId: 'g_1', toUserId: 'bob', tempId: 't1', content: 'x' }, ctx), refused, 'both');
   });
 
-  t.test('a direct message to yourself is refused', async (t) => {
-    t.strictSame(buildSendMessage({ toUserId: 'alice', tempId: 't1', content: 'x' }, ctx), {
+  t.test('a direct message to yourself: built, and refused by the decider', async (t) => {
+    t.strictSame(refusalOf(t, buildSendMessage({ toUserId: 'alice', tempId: 't1', content: 'x' }, ctx)), {
       ok: false,
       code: 'validation_error',
       message: 'cannot send a direct message to yourself',
@@ -169,11 +176,7 @@ t.test('buildSendMessage', async (t) => {
 
   t.test('content or media; a text needs content: built, and refused by the decider with the same code and message', async (t) => {
     // The rule is the decider's alone (engine/decider.ts); the client hears it as before, from the outcome.
-    const refusal = (built: Built) => {
-      const command = commandOf(t, built) as ConversationCommand;
-      const decision = decide(command, initialState(command.conversationId));
-      return decision.kind === 'reject' ? { ok: false, ...decision.rejection } : decision;
-    };
+    const refusal = (built: Built) => refusalOf(t, built);
     const noContent = { ok: false, code: 'validation_error', message: 'a message needs content or media' };
     t.strictSame(refusal(buildSendMessage({ conversationId: 'g_1', tempId: 't1' }, ctx)), noContent);
     t.strictSame(refusal(buildSendMessage({ conversationId: 'g_1', tempId: 't1', content: '   ', media: [] }, ctx)), noContent);
@@ -188,7 +191,7 @@ t.test('buildSendMessage', async (t) => {
   });
 
   t.test('a direct message to yourself without content is answered about the recipient, as before', async (t) => {
-    t.strictSame(buildSendMessage({ toUserId: 'alice', tempId: 't1', content: '' }, ctx), {
+    t.strictSame(refusalOf(t, buildSendMessage({ toUserId: 'alice', tempId: 't1', content: '' }, ctx)), {
       ok: false,
       code: 'validation_error',
       message: 'cannot send a direct message to yourself',

@@ -73,7 +73,8 @@ t.test('direct create', async (t) => {
       .when(createDirect('alice', 'bob', { members: ['alice', 'bob', 'carol'] }))
       .thenRejects(t, 'validation_error');
     const self = directConversationId('alice', 'alice');
-    given(self, []).when(createDirect('alice', 'alice')).thenRejects(t, 'validation_error');
+    const rejection = given(self, []).when(createDirect('alice', 'alice')).thenRejects(t, 'validation_error');
+    t.equal(rejection?.message, 'a direct conversation needs another user', 'with yourself: the message clients have always had');
   });
 
   t.test('a repeated member collapses: [alice, bob, bob] is the pair', async (t) => {
