@@ -13,15 +13,19 @@ const workerFile = fileURLToPath(new URL('./client-worker.ts', import.meta.url))
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
-class Worker {
+/**
+ * One client process, asked over IPC: `request(op, args)` resolves with its answer. `file` is the
+ * worker module (default client-worker.ts; the presence scenario has its own).
+ */
+export class Worker {
   readonly child: ChildProcess;
   readonly ready: Promise<void>;
   #nextId = 1;
   #pending = new Map<number, Pending>();
   #exited = false;
 
-  constructor(index: number) {
-    this.child = fork(workerFile, [], {
+  constructor(index: number, file = workerFile) {
+    this.child = fork(file, [], {
       // PARLEY_BENCH_WORKER_NODE_ARGS: extra node flags for the client processes (e.g. --cpu-prof).
       execArgv: ['--import', 'tsx', '--max-old-space-size=2048', ...(process.env.PARLEY_BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean)],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
