@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { ClientPool, merge } from './scenario-lib/client-pool.js';
-import { cpuSeconds, fmtInt, formatMs, intFlag, isMain, load1, machineLine, openFilesLimit, rssOf, summarize, UsageError, waitFor, withUsage } from './scenario-lib/common.js';
+import { cpuSeconds, fmtInt, formatMs, inBatches, intFlag, isMain, load1, machineLine, openFilesLimit, rssOf, summarize, UsageError, waitFor, withUsage } from './scenario-lib/common.js';
 import { READ_MODELS_NOTE } from './lib/database.js';
 import { startScenarioSystem, tearDown } from './scenario-lib/system.js';
 import { DriverClient } from './scenario-lib/ws-client.js';
@@ -221,15 +221,6 @@ async function sendRound(sender: DriverClient, conversationIds: string[], m: num
   await inBatches(conversationIds.length, 200, (g) =>
     sender.request({ type: 'message.send', ref: `m${g}.${m}`, payload: { conversationId: conversationIds[g]!, tempId: `t${g}.${m}`, content: `storm message ${m} to group ${g}` } }, timeoutMs),
   );
-}
-
-/** Run `fn(0…n-1)` with at most `width` in flight. */
-async function inBatches(n: number, width: number, fn: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < n) await fn(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, n) }, lane));
 }
 
 if (isMain(import.meta.url)) {

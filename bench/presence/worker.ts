@@ -8,6 +8,7 @@
  */
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
+import { inBatches, serveWorker } from '../scenario-lib/common.js';
 import { indexOf, userOf, type ChurnAnswer, type ChurnArgs, type ConnectAnswer, type ContactsAnswer, type PresenceWorkerInit } from './protocol.js';
 
 type Frame = { type: string; ref?: string; payload?: { userId?: string; users?: unknown[] }; error?: { code: string } };
@@ -90,15 +91,6 @@ function openOne(c: Client, timeoutMs: number): Promise<void> {
   });
 }
 
-/** Run `fn(0…n-1)` with at most `width` in flight. */
-async function inLanes(n: number, width: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < n) await fn(next++);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(width, n)) }, lane));
-}
-
 function count(errors: Record<string, number>, err: unknown): void {
   const key = (err as Error).message.slice(0, 60);
   errors[key] = (errors[key] ?? 0) + 1;
@@ -107,7 +99,7 @@ function count(errors: Record<string, number>, err: unknown): void {
 async function connectAll(concurrency: number, timeoutMs: number): Promise<ConnectAnswer> {
   const t0 = Date.now();
   const answer: ConnectAnswer = { success: 0, failed: 0, errors: {}, wallMs: 0 };
-  await inLanes(clients.length, concurrency, async (i) => {
+  await inBatches(clients.length, concurrency, async (i) => {
     try {
       await openOne(clients[i]!, timeoutMs);
       answer.success++;
@@ -126,7 +118,7 @@ async function createContacts(concurrency: number, timeoutMs: number): Promise<C
   const { users, contacts } = init!;
   const answer: ContactsAnswer = { created: 0, failed: 0, errors: {}, wallMs: 0 };
   const half = Math.floor(contacts / 2);
-  await inLanes(clients.length * half, concurrency, async (n) => {
+  await inBatches(clients.length * half, concurrency, async (n) => {
     const c = clients[Math.floor(n / half)]!;
     const other = userOf((c.index + 1 + (n % half)) % users);
     const ref = `c${n}`;
@@ -232,14 +224,7 @@ async function handle(op: string, args: Record<string, unknown>): Promise<unknow
   }
 }
 
-process.on('message', (msg: { id: number; op: string; args: Record<string, unknown> }) => {
-  handle(msg.op, msg.args ?? {}).then(
-    (result) => process.send!({ id: msg.id, ok: true, result }),
-    (err: unknown) => process.send!({ id: msg.id, ok: false, error: (err as Error).stack ?? String(err) }),
-  );
-});
-process.on('disconnect', () => {
+// The parent went away (finished, crashed or killed): drop every socket and leave.
+serveWorker(handle, () => {
   for (const c of clients) c.ws?.terminate();
-  process.exit(0);
 });
-process.send?.({ id: 0, ok: true, result: 'ready' });

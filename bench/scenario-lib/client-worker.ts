@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { SignJWT } from 'jose';
 import { unpack } from 'msgpackr';
 import WebSocket from 'ws';
+import { serveWorker } from './common.js';
 import { emptyConnectResult, type ConnectArgs, type ConnectResult, type Stats, type VerifyResult, type WorkerInit } from './client-protocol.js';
 
 type Frame = { type: string; seq?: number; payload?: { message?: { seq: number; conversationId: string }; cursor?: number; resumed?: boolean; conversation?: { id: string } } };
@@ -371,15 +372,7 @@ async function handle(op: string, args: Record<string, unknown>): Promise<unknow
   }
 }
 
-process.on('message', (msg: { id: number; op: string; args: Record<string, unknown> }) => {
-  handle(msg.op, msg.args ?? {}).then(
-    (result) => process.send!({ id: msg.id, ok: true, result }),
-    (err: unknown) => process.send!({ id: msg.id, ok: false, error: (err as Error).stack ?? String(err) }),
-  );
-});
 // The parent went away (finished, crashed or killed): drop every socket and leave.
-process.on('disconnect', () => {
+serveWorker(handle, () => {
   for (const c of clients) if (c.ws) reset(c.ws);
-  process.exit(0);
 });
-process.send?.({ id: 0, ok: true, result: 'ready' });

@@ -131,3 +131,31 @@ export function isMain(importMetaUrl: string): boolean {
   return importMetaUrl === new URL(`file://${entry.startsWith('/') ? '' : `${process.cwd()}/`}${entry}`).href;
 }
 
+
+/** Run `fn(0…n-1)` with at most `width` in flight. */
+export async function inBatches(n: number, width: number, fn: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < n) await fn(next++);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(width, n)) }, lane));
+}
+
+/**
+ * The IPC side of a client process: requests `{ id, op, args }` go to `handle`, every answer is
+ * `{ id, ok, result | error }`; when the parent goes away, `onParentGone` drops the sockets and the
+ * process leaves. Tells the parent it is ready (id 0).
+ */
+export function serveWorker(handle: (op: string, args: Record<string, unknown>) => Promise<unknown>, onParentGone: () => void): void {
+  process.on('message', (msg: { id: number; op: string; args: Record<string, unknown> }) => {
+    handle(msg.op, msg.args ?? {}).then(
+      (result) => process.send!({ id: msg.id, ok: true, result }),
+      (err: unknown) => process.send!({ id: msg.id, ok: false, error: (err as Error).stack ?? String(err) }),
+    );
+  });
+  process.on('disconnect', () => {
+    onParentGone();
+    process.exit(0);
+  });
+  process.send?.({ id: 0, ok: true, result: 'ready' });
+}
