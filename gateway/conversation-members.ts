@@ -78,15 +78,18 @@ class FreshStates<S extends { id: string; version: number }, E> {
     const at = this.#checkedAt.get(id);
     // (A state evicted from the store meanwhile is folded again, and trimmed again.)
     if (at !== undefined && this.#now() - at < maxAgeMs) return this.#store.get(id).then((s) => (this.#trim(s), s));
-    const loading = this.#load(id).finally(() => this.#inFlight.delete(id));
+    const loading = this.#load(id, at !== undefined).finally(() => this.#inFlight.delete(id));
     this.#inFlight.set(id, loading);
     return loading;
   }
 
-  async #load(id: string): Promise<S> {
+  /** `known`: a state was read before (catch it up); otherwise fold it afresh, in one pass. */
+  async #load(id: string, known: boolean): Promise<S> {
     const startedAt = this.#now();
     try {
-      const state = await this.#store.catchUp(await this.#store.get(id));
+      if (!known) this.#store.forget(id);
+      const fetched = await this.#store.get(id);
+      const state = known ? await this.#store.catchUp(fetched) : fetched;
       this.#trim(state);
       this.#checkedAt.set(id, startedAt);
       return state;

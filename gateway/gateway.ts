@@ -132,7 +132,7 @@ export async function startGateway(opts: {
     kv: new DirectReader(inbox.directGets, names.kv.stream(names.buckets.snapshots)),
     names,
   });
-  const typing = new TypingRelay({ nc, names, config: config.typing, audience: members, reject: (conn, code, message, refs) => frames.reject(conn, code, message, refs), log });
+  const typing = new TypingRelay({ nc, names, config: config.typing, audience: members, reject: (conn, code, message, refs) => frames.reject(conn, code, message, refs), log, faults });
 
   const frames = new FrameHandler({
     names,

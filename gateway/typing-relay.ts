@@ -2,6 +2,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Config } from '../lib/config.js';
 import { conversationNotFound, type ErrorCode } from '../lib/errors.js';
 import { encodeJson } from '../lib/json.js';
+import type { Faults } from '../lib/faults.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
 import type { Connection } from './connection.js';
@@ -30,6 +31,7 @@ export class TypingRelay {
   readonly #audience: TypingAudience;
   readonly #reject: Reject;
   readonly #log: Logger;
+  readonly #faults: Faults;
   readonly #now: () => number;
   readonly #sessions: TypingSessions;
   readonly #fanoutPerSecond: number;
@@ -48,6 +50,7 @@ export class TypingRelay {
     audience: TypingAudience;
     reject: Reject;
     log: Logger;
+    faults: Faults;
     now?: () => number;
   }) {
     this.#nc = deps.nc;
@@ -55,6 +58,7 @@ export class TypingRelay {
     this.#audience = deps.audience;
     this.#reject = deps.reject;
     this.#log = deps.log;
+    this.#faults = deps.faults;
     this.#now = deps.now ?? Date.now;
     this.#timeoutMs = deps.config.timeoutMs;
     this.#sessions = new TypingSessions(deps.config);
@@ -173,9 +177,8 @@ export class TypingRelay {
 
   /** Run `task` after the connection's earlier typing tasks; the chain is forgotten once it is idle. */
   #enqueue(connectionId: string, task: () => Promise<void>): void {
-    const run = (this.#chains.get(connectionId) ?? Promise.resolve()).then(task).catch((err: unknown) => {
-      this.#log.error({ err, connectionId }, 'typing frame failed');
-    });
+    // Anything thrown here is a bug: contained, logged and counted in /health `faults`.
+    const run = (this.#chains.get(connectionId) ?? Promise.resolve()).then(task).catch((err: unknown) => this.#faults.report(err, 'typing', { connectionId }));
     this.#chains.set(connectionId, run);
     void run.then(() => {
       if (this.#chains.get(connectionId) === run) this.#chains.delete(connectionId);
