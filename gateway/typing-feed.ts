@@ -32,10 +32,6 @@ export class TypingFeed {
     this.#sweep.unref();
   }
 
-  get shown(): number {
-    return this.#shown.entries;
-  }
-
   /** A frame from `userId`'s ephemeral subject: true when it was typing (and is handled here). */
   offer(userId: string, frame: object): boolean {
     if (!isTypingFrame(frame)) return false;

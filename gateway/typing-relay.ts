@@ -41,7 +41,6 @@ export class TypingRelay {
   readonly #budgets = new Map<string, FanoutBudget>();
   readonly #chains = new Map<string, Promise<void>>();
   readonly #sweep: NodeJS.Timeout;
-  #relayed = 0;
 
   constructor(deps: {
     nc: NatsConnection;
@@ -68,10 +67,6 @@ export class TypingRelay {
     // A tenth of the timeout: a typing ends between 1 and 1.1 timeouts after its last renewal.
     this.#sweep = setInterval(() => this.#expire(), Math.max(10, Math.floor(this.#timeoutMs / 10)));
     this.#sweep.unref();
-  }
-
-  get stats(): { typing: number; relayed: number } {
-    return { typing: this.#sessions.connections, relayed: this.#relayed };
   }
 
   start(conn: Connection, conversationId: string, refs: Refs): void {
@@ -172,7 +167,6 @@ export class TypingRelay {
     // Encoded once for every recipient.
     const data = encodeJson({ type, payload: { conversationId, userId } });
     for (const recipient of recipients) this.#nc.publish(this.#names.subjects.ephemeral(recipient), data);
-    this.#relayed += recipients.length;
   }
 
   /** Run `task` after the connection's earlier typing tasks; the chain is forgotten once it is idle. */
