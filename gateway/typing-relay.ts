@@ -120,8 +120,13 @@ export class TypingRelay {
       this.#enqueue(connectionId, () => this.#end(this.#sessions.close(connectionId)));
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(this.#chains.values()), new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+    await Promise.race([this.settled(), new Promise((r) => (timer = setTimeout(r, waitMs)))]);
     clearTimeout(timer);
+  }
+
+  /** Resolves once the typing frames queued so far are handled. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#chains.values());
   }
 
   #expire(): void {

@@ -135,7 +135,10 @@ function relayWith(audience: TypingAudience, config = { timeoutMs: 100, maxConve
   return { relay, published, rejected, faults };
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 5));
+/** Until `done` holds (the relay's sweep runs on its own timer), for at most 5 s. */
+async function until(done: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 5_000; !done() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 5));
+}
 
 t.test('TypingRelay: one connection’s frames in order, whatever the lookups take', async (t) => {
   t.test('a stop right after a slow start is relayed after it, not before', async (t) => {
@@ -151,7 +154,7 @@ t.test('TypingRelay: one connection’s frames in order, whatever the lookups ta
     const { conn } = fakeConnection('c1', 'alice');
     relay.start(conn, GROUP, {});
     relay.stop(conn, GROUP, {});
-    await new Promise((r) => setTimeout(r, 60));
+    await relay.settled();
     t.strictSame(
       published.map((p) => `${p.frame.type} ${p.subject}`),
       ['typing.start unit.eph.bob', 'typing.start unit.eph.carol', 'typing.stop unit.eph.bob', 'typing.stop unit.eph.carol'],
@@ -165,7 +168,7 @@ t.test('TypingRelay: one connection’s frames in order, whatever the lookups ta
     const { conn, errors } = fakeConnection('c1', 'dave');
     relay.start(conn, GROUP, { ref: 'r1' });
     relay.stop(conn, GROUP, { ref: 'r2' });
-    await settle();
+    await relay.settled();
     t.strictSame(errors, [
       { code: 'conversation_not_found', ref: 'r1' },
       { code: 'conversation_not_found', ref: 'r2' },
@@ -179,15 +182,15 @@ t.test('TypingRelay: one connection’s frames in order, whatever the lookups ta
     const a = fakeConnection('c1', 'alice');
     const b = fakeConnection('c2', 'alice');
     relay.start(a.conn, 'g1', {});
-    await settle();
-    await new Promise((r) => setTimeout(r, 150)); // the 100 ms timeout and a sweep
+    await relay.settled();
+    await until(() => published.length === 2); // the 100 ms timeout and a sweep
     t.strictSame(published.map((p) => p.frame.type), ['typing.start', 'typing.stop'], 'ended by the server');
 
     relay.start(a.conn, 'g1', {});
     relay.start(b.conn, 'g2', {});
-    await settle();
+    await relay.settled();
     relay.closed(a.conn);
-    await settle();
+    await relay.settled();
     t.strictSame(published.slice(2).map((p) => `${p.frame.type} ${p.frame.payload.conversationId}`), ['typing.start g1', 'typing.start g2', 'typing.stop g1'], 'the closed connection alone');
     await relay.close();
     t.strictSame(published.slice(5).map((p) => `${p.frame.type} ${p.frame.payload.conversationId}`), ['typing.stop g2'], 'the rest at stop');
@@ -197,7 +200,7 @@ t.test('TypingRelay: one connection’s frames in order, whatever the lookups ta
     const { relay, rejected, published } = relayWith({ recipients: async () => ['bob'] }, { timeoutMs: 10_000, maxConversations: 2, fanoutPerSecond: 1 });
     const { conn } = fakeConnection('c1', 'alice');
     for (const g of ['g1', 'g2', 'g3']) relay.start(conn, g, {});
-    await settle();
+    await relay.settled();
     t.strictSame(rejected, ['rate_limited'], 'a third conversation at once');
     t.equal(published.length, 2);
     await relay.close();
@@ -207,10 +210,10 @@ t.test('TypingRelay: one connection’s frames in order, whatever the lookups ta
     const { relay, faults, published } = relayWith({ recipients: async () => ['bob'] }, undefined, 1);
     const { conn } = fakeConnection('c1', 'alice');
     relay.start(conn, 'g1', {});
-    await settle();
+    await relay.settled();
     t.equal(faults.count, 1, 'counted in /health faults');
     relay.start(conn, 'g2', {});
-    await settle();
+    await relay.settled();
     t.strictSame(published.map((p) => p.frame.payload.conversationId), ['g2'], 'the next start goes out');
     await relay.close();
   });
