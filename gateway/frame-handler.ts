@@ -25,6 +25,7 @@ import {
   type CommandContext,
 } from './commands.js';
 import type { Connection } from './connection.js';
+import type { TypingRelay } from './typing-relay.js';
 import type { UserRateLimits } from './user-limits.js';
 
 export type FrameHandlerDeps = {
@@ -42,6 +43,8 @@ export type FrameHandlerDeps = {
   admitSend: (userId: string) => boolean;
   /** Per-user buckets shared by the user's connections (user-limits.ts). */
   userLimits: UserRateLimits;
+  /** typing.start / typing.stop: relayed to the other members over core NATS (typing-relay.ts). */
+  typing: Pick<TypingRelay, 'start' | 'stop'>;
 };
 
 type Refs = { ref?: string; tempId?: string; retryAfterMs?: number };
@@ -134,6 +137,10 @@ export class FrameHandler {
       case 'block.add':
       case 'block.remove':
         return this.#submit(conn, buildBlock(type, payload as never, ctx()), refs);
+      case 'typing.start':
+        return this.#d.typing.start(conn, (payload as { conversationId: string }).conversationId, refs);
+      case 'typing.stop':
+        return this.#d.typing.stop(conn, (payload as { conversationId: string }).conversationId, refs);
       default: {
         const exhaustive: never = type;
         conn.sendError('unknown_type', `frame type ${String(exhaustive)} is not handled here`, refs);

@@ -25,7 +25,10 @@ import type { ReadDb } from './rest/read-models.js';
 import { refusingRevoked, Revocations } from './revocations.js';
 import { announcedLimits, sessionStarter } from './session-start.js';
 import { socketBehavior } from './socket-behavior.js';
+import { ConversationMembers } from './conversation-members.js';
 import { TokenExpiry } from './token-expiry.js';
+import { TypingFeed } from './typing-feed.js';
+import { TypingRelay } from './typing-relay.js';
 import { cachingVerifier } from './token-cache.js';
 import { unreadSummarySender } from './unread-summary.js';
 import { SocketAdmission } from './upgrade.js';
@@ -121,6 +124,16 @@ export async function startGateway(opts: {
   });
   const onAuthenticated = sessionStarter({ feeds, userLimits, admission, limits: announcedLimits(config), sendUnreadSummary, log });
 
+  // Typing: relayed over core NATS to the members' gateways, which end what they stop hearing of.
+  const typingFeed = new TypingFeed({ timeoutMs: config.typing.timeoutMs, connectionsOf: (userId) => feeds.connectionsOf(userId) });
+  feeds.handleEphemeral((userId, frame) => typingFeed.offer(userId, frame));
+  const members = new ConversationMembers({
+    events: new DirectReader(inbox.directGets, names.streams.events),
+    kv: new DirectReader(inbox.directGets, names.kv.stream(names.buckets.snapshots)),
+    names,
+  });
+  const typing = new TypingRelay({ nc, names, config: config.typing, audience: members, reject: (conn, code, message, refs) => frames.reject(conn, code, message, refs), log, faults });
+
   const frames = new FrameHandler({
     names,
     partitions: config.partitions,
@@ -131,6 +144,7 @@ export async function startGateway(opts: {
     onAuthenticated: (conn, ref) => onAuthenticated(conn, conn.ws.getUserData().requestedCursor, ref),
     admitSend: (userId) => backlog.admit(userId),
     userLimits,
+    typing,
     onTokenRefreshed: (conn, ref) => {
       conn.send({
         type: 'auth.refreshed',
@@ -175,7 +189,7 @@ export async function startGateway(opts: {
       log,
       faults,
     },
-    socket: socketBehavior({ config, faults, connections, admission, verifier, frames, feeds, onAuthenticated }),
+    socket: socketBehavior({ config, faults, connections, admission, verifier, frames, feeds, onAuthenticated, onClosed: (conn) => typing.closed(conn) }),
     health,
     faults,
   });
@@ -195,6 +209,9 @@ export async function startGateway(opts: {
       draining = true;
       uWS.us_listen_socket_close(listenSocket);
       for (const conn of connections.values()) conn.close(closes.goingAway);
+      // Typers here are stopped for their members before the feeds and NATS go.
+      await typing.close();
+      typingFeed.close();
       expiry.stop();
       natsUp.stop();
       commandsUp.stop();

@@ -24,6 +24,8 @@ export function socketBehavior(deps: {
   frames: FrameHandler;
   feeds: UserFeeds;
   onAuthenticated: (conn: Connection, requestedCursor?: number) => void;
+  /** After a socket closed and was let go (typing ends: typing-relay.ts). */
+  onClosed?: (conn: Connection) => void;
 }): WebSocketBehavior<SocketData> {
   const { config, faults, connections, admission, frames, feeds } = deps;
 
@@ -81,6 +83,7 @@ export function socketBehavior(deps: {
       admission.settle(ws.getUserData());
       connections.delete(conn.id);
       feeds.detach(conn);
+      deps.onClosed?.(conn);
     }),
   };
 }

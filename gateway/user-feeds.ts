@@ -28,6 +28,8 @@ export class UserFeeds {
   /** One socket (the common case, and no Set to pay for) or several. */
   readonly #users = new Map<string, Connection | Set<Connection>>();
   #subscriptions?: FeedSubscriptions;
+  /** Ephemeral frames it handles (typing: gateway/typing-feed.ts) are not forwarded as they are. */
+  #ephemeralHandler?: (userId: string, frame: object) => boolean;
 
   constructor(names: Names, inbox: DirectReader, replay: InboxReplay, log: Logger) {
     this.#names = names;
@@ -39,6 +41,17 @@ export class UserFeeds {
   /** Set once, before the first attach: the subscriptions feed `onLive` / `onEphemeral`. */
   subscribe(subscriptions: FeedSubscriptions): void {
     this.#subscriptions = subscriptions;
+  }
+
+  /** Set once: a handler for some ephemeral frames (it returns true for those it took). */
+  handleEphemeral(handler: (userId: string, frame: object) => boolean): void {
+    this.#ephemeralHandler = handler;
+  }
+
+  /** The user's sockets on this gateway. */
+  connectionsOf(userId: string): Iterable<Connection> {
+    const held = this.#users.get(userId);
+    return held === undefined ? [] : held instanceof Set ? held : [held];
   }
 
   get users(): number {
@@ -127,6 +140,7 @@ export class UserFeeds {
     } catch {
       return;
     }
+    if (this.#ephemeralHandler?.(userId, frame)) return;
     if (held instanceof Set) {
       for (const conn of held) if (conn.started && !conn.closed) conn.send(frame);
     } else if (held.started && !held.closed) held.send(frame);

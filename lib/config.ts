@@ -102,6 +102,13 @@ export type Config = {
    * frames); `per-user`, two subscriptions per connected user (traffic only for local users).
    */
   gatewayFeeds: GatewayFeeds;
+  /**
+   * Typing indicators (gateway/typing.ts): a `typing.start` not renewed within `timeoutMs` is ended
+   * by the server (PARLEY_TYPING_TIMEOUT_MS); one connection is typing in at most
+   * `maxConversations` at once (PARLEY_TYPING_MAX_CONVERSATIONS); the relays of one connection may
+   * reach `fanoutPerSecond` recipients a second (PARLEY_TYPING_FANOUT_PER_SECOND).
+   */
+  typing: { timeoutMs: number; maxConversations: number; fanoutPerSecond: number };
   logLevel: string;
   dataDir: string;
 };
@@ -146,6 +153,8 @@ export function defaultConfig(): Config {
     delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
     postgres: { schema: 'parley', batchSize: 2000, batchMs: 50 },
     gatewayFeeds: 'wildcard',
+    // Clients renew every 2–3 s; 20 conversations at once is more than a person types in.
+    typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
     logLevel: 'info',
     dataDir: '.parley',
   };
@@ -278,6 +287,11 @@ export function loadConfig(env: Env = process.env): Config {
       batchMs: int(env, 'PARLEY_PG_BATCH_MS', d.postgres.batchMs, 1),
     },
     gatewayFeeds: oneOf(env, 'PARLEY_GATEWAY_FEEDS', gatewayFeedModes, d.gatewayFeeds),
+    typing: {
+      timeoutMs: int(env, 'PARLEY_TYPING_TIMEOUT_MS', d.typing.timeoutMs, 100),
+      maxConversations: int(env, 'PARLEY_TYPING_MAX_CONVERSATIONS', d.typing.maxConversations, 1),
+      fanoutPerSecond: int(env, 'PARLEY_TYPING_FANOUT_PER_SECOND', d.typing.fanoutPerSecond, 1),
+    },
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
   };

@@ -52,6 +52,9 @@ export const clientPayloads = {
   'block.remove': Payload({ userId: UserId }),
   ack: Payload({ seq: Count }),
   ping: Payload({ timestamp: Type.Optional(Type.Number()) }),
+  /** Ephemeral (gateway/typing.ts): relayed to the other members, never stored. */
+  'typing.start': Payload({ conversationId: ConversationId }),
+  'typing.stop': Payload({ conversationId: ConversationId }),
 } satisfies Record<string, TSchema>;
 
 export type ClientFrameType = keyof typeof clientPayloads;
@@ -63,8 +66,6 @@ export const plannedClientFrames = new Set([
   'message.delete',
   'reaction.add',
   'reaction.remove',
-  'typing.start',
-  'typing.stop',
 ]);
 
 export function isClientFrameType(type: string): type is ClientFrameType {

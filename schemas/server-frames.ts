@@ -102,6 +102,9 @@ export const serverPayloads = {
   }),
   'auth.refreshed': Type.Object({ expiresAt: Timestamp }),
   pong: Type.Object({ timestamp: Type.Optional(Type.Number()), serverTime: Timestamp }),
+  /** Ephemeral: no seq, never stored or replayed; every typing.start is followed by a typing.stop. */
+  'typing.start': Type.Object({ conversationId: ConversationId, userId: UserId }),
+  'typing.stop': Type.Object({ conversationId: ConversationId, userId: UserId }),
 } satisfies Record<string, TSchema>;
 
 export type ServerFrameType = keyof typeof serverPayloads | 'error';

@@ -4,6 +4,7 @@ import { checkInTest } from './check.js';
 import { assertStillServes, fuzzConfig, fuzzTarget } from './e2e/target.js';
 import { restProperties } from './properties/rest.js';
 import { socketProperties } from './properties/socket.js';
+import { typingProperties } from './properties/typing.js';
 import { upgradeProperties } from './properties/upgrade.js';
 
 /**
@@ -13,6 +14,6 @@ import { upgradeProperties } from './properties/upgrade.js';
 t.test('fuzzing a running Parley over WebSocket and REST', async (t) => {
   const system = await startSystem(t, fuzzConfig);
   const target = await fuzzTarget(system);
-  for (const p of [...socketProperties(target), ...upgradeProperties(target), ...restProperties(target)]) await t.test(p.name, (t) => checkInTest(t, p));
+  for (const p of [...socketProperties(target), ...typingProperties(target), ...upgradeProperties(target), ...restProperties(target)]) await t.test(p.name, (t) => checkInTest(t, p));
   await t.test('afterwards: healthy, no contained fault, still delivering, everything stored projected', async () => assertStillServes(target));
 });

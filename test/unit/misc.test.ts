@@ -193,6 +193,7 @@ t.test('loadConfig', async (t) => {
       delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
       postgres: { url: undefined, schema: 'parley', batchSize: 2000, batchMs: 50 },
       gatewayFeeds: 'wildcard',
+      typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
       logLevel: 'info',
       dataDir: '.parley',
       allowedOrigins: '*',
@@ -258,6 +259,9 @@ t.test('loadConfig', async (t) => {
       PARLEY_PG_BATCH: '100',
       PARLEY_PG_BATCH_MS: '10',
       PARLEY_GATEWAY_FEEDS: 'per-user',
+      PARLEY_TYPING_TIMEOUT_MS: '300',
+      PARLEY_TYPING_MAX_CONVERSATIONS: '3',
+      PARLEY_TYPING_FANOUT_PER_SECOND: '50',
       PARLEY_LOG_LEVEL: 'debug',
       PARLEY_DATA_DIR: '/var/parley',
       PARLEY_ALLOWED_ORIGINS: 'https://a.test,https://b.test:8443',
@@ -300,6 +304,7 @@ t.test('loadConfig', async (t) => {
       delivery: { ackWaitMs: 7000, maxAckPending: 30, unreadFlushMs: 200 },
       postgres: { url: 'postgres://u:p@db:5432/chat', schema: 'read_models', batchSize: 100, batchMs: 10 },
       gatewayFeeds: 'per-user',
+      typing: { timeoutMs: 300, maxConversations: 3, fanoutPerSecond: 50 },
       logLevel: 'debug',
       dataDir: '/var/parley',
       allowedOrigins: ['https://a.test', 'https://b.test:8443'],
@@ -326,6 +331,8 @@ t.test('loadConfig', async (t) => {
     t.throws(() => loadConfig({ PARLEY_UNREAD_FLUSH_MS: '6000' }), {
       message: 'PARLEY_UNREAD_FLUSH_MS (6000) must be at most half of PARLEY_DELIVERY_ACK_WAIT_MS (10000)',
     });
+    t.throws(() => loadConfig({ PARLEY_TYPING_TIMEOUT_MS: '99' }), /^PARLEY_TYPING_TIMEOUT_MS must be an integer ≥ 100/);
+    t.throws(() => loadConfig({ PARLEY_TYPING_MAX_CONVERSATIONS: '0' }), /^PARLEY_TYPING_MAX_CONVERSATIONS must be an integer ≥ 1/);
     t.throws(() => loadConfig({ PARLEY_GATEWAY_FEEDS: 'shared' }), { message: 'PARLEY_GATEWAY_FEEDS must be one of wildcard, per-user, got "shared"' });
   });
 

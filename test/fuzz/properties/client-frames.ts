@@ -47,6 +47,9 @@ const commandOf: { [T in ClientFrameType]: ((payload: never, ctx: CommandContext
   'message.read': (p, c) => buildReceipt('receipt.read', p, c),
   'block.add': (p, c) => buildBlock('block.add', p, c),
   'block.remove': (p, c) => buildBlock('block.remove', p, c),
+  // Ephemeral: relayed over core NATS, never a command (gateway/typing-relay.ts).
+  'typing.start': 'no command',
+  'typing.stop': 'no command',
 };
 
 type AtTheEdge = { refused: string } | { type: ClientFrameType; ref: string | undefined; payload: unknown };
