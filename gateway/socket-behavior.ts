@@ -24,6 +24,8 @@ export function socketBehavior(deps: {
   frames: FrameHandler;
   feeds: UserFeeds;
   onAuthenticated: (conn: Connection, requestedCursor?: number) => void;
+  /** After a socket's own state is released (presence: its user may be gone from this gateway). */
+  onClosed?: (conn: Connection) => void;
 }): WebSocketBehavior<SocketData> {
   const { config, faults, connections, admission, frames, feeds } = deps;
 
@@ -81,6 +83,7 @@ export function socketBehavior(deps: {
       admission.settle(ws.getUserData());
       connections.delete(conn.id);
       feeds.detach(conn);
+      deps.onClosed?.(conn);
     }),
   };
 }

@@ -102,6 +102,14 @@ export type Config = {
    * frames); `per-user`, two subscriptions per connected user (traffic only for local users).
    */
   gatewayFeeds: GatewayFeeds;
+  /**
+   * Presence (gateway/presence-notices.ts, projections/presence/): gateways send a heartbeat every
+   * heartbeatMs (PARLEY_PRESENCE_HEARTBEAT_MS); a gateway not heard for leaseMs
+   * (PARLEY_PRESENCE_LEASE_MS) is dead; a user with no live gateway left is announced offline after
+   * graceMs (PARLEY_PRESENCE_GRACE_MS) unless they come back within it. A killed gateway's users
+   * are announced offline within leaseMs + graceMs (+ one check, ≤ 1 s) of its last heartbeat.
+   */
+  presence: { heartbeatMs: number; leaseMs: number; graceMs: number };
   logLevel: string;
   dataDir: string;
 };
@@ -146,6 +154,7 @@ export function defaultConfig(): Config {
     delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
     postgres: { schema: 'parley', batchSize: 2000, batchMs: 50 },
     gatewayFeeds: 'wildcard',
+    presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000 },
     logLevel: 'info',
     dataDir: '.parley',
   };
@@ -278,6 +287,11 @@ export function loadConfig(env: Env = process.env): Config {
       batchMs: int(env, 'PARLEY_PG_BATCH_MS', d.postgres.batchMs, 1),
     },
     gatewayFeeds: oneOf(env, 'PARLEY_GATEWAY_FEEDS', gatewayFeedModes, d.gatewayFeeds),
+    presence: {
+      heartbeatMs: int(env, 'PARLEY_PRESENCE_HEARTBEAT_MS', d.presence.heartbeatMs, 10),
+      leaseMs: int(env, 'PARLEY_PRESENCE_LEASE_MS', d.presence.leaseMs, 20),
+      graceMs: int(env, 'PARLEY_PRESENCE_GRACE_MS', d.presence.graceMs, 0),
+    },
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
   };
@@ -286,6 +300,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.delivery.unreadFlushMs * 2 > config.delivery.ackWaitMs) {
     throw new Error(
       `PARLEY_UNREAD_FLUSH_MS (${config.delivery.unreadFlushMs}) must be at most half of PARLEY_DELIVERY_ACK_WAIT_MS (${config.delivery.ackWaitMs})`,
+    );
+  }
+  // A lease must outlast a lost heartbeat or two, or a live gateway's users would flap offline.
+  if (config.presence.leaseMs < config.presence.heartbeatMs * 2) {
+    throw new Error(
+      `PARLEY_PRESENCE_LEASE_MS (${config.presence.leaseMs}) must be at least twice PARLEY_PRESENCE_HEARTBEAT_MS (${config.presence.heartbeatMs})`,
     );
   }
   // With neither secret nor JWKS set, `parley start` decides whether the dev secret is acceptable.

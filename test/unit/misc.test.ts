@@ -62,7 +62,8 @@ t.test('names', async (t) => {
     for (const other of ['CHAT_CMD', 'CHAT_CMD_', 'CHAT_CMD_EVENTS', 'CHAT_CMD_1x', 'CHATX_CMD_1', 'CHAT_EVENTS']) {
       t.notOk(n.commandStreams.isPartition(other), `not a partition stream: ${other} (e.g. prefix chat_cmd's streams)`);
     }
-    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED' });
+    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED', presence: 'CHAT_PRESENCE' });
+    t.equal(n.subjects.presenceSync('gw-1'), 'chat.presence.sync.gw-1');
     t.equal(n.subjects.command(3), 'chat.cmd.3');
     t.equal(n.subjects.commandsAll, 'chat.cmd.*');
     t.equal(n.subjects.conversationEvents('g_1'), 'chat.ev.conv.g_1');
@@ -193,6 +194,7 @@ t.test('loadConfig', async (t) => {
       delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
       postgres: { url: undefined, schema: 'parley', batchSize: 2000, batchMs: 50 },
       gatewayFeeds: 'wildcard',
+      presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000 },
       logLevel: 'info',
       dataDir: '.parley',
       allowedOrigins: '*',
@@ -258,6 +260,9 @@ t.test('loadConfig', async (t) => {
       PARLEY_PG_BATCH: '100',
       PARLEY_PG_BATCH_MS: '10',
       PARLEY_GATEWAY_FEEDS: 'per-user',
+      PARLEY_PRESENCE_HEARTBEAT_MS: '1000',
+      PARLEY_PRESENCE_LEASE_MS: '3000',
+      PARLEY_PRESENCE_GRACE_MS: '2000',
       PARLEY_LOG_LEVEL: 'debug',
       PARLEY_DATA_DIR: '/var/parley',
       PARLEY_ALLOWED_ORIGINS: 'https://a.test,https://b.test:8443',
@@ -300,6 +305,7 @@ t.test('loadConfig', async (t) => {
       delivery: { ackWaitMs: 7000, maxAckPending: 30, unreadFlushMs: 200 },
       postgres: { url: 'postgres://u:p@db:5432/chat', schema: 'read_models', batchSize: 100, batchMs: 10 },
       gatewayFeeds: 'per-user',
+      presence: { heartbeatMs: 1000, leaseMs: 3000, graceMs: 2000 },
       logLevel: 'debug',
       dataDir: '/var/parley',
       allowedOrigins: ['https://a.test', 'https://b.test:8443'],
@@ -325,6 +331,16 @@ t.test('loadConfig', async (t) => {
     // Events wait for their unread write before they are acked: the wait must fit in the ack wait.
     t.throws(() => loadConfig({ PARLEY_UNREAD_FLUSH_MS: '6000' }), {
       message: 'PARLEY_UNREAD_FLUSH_MS (6000) must be at most half of PARLEY_DELIVERY_ACK_WAIT_MS (10000)',
+    });
+    // A lease shorter than two heartbeats would drop live gateways' users after one late heartbeat.
+    t.throws(() => loadConfig({ PARLEY_PRESENCE_LEASE_MS: '9000' }), {
+      message: 'PARLEY_PRESENCE_LEASE_MS (9000) must be at least twice PARLEY_PRESENCE_HEARTBEAT_MS (5000)',
+    });
+    t.throws(() => loadConfig({ PARLEY_PRESENCE_HEARTBEAT_MS: '5' }), /^PARLEY_PRESENCE_HEARTBEAT_MS must be an integer ≥ 10/);
+    t.strictSame(loadConfig({ PARLEY_PRESENCE_HEARTBEAT_MS: '100', PARLEY_PRESENCE_LEASE_MS: '300', PARLEY_PRESENCE_GRACE_MS: '0' }).presence, {
+      heartbeatMs: 100,
+      leaseMs: 300,
+      graceMs: 0,
     });
     t.throws(() => loadConfig({ PARLEY_GATEWAY_FEEDS: 'shared' }), { message: 'PARLEY_GATEWAY_FEEDS must be one of wildcard, per-user, got "shared"' });
   });
