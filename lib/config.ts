@@ -108,8 +108,10 @@ export type Config = {
    * (PARLEY_PRESENCE_LEASE_MS) is dead; a user with no live gateway left is announced offline after
    * graceMs (PARLEY_PRESENCE_GRACE_MS) unless they come back within it. A killed gateway's users
    * are announced offline within leaseMs + graceMs (+ one check, ≤ 1 s) of its last heartbeat.
+   * contactsCacheMs (PARLEY_PRESENCE_CONTACTS_CACHE_MS): how long a user's contacts are remembered
+   * for announcements (a new block or conversation counts for presence within this time).
    */
-  presence: { heartbeatMs: number; leaseMs: number; graceMs: number };
+  presence: { heartbeatMs: number; leaseMs: number; graceMs: number; contactsCacheMs: number };
   logLevel: string;
   dataDir: string;
 };
@@ -154,7 +156,7 @@ export function defaultConfig(): Config {
     delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
     postgres: { schema: 'parley', batchSize: 2000, batchMs: 50 },
     gatewayFeeds: 'wildcard',
-    presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000 },
+    presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 2_000 },
     logLevel: 'info',
     dataDir: '.parley',
   };
@@ -291,6 +293,7 @@ export function loadConfig(env: Env = process.env): Config {
       heartbeatMs: int(env, 'PARLEY_PRESENCE_HEARTBEAT_MS', d.presence.heartbeatMs, 10),
       leaseMs: int(env, 'PARLEY_PRESENCE_LEASE_MS', d.presence.leaseMs, 20),
       graceMs: int(env, 'PARLEY_PRESENCE_GRACE_MS', d.presence.graceMs, 0),
+      contactsCacheMs: int(env, 'PARLEY_PRESENCE_CONTACTS_CACHE_MS', d.presence.contactsCacheMs, 0),
     },
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,

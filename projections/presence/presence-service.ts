@@ -23,9 +23,6 @@ export type PresenceServiceStats = PresenceStats & {
 
 export type PresenceService = Component<PresenceServiceStats>;
 
-/** How long a user's contacts are remembered (a block hides presence within this, plus the read models' lag). */
-const CONTACTS_TTL_MS = 2_000;
-
 const validateNotice = compile(PresenceNotice);
 const validateStatusRequest = compile(PresenceStatusRequest);
 
@@ -54,7 +51,7 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
   const state = new PresenceState(config.presence);
   const kv = await new Kvm(nc).open(names.buckets.presence);
   const store = new PresenceStore(kv, db.pool, db.schema, log);
-  const contacts = new ContactCache((userId) => readContacts(db.pool, db.schema, userId), CONTACTS_TTL_MS);
+  const contacts = new ContactCache((userId) => readContacts(db.pool, db.schema, userId), config.presence.contactsCacheMs);
   // One user's announcements go out in the order they were decided.
   const queue = new KeyedQueue();
   const counts = { notices: 0, invalid: 0, announced: 0, statusAnswered: 0 };

@@ -194,7 +194,7 @@ t.test('loadConfig', async (t) => {
       delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
       postgres: { url: undefined, schema: 'parley', batchSize: 2000, batchMs: 50 },
       gatewayFeeds: 'wildcard',
-      presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000 },
+      presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 2_000 },
       logLevel: 'info',
       dataDir: '.parley',
       allowedOrigins: '*',
@@ -263,6 +263,7 @@ t.test('loadConfig', async (t) => {
       PARLEY_PRESENCE_HEARTBEAT_MS: '1000',
       PARLEY_PRESENCE_LEASE_MS: '3000',
       PARLEY_PRESENCE_GRACE_MS: '2000',
+      PARLEY_PRESENCE_CONTACTS_CACHE_MS: '500',
       PARLEY_LOG_LEVEL: 'debug',
       PARLEY_DATA_DIR: '/var/parley',
       PARLEY_ALLOWED_ORIGINS: 'https://a.test,https://b.test:8443',
@@ -305,7 +306,7 @@ t.test('loadConfig', async (t) => {
       delivery: { ackWaitMs: 7000, maxAckPending: 30, unreadFlushMs: 200 },
       postgres: { url: 'postgres://u:p@db:5432/chat', schema: 'read_models', batchSize: 100, batchMs: 10 },
       gatewayFeeds: 'per-user',
-      presence: { heartbeatMs: 1000, leaseMs: 3000, graceMs: 2000 },
+      presence: { heartbeatMs: 1000, leaseMs: 3000, graceMs: 2000, contactsCacheMs: 500 },
       logLevel: 'debug',
       dataDir: '/var/parley',
       allowedOrigins: ['https://a.test', 'https://b.test:8443'],
@@ -341,6 +342,7 @@ t.test('loadConfig', async (t) => {
       heartbeatMs: 100,
       leaseMs: 300,
       graceMs: 0,
+      contactsCacheMs: 2_000,
     });
     t.throws(() => loadConfig({ PARLEY_GATEWAY_FEEDS: 'shared' }), { message: 'PARLEY_GATEWAY_FEEDS must be one of wildcard, per-user, got "shared"' });
   });
