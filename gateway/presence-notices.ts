@@ -32,6 +32,9 @@ export class PresenceNotices {
   readonly #sync: Subscription;
   #seq = 0;
   #stopped = false;
+  /** When a missing status answer was last logged: once a minute is enough to say the service is down. */
+  #statusWarnedAt = Number.NEGATIVE_INFINITY;
+  statusMissed = 0;
 
   constructor(opts: { nc: NatsConnection; names: Names; gatewayId: string; heartbeatMs: number; log: Logger }) {
     this.#nc = opts.nc;
@@ -86,7 +89,11 @@ export class PresenceNotices {
       const body = decodeJson<{ users?: PresenceStatus[] }>(reply.data);
       return Array.isArray(body.users) ? body.users : undefined;
     } catch (err) {
-      this.#log.warn({ err, userId }, 'no presence status (is a presence service running?); status.bulk not sent');
+      this.statusMissed++;
+      if (Date.now() - this.#statusWarnedAt >= 60_000) {
+        this.#statusWarnedAt = Date.now();
+        this.#log.warn({ err, userId, missed: this.statusMissed }, 'no presence status (is a presence service running?); status.bulk not sent');
+      }
       return undefined;
     }
   }
