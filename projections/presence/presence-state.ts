@@ -127,16 +127,15 @@ export class PresenceState {
       }
       if (u.offlineAt > now) continue;
       this.#pending.delete(userId);
-      u.online = false;
-      u.lastSeen = u.leftAt ?? now;
-      u.offlineAt = undefined;
-      u.leftAt = undefined;
-      fx.announce.push({ userId, online: false, lastSeen: u.lastSeen });
+      // Forgotten once offline, so memory holds the online users only: from now on their presence
+      // is the stored one (the service stores this announcement before it publishes it).
+      this.#users.delete(userId);
+      fx.announce.push({ userId, online: false, lastSeen: u.leftAt ?? now });
     }
     return fx;
   }
 
-  /** As contacts see it: online until the offline is announced. undefined: not known here (ask the store). */
+  /** As contacts see it: online until the offline is announced. undefined: offline, or never seen here (ask the store). */
   status(userId: string, now: number): { isOnline: boolean; lastSeen: number } | undefined {
     const u = this.#users.get(userId);
     if (!u) return undefined;
