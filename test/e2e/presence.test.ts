@@ -206,3 +206,18 @@ t.test('malformed notices on the presence subject are dropped: the service goes 
   await sys.connect('alice');
   t.equal((await bob.next('user.online', (f) => f.payload.userId === 'alice')).payload.isOnline, true, 'still announcing');
 });
+
+t.test("a user on two gateways is one presence: killing one of them leaves them online", async (t) => {
+  const sys = await startSystem(t, { presence }, ['backend', 'gateway']);
+  await makeContacts(t, sys, 'alice', 'bob');
+  const doomed = await startRoleProcess(t, 'gateway', sys.config);
+  const bob = await sys.connect('bob');
+  await sys.connect('alice', { url: doomed.url, deviceId: 'phone' });
+  await bob.next('user.online', (f) => f.payload.userId === 'alice');
+  const laptop = await sys.connect('alice', { deviceId: 'laptop' });
+  await doomed.kill('SIGKILL');
+  await sleep(presence.leaseMs + SETTLE_MS);
+  t.equal(presenceOf(bob, 'alice').length, 1, 'no offline (and no second online) while her laptop is on the other gateway');
+  await laptop.close();
+  t.equal((await bob.next('user.offline', (f) => f.payload.userId === 'alice', 5_000)).payload.isOnline, false, 'offline when the last device goes');
+});
