@@ -9,6 +9,7 @@ import { startGateway, type ComponentHealth, type Gateway } from '../gateway/gat
 import { openDatabase, type Database } from '../lib/pg.js';
 import { startPostgresProjector, type PostgresProjector, type PostgresProjectorStats } from '../projections/postgres/projector.js';
 import { mirrorEnabled, startEventStoreMirror } from '../projections/eventstore/mirror.js';
+import { startPresenceService, type PresenceService } from '../projections/presence/presence-service.js';
 
 /** `backend`: the engine and the projectors, everything but the gateway, in one process. */
 export type Role = 'all' | 'gateway' | 'engine' | 'projector' | 'backend';
@@ -22,6 +23,7 @@ export type Running = {
   /** The read-model database (roles all and projector), for REST reads on the same pool. */
   db?: Database;
   postgres?: PostgresProjector;
+  presence?: PresenceService;
   /** Stop in dependency order: stop taking work (gateway), finish work (engine, projector), then drain NATS. */
   stop(): Promise<void>;
 };
@@ -49,6 +51,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   const delivery = await startUp.component(async () => (projects ? startDeliveryProjector({ nc, config, names, log }) : undefined));
   const postgres = await startUp.component(async () => (db && projects ? startPostgresProjector({ nc, config, names, log, db }) : undefined));
   const mirror = await startUp.component(async () => (projects && mirrorEnabled(process.env) ? startEventStoreMirror({ nc, config, names, log }) : undefined));
+  const presence = await startUp.component(async () => (db && projects ? startPresenceService({ nc, config, names, log, db }) : undefined));
   const components = (): ComponentHealth[] => (postgres ? [postgresHealth(postgres.stats())] : []);
   const gateway = await startUp.component(async () =>
     role === 'all' || role === 'gateway' ? startGateway({ nc, config, names, log, components, ...(db ? { db } : {}) }) : undefined,
@@ -62,6 +65,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     ...(delivery ? { delivery } : {}),
     ...(db ? { db } : {}),
     ...(postgres ? { postgres } : {}),
+    ...(presence ? { presence } : {}),
     stop() {
       stopping ??= (async () => {
         await gateway?.stop();
@@ -69,6 +73,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
         await delivery?.stop();
         await postgres?.stop();
         await mirror?.stop();
+        await presence?.stop();
         await drainWithin(nc, DRAIN_TIMEOUT_MS, log);
         await db?.close();
       })();

@@ -20,6 +20,7 @@ import { healthReport, NatsUp } from './health.js';
 import { openInboxFeeds } from './inbox-feeds.js';
 import { routeOutcomes } from './outcome-routing.js';
 import { OriginPolicy } from './origins.js';
+import { PresenceNotices } from './presence-notices.js';
 import { OutcomeWaiter } from './rest/outcome-waiter.js';
 import type { ReadDb } from './rest/read-models.js';
 import { refusingRevoked, Revocations } from './revocations.js';
@@ -122,7 +123,8 @@ export async function startGateway(opts: {
     trustProxyHops: config.rateLimits.trustProxyHops,
     isDraining: () => draining,
   });
-  const onAuthenticated = sessionStarter({ feeds, userLimits, admission, limits: announcedLimits(config), sendUnreadSummary, log });
+  const presence = new PresenceNotices({ nc, names, gatewayId: config.gatewayId, heartbeatMs: config.presence.heartbeatMs, log });
+  const onAuthenticated = sessionStarter({ feeds, userLimits, admission, limits: announcedLimits(config), sendUnreadSummary, presence, log });
 
   // Typing: relayed over core NATS to the members' gateways, which end what they stop hearing of.
   const typingFeed = new TypingFeed({ timeoutMs: config.typing.timeoutMs, connectionsOf: (userId) => feeds.connectionsOf(userId) });
@@ -189,7 +191,20 @@ export async function startGateway(opts: {
       log,
       faults,
     },
-    socket: socketBehavior({ config, faults, connections, admission, verifier, frames, feeds, onAuthenticated, onClosed: (conn) => typing.closed(conn) }),
+    socket: socketBehavior({
+      config,
+      faults,
+      connections,
+      admission,
+      verifier,
+      frames,
+      feeds,
+      onAuthenticated,
+      onClosed: (conn) => {
+        typing.closed(conn);
+        presence.disconnected(conn);
+      },
+    }),
     health,
     faults,
   });
@@ -208,6 +223,8 @@ export async function startGateway(opts: {
     async stop() {
       draining = true;
       uWS.us_listen_socket_close(listenSocket);
+      // Before the sockets close: one `gone` rather than a notice per user.
+      presence.stop();
       for (const conn of connections.values()) conn.close(closes.goingAway);
       // Typers here are stopped for their members before the feeds and NATS go.
       await typing.close();

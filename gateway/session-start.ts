@@ -2,6 +2,7 @@ import type { Config } from '../lib/config.js';
 import { closes } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Connection } from './connection.js';
+import type { PresenceNotices } from './presence-notices.js';
 import type { SocketAdmission } from './upgrade.js';
 import type { UserFeeds } from './user-feeds.js';
 import type { UserRateLimits } from './user-limits.js';
@@ -26,8 +27,8 @@ export function announcedLimits(config: Config) {
 /**
  * What a socket gets once its identity is known (by the upgrade's token or an `authenticate`
  * frame): its user's inbox feed attached from the cursor it asked for, `connection.success`
- * (and `resume.reset` when the cursor could not be kept), the stored entries it missed, and the
- * unread summary.
+ * (and `resume.reset` when the cursor could not be kept), the stored entries it missed, the
+ * unread summary, and presence: the user is online here, and gets `status.bulk` of their contacts.
  */
 export function sessionStarter(deps: {
   feeds: UserFeeds;
@@ -35,9 +36,10 @@ export function sessionStarter(deps: {
   admission: SocketAdmission;
   limits: AnnouncedLimits;
   sendUnreadSummary: (conn: Connection, userId: string) => Promise<void>;
+  presence?: PresenceNotices;
   log: Logger;
 }): (conn: Connection, requestedCursor?: number, ref?: string) => void {
-  const { feeds, userLimits, admission, limits, sendUnreadSummary, log } = deps;
+  const { feeds, userLimits, admission, limits, sendUnreadSummary, presence, log } = deps;
   return (conn, requestedCursor, ref) => {
     clearTimeout(conn.authTimer);
     admission.settle(conn.ws.getUserData());
@@ -63,6 +65,12 @@ export function sessionStarter(deps: {
         });
         feeds.start(conn, end);
         void sendUnreadSummary(conn, userId);
+        if (presence) {
+          presence.connected(conn);
+          void presence.status(userId).then((users) => {
+            if (users && !conn.closed) conn.send({ type: 'status.bulk', payload: { users } });
+          });
+        }
         log.debug({ userId, connectionId: conn.id, cursor, resumed }, 'connected');
       },
       (err: unknown) => {

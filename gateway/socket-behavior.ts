@@ -24,7 +24,7 @@ export function socketBehavior(deps: {
   frames: FrameHandler;
   feeds: UserFeeds;
   onAuthenticated: (conn: Connection, requestedCursor?: number) => void;
-  /** After a socket closed and was let go (typing ends: typing-relay.ts). */
+  /** After a socket closed and its own state is released: its typing ends (typing-relay.ts), its user may be gone from this gateway (presence). */
   onClosed?: (conn: Connection) => void;
 }): WebSocketBehavior<SocketData> {
   const { config, faults, connections, admission, frames, feeds } = deps;

@@ -109,6 +109,16 @@ export type Config = {
    * reach `fanoutPerSecond` recipients a second (PARLEY_TYPING_FANOUT_PER_SECOND).
    */
   typing: { timeoutMs: number; maxConversations: number; fanoutPerSecond: number };
+  /**
+   * Presence (gateway/presence-notices.ts, projections/presence/): gateways send a heartbeat every
+   * heartbeatMs (PARLEY_PRESENCE_HEARTBEAT_MS); a gateway not heard for leaseMs
+   * (PARLEY_PRESENCE_LEASE_MS) is dead; a user with no live gateway left is announced offline after
+   * graceMs (PARLEY_PRESENCE_GRACE_MS) unless they come back within it. A killed gateway's users
+   * are announced offline within leaseMs + graceMs (+ one check, ≤ 1 s) of its last heartbeat.
+   * contactsCacheMs (PARLEY_PRESENCE_CONTACTS_CACHE_MS): how long a user's contacts are remembered
+   * for announcements (a new block or conversation counts for presence within this time).
+   */
+  presence: { heartbeatMs: number; leaseMs: number; graceMs: number; contactsCacheMs: number };
   logLevel: string;
   dataDir: string;
 };
@@ -155,6 +165,7 @@ export function defaultConfig(): Config {
     gatewayFeeds: 'wildcard',
     // Clients renew every 2–3 s; 20 conversations at once is more than a person types in.
     typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
+    presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 2_000 },
     logLevel: 'info',
     dataDir: '.parley',
   };
@@ -292,6 +303,12 @@ export function loadConfig(env: Env = process.env): Config {
       maxConversations: int(env, 'PARLEY_TYPING_MAX_CONVERSATIONS', d.typing.maxConversations, 1),
       fanoutPerSecond: int(env, 'PARLEY_TYPING_FANOUT_PER_SECOND', d.typing.fanoutPerSecond, 1),
     },
+    presence: {
+      heartbeatMs: int(env, 'PARLEY_PRESENCE_HEARTBEAT_MS', d.presence.heartbeatMs, 10),
+      leaseMs: int(env, 'PARLEY_PRESENCE_LEASE_MS', d.presence.leaseMs, 20),
+      graceMs: int(env, 'PARLEY_PRESENCE_GRACE_MS', d.presence.graceMs, 0),
+      contactsCacheMs: int(env, 'PARLEY_PRESENCE_CONTACTS_CACHE_MS', d.presence.contactsCacheMs, 0),
+    },
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
   };
@@ -300,6 +317,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.delivery.unreadFlushMs * 2 > config.delivery.ackWaitMs) {
     throw new Error(
       `PARLEY_UNREAD_FLUSH_MS (${config.delivery.unreadFlushMs}) must be at most half of PARLEY_DELIVERY_ACK_WAIT_MS (${config.delivery.ackWaitMs})`,
+    );
+  }
+  // A lease must outlast a lost heartbeat or two, or a live gateway's users would flap offline.
+  if (config.presence.leaseMs < config.presence.heartbeatMs * 2) {
+    throw new Error(
+      `PARLEY_PRESENCE_LEASE_MS (${config.presence.leaseMs}) must be at least twice PARLEY_PRESENCE_HEARTBEAT_MS (${config.presence.heartbeatMs})`,
     );
   }
   // With neither secret nor JWKS set, `parley start` decides whether the dev secret is acceptable.

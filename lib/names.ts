@@ -71,6 +71,8 @@ export function makeNames(prefix = 'chat') {
       unread: `${P}_UNREAD`,
       /** Per user: when their tokens were revoked (admin revoke); tokens issued before are refused. */
       revocations: `${P}_REVOKED`,
+      /** Per user: { isOnline, lastSeen } as the presence service last announced it (projections/presence/). */
+      presence: `${P}_PRESENCE`,
     },
     /** A KV bucket is the stream KV_<bucket> with one subject per key. */
     kv: {
@@ -133,6 +135,15 @@ export function makeNames(prefix = 'chat') {
        */
       adminConnections: `${prefix}.admin.connections`,
       adminDisconnect: `${prefix}.admin.disconnect`,
+      /**
+       * Presence, core NATS only (gateway/presence-notices.ts → projections/presence/): every
+       * gateway's per-user online/offline notices, heartbeats and snapshots on one subject (so they
+       * arrive in the order each gateway sent them); the presence service asks one gateway for a
+       * snapshot on its sync subject, and answers status requests (status.bulk) on presenceStatus.
+       */
+      presenceNotices: `${prefix}.presence.notice`,
+      presenceSync: (gatewayId: string) => `${prefix}.presence.sync.${token('gateway id', gatewayId)}`,
+      presenceStatus: `${prefix}.presence.status`,
     },
   };
 }

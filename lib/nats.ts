@@ -86,6 +86,7 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, config:
   await kvm.create(names.buckets.unread, { history: 1, replicas: config.replicas });
   await kvm.create(names.buckets.snapshots, { history: 1, replicas: config.replicas });
   await kvm.create(names.buckets.revocations, { history: 1, replicas: config.replicas });
+  await kvm.create(names.buckets.presence, { history: 1, replicas: config.replicas });
   await removeLegacyCommandStream(jsm, names);
   for (const sc of streamConfigs(names, config)) {
     try {

@@ -66,6 +66,8 @@ export const plannedClientFrames = new Set([
   'message.delete',
   'reaction.add',
   'reaction.remove',
+  'presence.subscribe',
+  'presence.unsubscribe',
 ]);
 
 export function isClientFrameType(type: string): type is ClientFrameType {

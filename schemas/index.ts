@@ -5,3 +5,4 @@ export * from './client-frames.js';
 export * from './server-frames.js';
 export * from './inbox-entry.js';
 export * from './validators.js';
+export * from './presence-notices.js';

@@ -45,6 +45,17 @@ export const WireConversation = Type.Object(
 );
 export type WireConversation = Static<typeof WireConversation>;
 
+/** A user's presence as their contacts see it. lastSeen: when they were last online (null: never seen). */
+export const PresenceStatus = Type.Object(
+  {
+    userId: UserId,
+    isOnline: Type.Boolean(),
+    lastSeen: Type.Union([Timestamp, Type.Null()], { description: 'while online: now; offline: when they went offline; null: never seen' }),
+  },
+  { $id: 'PresenceStatus' },
+);
+export type PresenceStatus = Static<typeof PresenceStatus>;
+
 export const serverPayloads = {
   'connection.success': Type.Object({
     userId: UserId,
@@ -101,6 +112,9 @@ export const serverPayloads = {
     reason: Type.String(),
   }),
   'auth.refreshed': Type.Object({ expiresAt: Timestamp }),
+  'user.online': PresenceStatus,
+  'user.offline': PresenceStatus,
+  'status.bulk': Type.Object({ users: Type.Array(PresenceStatus) }),
   pong: Type.Object({ timestamp: Type.Optional(Type.Number()), serverTime: Timestamp }),
   /** Ephemeral: no seq, never stored or replayed; every typing.start is followed by a typing.stop. */
   'typing.start': Type.Object({ conversationId: ConversationId, userId: UserId }),

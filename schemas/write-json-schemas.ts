@@ -68,6 +68,12 @@ const serverDescriptions: Record<string, string> = {
   'conversation.member_left':
     'Server frame `conversation.member_left` (durable, carries `seq`): a member left a group. Sent to the members before the leave, the leaver included.',
   'auth.refreshed': 'Server frame `auth.refreshed`: the token from `auth.refresh` was accepted; `expiresAt` is its expiry.',
+  'user.online':
+    'Server frame `user.online` (ephemeral, no `seq`): a contact (the other member of one of your direct conversations, neither blocking the other) came online, on any device. `lastSeen` is now.',
+  'user.offline':
+    'Server frame `user.offline` (ephemeral, no `seq`): a contact\'s last connection closed (or their gateway died) and they did not come back within the grace period (PARLEY_PRESENCE_GRACE_MS). `lastSeen` is when they left.',
+  'status.bulk':
+    'Server frame `status.bulk` (ephemeral, no `seq`): right after `connection.success`, the presence of all your contacts (at most 5,000, the most recently active first). Not sent when the presence service does not answer in time.',
   pong: 'Server frame `pong`: answer to `ping`, with the ping\'s payload echoed and `serverTime`.',
 };
 

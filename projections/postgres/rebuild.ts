@@ -166,7 +166,12 @@ export async function rebuildReadModels(opts: {
         }
         await client.query(`DROP SCHEMA IF EXISTS ${ident(old)} CASCADE`);
         const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [target]);
-        if (exists.rowCount) await client.query(`ALTER SCHEMA ${ident(target)} RENAME TO ${ident(old)}`);
+        if (exists.rowCount) {
+          // Presence is not in the log: the rebuilt schema takes the live one's (migration 005).
+          const presence = await client.query('SELECT to_regclass($1) AS t', [`${ident(target)}.presence`]);
+          if (presence.rows[0].t) await client.query(`INSERT INTO ${ident(work)}.presence SELECT user_id, is_online, last_seen FROM ${ident(target)}.presence`);
+          await client.query(`ALTER SCHEMA ${ident(target)} RENAME TO ${ident(old)}`);
+        }
         await client.query(`ALTER SCHEMA ${ident(work)} RENAME TO ${ident(target)}`);
         log.info({ liveCheckpoint: liveSeq, rebuiltTo: reached }, 'swapped the rebuilt read models in');
       });

@@ -57,8 +57,17 @@ t.test('a rebuild ahead of a stopped projector: the projector steps over what th
   await s.caughtUp();
   await projector.stop();
   await appendEvents(s.nc, s.names, all.slice(1_000, 3_000));
+  // Presence is not in the log (the presence service writes it): the swap carries it over.
+  const presenceTable = `"${s.config.postgres.schema}".presence`;
+  await s.db.pool.query(`INSERT INTO ${presenceTable} (user_id, is_online, last_seen) VALUES ('alice', false, '2026-12-01T10:00:00Z')`);
   const r = await rebuildReadModels({ nc: s.nc, config: s.config, names: s.names, log: testLog, db: s.db });
   t.match(r, { lastSeq: 3_000, caughtUp: 0 });
+  const kept = await s.db.pool.query(`SELECT user_id, is_online, last_seen FROM ${presenceTable}`);
+  t.strictSame(
+    kept.rows.map((row) => [row.user_id, row.is_online, (row.last_seen as Date).toISOString()]),
+    [['alice', false, '2026-12-01T10:00:00.000Z']],
+    'the presence rows survive the rebuild',
+  );
   projector = await startPostgresProjector({ nc: s.nc, config: s.config, names: s.names, log: testLog, db: s.db });
   t.teardown(() => projector.stop());
   await appendEvents(s.nc, s.names, all.slice(3_000));

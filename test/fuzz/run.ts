@@ -11,6 +11,7 @@ import { assertStillServes, fuzzConfig, fuzzTarget } from './e2e/target.js';
 import { clientFrameProperties } from './properties/client-frames.js';
 import { decoderProperties } from './properties/decoders.js';
 import { edgeDecoderProperties } from './properties/edge-decoders.js';
+import { presenceNoticeProperties } from './properties/presence-notices.js';
 import { restProperties } from './properties/rest.js';
 import { socketProperties } from './properties/socket.js';
 import { typingProperties } from './properties/typing.js';
@@ -31,7 +32,16 @@ async function finish(code: number): Promise<never> {
 
 const system = await startSystem({ teardown: (fn) => void teardowns.push(fn) }, fuzzConfig);
 const target = await fuzzTarget(system);
-const all: FuzzProperty[] = [...decoderProperties, ...edgeDecoderProperties, ...clientFrameProperties, ...socketProperties(target), ...typingProperties(target), ...upgradeProperties(target), ...restProperties(target)];
+const all: FuzzProperty[] = [
+  ...decoderProperties,
+  ...edgeDecoderProperties,
+  ...clientFrameProperties,
+  ...presenceNoticeProperties,
+  ...socketProperties(target),
+  ...typingProperties(target),
+  ...upgradeProperties(target),
+  ...restProperties(target),
+];
 const properties = args.only === undefined ? all : all.filter((p) => p.name.includes(args.only!));
 if (properties.length === 0) {
   console.error(`no property's name contains ${JSON.stringify(args.only)}`);

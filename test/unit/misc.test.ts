@@ -62,7 +62,8 @@ t.test('names', async (t) => {
     for (const other of ['CHAT_CMD', 'CHAT_CMD_', 'CHAT_CMD_EVENTS', 'CHAT_CMD_1x', 'CHATX_CMD_1', 'CHAT_EVENTS']) {
       t.notOk(n.commandStreams.isPartition(other), `not a partition stream: ${other} (e.g. prefix chat_cmd's streams)`);
     }
-    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED' });
+    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED', presence: 'CHAT_PRESENCE' });
+    t.equal(n.subjects.presenceSync('gw-1'), 'chat.presence.sync.gw-1');
     t.equal(n.subjects.command(3), 'chat.cmd.3');
     t.equal(n.subjects.commandsAll, 'chat.cmd.*');
     t.equal(n.subjects.conversationEvents('g_1'), 'chat.ev.conv.g_1');
@@ -194,6 +195,7 @@ t.test('loadConfig', async (t) => {
       postgres: { url: undefined, schema: 'parley', batchSize: 2000, batchMs: 50 },
       gatewayFeeds: 'wildcard',
       typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
+      presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 2_000 },
       logLevel: 'info',
       dataDir: '.parley',
       allowedOrigins: '*',
@@ -262,6 +264,10 @@ t.test('loadConfig', async (t) => {
       PARLEY_TYPING_TIMEOUT_MS: '300',
       PARLEY_TYPING_MAX_CONVERSATIONS: '3',
       PARLEY_TYPING_FANOUT_PER_SECOND: '50',
+      PARLEY_PRESENCE_HEARTBEAT_MS: '1000',
+      PARLEY_PRESENCE_LEASE_MS: '3000',
+      PARLEY_PRESENCE_GRACE_MS: '2000',
+      PARLEY_PRESENCE_CONTACTS_CACHE_MS: '500',
       PARLEY_LOG_LEVEL: 'debug',
       PARLEY_DATA_DIR: '/var/parley',
       PARLEY_ALLOWED_ORIGINS: 'https://a.test,https://b.test:8443',
@@ -305,6 +311,7 @@ t.test('loadConfig', async (t) => {
       postgres: { url: 'postgres://u:p@db:5432/chat', schema: 'read_models', batchSize: 100, batchMs: 10 },
       gatewayFeeds: 'per-user',
       typing: { timeoutMs: 300, maxConversations: 3, fanoutPerSecond: 50 },
+      presence: { heartbeatMs: 1000, leaseMs: 3000, graceMs: 2000, contactsCacheMs: 500 },
       logLevel: 'debug',
       dataDir: '/var/parley',
       allowedOrigins: ['https://a.test', 'https://b.test:8443'],
@@ -333,6 +340,17 @@ t.test('loadConfig', async (t) => {
     });
     t.throws(() => loadConfig({ PARLEY_TYPING_TIMEOUT_MS: '99' }), /^PARLEY_TYPING_TIMEOUT_MS must be an integer ≥ 100/);
     t.throws(() => loadConfig({ PARLEY_TYPING_MAX_CONVERSATIONS: '0' }), /^PARLEY_TYPING_MAX_CONVERSATIONS must be an integer ≥ 1/);
+    // A lease shorter than two heartbeats would drop live gateways' users after one late heartbeat.
+    t.throws(() => loadConfig({ PARLEY_PRESENCE_LEASE_MS: '9000' }), {
+      message: 'PARLEY_PRESENCE_LEASE_MS (9000) must be at least twice PARLEY_PRESENCE_HEARTBEAT_MS (5000)',
+    });
+    t.throws(() => loadConfig({ PARLEY_PRESENCE_HEARTBEAT_MS: '5' }), /^PARLEY_PRESENCE_HEARTBEAT_MS must be an integer ≥ 10/);
+    t.strictSame(loadConfig({ PARLEY_PRESENCE_HEARTBEAT_MS: '100', PARLEY_PRESENCE_LEASE_MS: '300', PARLEY_PRESENCE_GRACE_MS: '0' }).presence, {
+      heartbeatMs: 100,
+      leaseMs: 300,
+      graceMs: 0,
+      contactsCacheMs: 2_000,
+    });
     t.throws(() => loadConfig({ PARLEY_GATEWAY_FEEDS: 'shared' }), { message: 'PARLEY_GATEWAY_FEEDS must be one of wildcard, per-user, got "shared"' });
   });
 

@@ -1,0 +1,154 @@
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+import { Kvm } from '@nats-io/kv';
+import type { Component } from '../../lib/component.js';
+import type { Config } from '../../lib/config.js';
+import type { Database } from '../../lib/pg.js';
+import { decodeJson, encodeJson } from '../../lib/json.js';
+import { KeyedQueue } from '../../lib/keyed-queue.js';
+import type { Logger } from '../../lib/log.js';
+import type { Names } from '../../lib/names.js';
+import { compile, PresenceNotice, PresenceStatusRequest, type PresenceStatus } from '../../schemas/index.js';
+import { ContactCache, readContacts } from './contacts.js';
+import { PresenceState, type Announcement, type Effects, type PresenceStats } from './presence-state.js';
+import { PresenceStore } from './presence-store.js';
+
+export type PresenceServiceStats = PresenceStats & {
+  notices: number;
+  /** Notices dropped as unreadable or not of the schema: each one is a bug or a stranger on the subject. */
+  invalid: number;
+  announced: number;
+  statusAnswered: number;
+  storeFailures: number;
+};
+
+export type PresenceService = Component<PresenceServiceStats>;
+
+const validateNotice = compile(PresenceNotice);
+const validateStatusRequest = compile(PresenceStatusRequest);
+
+/** Parse and validate one notice off the wire; undefined when it is not one (never throws). */
+export function readNotice(data: Uint8Array): PresenceNotice | undefined {
+  let value: unknown;
+  try {
+    value = decodeJson(data);
+  } catch {
+    return undefined;
+  }
+  const checked = validateNotice(value);
+  return checked.ok ? checked.value : undefined;
+}
+
+/**
+ * The presence service: follows the gateways' notices (presence-state.ts decides), announces
+ * `user.online` / `user.offline` to each user's contacts on their ephemeral subjects (which every
+ * gateway forwards to all of that user's connections), stores each transition (presence-store.ts)
+ * and answers the gateways' status requests for `status.bulk`. One per installation, like the
+ * projectors; it runs in the roles that run them.
+ */
+export async function startPresenceService(opts: { nc: NatsConnection; config: Config; names: Names; db: Database; log: Logger }): Promise<PresenceService> {
+  const { nc, config, names, db } = opts;
+  const log = opts.log.child({ component: 'presence' });
+  const state = new PresenceState(config.presence);
+  const kv = await new Kvm(nc).open(names.buckets.presence);
+  const store = new PresenceStore(kv, db.pool, db.schema, log);
+  const contacts = new ContactCache((userId) => readContacts(db.pool, db.schema, userId), config.presence.contactsCacheMs);
+  // One user's announcements go out in the order they were decided.
+  const queue = new KeyedQueue();
+  const counts = { notices: 0, invalid: 0, announced: 0, statusAnswered: 0 };
+
+  state.restore(await store.readOnline(), Date.now());
+
+  const announce = async (a: Announcement): Promise<void> => {
+    const lastSeen = new Date(a.lastSeen).toISOString();
+    const frame = encodeJson({ type: a.online ? 'user.online' : 'user.offline', payload: { userId: a.userId, isOnline: a.online, lastSeen } });
+    await store.write(a.userId, { isOnline: a.online, lastSeen: a.lastSeen });
+    const list = await contacts.get(a.userId).catch((err: unknown) => {
+      log.warn({ err, userId: a.userId }, 'could not read contacts; presence not announced');
+      return [];
+    });
+    for (const c of list) nc.publish(names.subjects.ephemeral(c.userId), frame);
+    counts.announced++;
+  };
+
+  const apply = (fx: Effects): void => {
+    for (const gatewayId of fx.sync) nc.publish(names.subjects.presenceSync(gatewayId));
+    for (const a of fx.announce) {
+      void queue.run(a.userId, () => announce(a)).catch((err: unknown) => log.error({ err, userId: a.userId }, 'presence announcement failed'));
+    }
+  };
+
+  const guarded = (what: string, fn: (msg: Msg) => void) => (err: Error | null, msg: Msg) => {
+    if (err) return log.warn({ err }, `${what} subscription error`);
+    try {
+      fn(msg);
+    } catch (e) {
+      log.error({ err: e }, `${what}: unexpected error`);
+    }
+  };
+
+  const subs: Subscription[] = [
+    nc.subscribe(names.subjects.presenceNotices, {
+      callback: guarded('presence notices', (msg) => {
+        counts.notices++;
+        const notice = readNotice(msg.data);
+        if (!notice) {
+          counts.invalid++;
+          return;
+        }
+        apply(state.receive(notice, Date.now()));
+      }),
+    }),
+    nc.subscribe(names.subjects.presenceStatus, {
+      queue: 'presence',
+      callback: guarded('presence status', (msg) => {
+        let request: unknown;
+        try {
+          request = decodeJson(msg.data);
+        } catch {
+          request = undefined;
+        }
+        const checked = validateStatusRequest(request);
+        if (!checked.ok) return void msg.respond(encodeJson({ error: checked.message }));
+        void statusOf(checked.value.userId).then(
+          (users) => {
+            counts.statusAnswered++;
+            msg.respond(encodeJson({ users }));
+          },
+          (err: unknown) => log.warn({ err }, 'could not answer a status request'),
+        );
+      }),
+    }),
+  ];
+
+  async function statusOf(userId: string): Promise<PresenceStatus[]> {
+    // Fresh, not cached: the list is the user's own and they may have just blocked someone.
+    const list = await readContacts(db.pool, db.schema, userId);
+    const now = Date.now();
+    return list.map((c) => {
+      const live = state.status(c.userId, now);
+      if (live) return { userId: c.userId, isOnline: live.isOnline, lastSeen: new Date(live.lastSeen).toISOString() };
+      // Not seen since this service started: as stored (online ones were restored into the state).
+      return { userId: c.userId, isOnline: false, lastSeen: c.lastSeen ? c.lastSeen.toISOString() : null };
+    });
+  }
+
+  // Often enough that the lease and grace are kept to within a fraction of the shorter one.
+  const tickMs = Math.max(20, Math.min(1_000, Math.floor(Math.min(config.presence.leaseMs, config.presence.graceMs || config.presence.leaseMs) / 4)));
+  const ticker = setInterval(() => {
+    try {
+      apply(state.tick(Date.now()));
+    } catch (err) {
+      log.error({ err }, 'presence tick failed');
+    }
+  }, tickMs);
+  log.info({ ...config.presence, tickMs }, 'presence service started');
+
+  return {
+    stats: () => ({ ...state.stats(), ...counts, storeFailures: store.failures }),
+    async stop() {
+      clearInterval(ticker);
+      for (const s of subs) s.unsubscribe();
+      await queue.idle();
+    },
+  };
+}
