@@ -110,9 +110,9 @@ export async function run(argv: string[]): Promise<number> {
       const created = made.reduce((a, c) => a + c.created, 0);
       process.stdout.write(`contacts: ${fmtInt(created)}/${fmtInt((users * contacts) / 2)} direct conversations in ${formatMs(Math.max(...made.map((c) => c.wallMs)))}${created < (users * contacts) / 2 ? ` — failed ${JSON.stringify(made.map((c) => c.errors))}` : ''}\n`);
       // Contacts are read from the read models: let the projectors catch up before measuring.
-      const settled = await waitFor(async () => (await system.health().catch(() => undefined))?.components?.every((c) => c.ok) ?? true, timeoutMs, 500);
-      await new Promise((r) => setTimeout(r, 3_000));
-      process.stdout.write(`read models settled: ${settled}\n`);
+      const tSettle = Date.now();
+      const settled = await waitFor(async () => (await system.readModelLag().catch(() => Number.POSITIVE_INFINITY)) === 0, timeoutMs, 500);
+      process.stdout.write(`read models caught up: ${settled} (${formatMs(Date.now() - tSettle)})\n`);
 
       const natsPid = findListener(4222);
       const tracked: [string, number][] = [
@@ -128,6 +128,8 @@ export async function run(argv: string[]): Promise<number> {
       await all('churn', { perSecond: churnRate / workerCount, durationMs, awayMs, timeoutMs });
       const windowMs = Date.now() - t0;
       const cpu = tracked.map(([name, pid], i) => [name, cpuSeconds(pid) - cpu0[i]!] as const);
+      // The last ones back get their status.bulk and their contacts their user.online a moment later.
+      await new Promise((r) => setTimeout(r, 3_000));
       const results = await all<ChurnAnswer>('results', {});
       report({ results, cpu, windowMs, durationMs, contacts });
       return 0;

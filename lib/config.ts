@@ -116,7 +116,9 @@ export type Config = {
    * graceMs (PARLEY_PRESENCE_GRACE_MS) unless they come back within it. A killed gateway's users
    * are announced offline within leaseMs + graceMs (+ one check, ≤ 1 s) of its last heartbeat.
    * contactsCacheMs (PARLEY_PRESENCE_CONTACTS_CACHE_MS): how long a user's contacts are remembered
-   * for announcements (a new block or conversation counts for presence within this time).
+   * for announcements (a new direct conversation counts for presence within this time; a block at
+   * once, as the service follows block events). Under churn each user comes and goes every few
+   * seconds to minutes, and a shorter time is a read-model query per transition.
    */
   presence: { heartbeatMs: number; leaseMs: number; graceMs: number; contactsCacheMs: number };
   logLevel: string;
@@ -165,7 +167,7 @@ export function defaultConfig(): Config {
     gatewayFeeds: 'wildcard',
     // Clients renew every 2–3 s; 20 conversations at once is more than a person types in.
     typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
-    presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 2_000 },
+    presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 60_000 },
     logLevel: 'info',
     dataDir: '.parley',
   };

@@ -178,6 +178,13 @@ export class SystemUnderTest {
     return (await jsm.streams.info(this.names.streams.inbox)).state.messages;
   }
 
+  /** Events the postgres projector has yet to take or to finish (its consumer's pending and unacked), for waiting on the read models. */
+  async readModelLag(): Promise<number> {
+    const jsm = await jetstreamManager(await this.#nats());
+    const info = await jsm.consumers.info(this.names.streams.events, this.names.consumers.postgres);
+    return info.num_pending + info.num_ack_pending;
+  }
+
   async #nats() {
     if (!this.#nc || this.#nc.isClosed()) {
       const config = { ...defaultConfig(), natsUrl: this.natsUrl.split(','), prefix: this.prefix };

@@ -40,8 +40,47 @@ export async function readContacts(pool: pg.Pool, schema: string, userId: string
 }
 
 /**
+ * Blocks seen on the log as they happen (the service follows the user events), kept until the read
+ * models surely have them: a block hides presence at once, not after the read models' lag and the
+ * contacts' cache. An unblock only ends what was seen here; the read models say the rest.
+ */
+export class RecentBlocks {
+  readonly #until = new Map<string, number>();
+  readonly #keepMs: number;
+
+  constructor(keepMs = 600_000) {
+    this.#keepMs = keepMs;
+  }
+
+  static #pair(a: string, b: string): string {
+    return a < b ? `${a}\n${b}` : `${b}\n${a}`;
+  }
+
+  blocked(a: string, b: string, now = Date.now()): void {
+    this.#until.set(RecentBlocks.#pair(a, b), now + this.#keepMs);
+    if (this.#until.size > 100_000) for (const [k, t] of this.#until) if (t <= now) this.#until.delete(k);
+  }
+
+  unblocked(a: string, b: string): void {
+    this.#until.delete(RecentBlocks.#pair(a, b));
+  }
+
+  /** Whether either of the two blocked the other recently (either way: a block hides presence both ways). */
+  between(a: string, b: string, now = Date.now()): boolean {
+    const until = this.#until.get(RecentBlocks.#pair(a, b));
+    return until !== undefined && until > now;
+  }
+
+  /** `contacts` of `userId` less those in a recent block with them. */
+  filter<C extends { userId: string }>(userId: string, contacts: C[], now = Date.now()): C[] {
+    return this.#until.size === 0 ? contacts : contacts.filter((c) => !this.between(userId, c.userId, now));
+  }
+}
+
+/**
  * Contacts remembered for `ttlMs`, so a user flapping online and offline costs one query, not one a
- * transition. A block therefore hides presence within ttlMs (plus the read models' lag).
+ * transition. A new direct conversation counts for presence within ttlMs (plus the read models'
+ * lag); a block at once (RecentBlocks, and `forget`).
  */
 export class ContactCache {
   readonly #read: (userId: string) => Promise<Contact[]>;
@@ -62,6 +101,11 @@ export class ContactCache {
     contacts.catch(() => this.#entries.delete(userId));
     if (this.#entries.size > 10_000) this.#sweep(now);
     return contacts;
+  }
+
+  /** Read `userId`'s contacts again next time (a block or unblock involving them). */
+  forget(userId: string): void {
+    this.#entries.delete(userId);
   }
 
   #sweep(now: number): void {

@@ -8,7 +8,7 @@ import { KeyedQueue } from '../../lib/keyed-queue.js';
 import type { Logger } from '../../lib/log.js';
 import type { Names } from '../../lib/names.js';
 import { compile, PresenceNotice, PresenceStatusRequest, type PresenceStatus } from '../../schemas/index.js';
-import { ContactCache, readContacts } from './contacts.js';
+import { ContactCache, readContacts, RecentBlocks } from './contacts.js';
 import { PresenceState, type Announcement, type Effects, type PresenceStats } from './presence-state.js';
 import { PresenceStore } from './presence-store.js';
 
@@ -38,6 +38,18 @@ export function readNotice(data: Uint8Array): PresenceNotice | undefined {
   return checked.ok ? checked.value : undefined;
 }
 
+/** A block or unblock off the log (anything else, or anything malformed: undefined; never throws). */
+export function readBlockChange(data: Uint8Array): { userId: string; otherId: string; blocked: boolean } | undefined {
+  let e: { type?: unknown; userId?: unknown; data?: { blockedUserId?: unknown } };
+  try {
+    e = decodeJson(data);
+  } catch {
+    return undefined;
+  }
+  if ((e?.type !== 'UserBlocked' && e?.type !== 'UserUnblocked') || typeof e.userId !== 'string' || typeof e.data?.blockedUserId !== 'string') return undefined;
+  return { userId: e.userId, otherId: e.data.blockedUserId, blocked: e.type === 'UserBlocked' };
+}
+
 /**
  * The presence service: follows the gateways' notices (presence-state.ts decides), announces
  * `user.online` / `user.offline` to each user's contacts on their ephemeral subjects (which every
@@ -51,6 +63,7 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
   const state = new PresenceState(config.presence);
   const kv = await new Kvm(nc).open(names.buckets.presence);
   const store = new PresenceStore(kv, db.pool, db.schema, log);
+  const blocks = new RecentBlocks();
   const contacts = new ContactCache((userId) => readContacts(db.pool, db.schema, userId), config.presence.contactsCacheMs);
   // One user's announcements go out in the order they were decided.
   const queue = new KeyedQueue();
@@ -61,13 +74,15 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
   const announce = async (a: Announcement): Promise<void> => {
     const lastSeen = new Date(a.lastSeen).toISOString();
     const frame = encodeJson({ type: a.online ? 'user.online' : 'user.offline', payload: { userId: a.userId, isOnline: a.online, lastSeen } });
-    await store.write(a.userId, { isOnline: a.online, lastSeen: a.lastSeen });
-    const list = await contacts.get(a.userId).catch((err: unknown) => {
-      log.warn({ err, userId: a.userId }, 'could not read contacts; presence not announced');
-      return [];
-    });
-    for (const c of list) nc.publish(names.subjects.ephemeral(c.userId), frame);
-    counts.announced++;
+    // Stored and announced side by side: neither waits for the other (a user's next transition waits for both).
+    const told = contacts.get(a.userId).then(
+      (list) => {
+        for (const c of blocks.filter(a.userId, list)) nc.publish(names.subjects.ephemeral(c.userId), frame);
+        counts.announced++;
+      },
+      (err: unknown) => log.warn({ err, userId: a.userId }, 'could not read contacts; presence not announced'),
+    );
+    await Promise.all([store.write(a.userId, { isOnline: a.online, lastSeen: a.lastSeen }), told]);
   };
 
   const apply = (fx: Effects): void => {
@@ -98,6 +113,18 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
         apply(state.receive(notice, Date.now()));
       }),
     }),
+    // Every block and unblock as it is appended (core NATS sees what JetStream stores): a block
+    // hides presence at once rather than after the read models and the contacts' cache.
+    nc.subscribe(names.subjects.userEventsAll, {
+      callback: guarded('block events', (msg) => {
+        const change = readBlockChange(msg.data);
+        if (!change) return;
+        if (change.blocked) blocks.blocked(change.userId, change.otherId);
+        else blocks.unblocked(change.userId, change.otherId);
+        contacts.forget(change.userId);
+        contacts.forget(change.otherId);
+      }),
+    }),
     nc.subscribe(names.subjects.presenceStatus, {
       queue: 'presence',
       callback: guarded('presence status', (msg) => {
@@ -122,13 +149,16 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
 
   async function statusOf(userId: string): Promise<PresenceStatus[]> {
     // Fresh, not cached: the list is the user's own and they may have just blocked someone.
-    const list = await readContacts(db.pool, db.schema, userId);
+    const list = blocks.filter(userId, await readContacts(db.pool, db.schema, userId));
     const now = Date.now();
     return list.map((c) => {
       const live = state.status(c.userId, now);
       if (live) return { userId: c.userId, isOnline: live.isOnline, lastSeen: new Date(live.lastSeen).toISOString() };
-      // Not seen since this service started: as stored (online ones were restored into the state).
-      return { userId: c.userId, isOnline: false, lastSeen: c.lastSeen ? c.lastSeen.toISOString() : null };
+      // Not seen since this service started, or announced offline: as stored (online ones were
+      // restored into the state), the batch on its way to the read model first.
+      const unwritten = store.unwritten(c.userId);
+      const lastSeen = unwritten ? new Date(unwritten.lastSeen) : c.lastSeen;
+      return { userId: c.userId, isOnline: false, lastSeen: lastSeen ? lastSeen.toISOString() : null };
     });
   }
 
@@ -149,6 +179,7 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
       clearInterval(ticker);
       for (const s of subs) s.unsubscribe();
       await queue.idle();
+      await store.flush();
     },
   };
 }

@@ -121,6 +121,26 @@ t.test('a block hides presence both ways', async (t) => {
   t.equal(presenceOf(alice2, 'dave').length, 0, 'the blocked user hears nothing of the blocker');
 });
 
+t.test('a block hides presence at once, though the contacts are cached for long', async (t) => {
+  const sys = await startSystem(t, { presence: { ...presence, contactsCacheMs: 600_000 } });
+  await makeContacts(t, sys, 'gus', 'hal');
+  const hal = await sys.connect('hal');
+  const gus = await sys.connect('gus');
+  await hal.next('user.online', (f) => f.payload.userId === 'gus');
+  await gus.next('status.bulk');
+  // Both have their contacts cached now (gus's online was announced to hal with them).
+  hal.send({ type: 'block.add', payload: { userId: 'gus' } });
+  await hal.next('block.added');
+  await gus.close();
+  await sleep(SETTLE_MS);
+  t.equal(presenceOf(hal, 'gus').filter((f) => f.type === 'user.offline').length, 0, 'the blocker does not hear the blocked user go, from the moment the block is stored');
+  const gus2 = await sys.connect('gus', { deviceId: 'two' });
+  t.strictSame((await gus2.next('status.bulk')).payload.users, [], "nor is the blocker in the blocked user's status.bulk (before the read models have the block, too)");
+  await hal.close();
+  await sleep(SETTLE_MS);
+  t.equal(presenceOf(gus2, 'hal').length, 0, 'the blocked user hears nothing of the blocker');
+});
+
 t.test('lastSeen survives a restart of the presence service; a user online across it stays online, silently', async (t) => {
   const sys = await startSystem(t, { presence }, ['gateway', 'backend']);
   await makeContacts(t, sys, 'alice', 'bob', sys.running[0]!.gateway!.url.replace('ws://', 'http://').replace('/ws', ''));

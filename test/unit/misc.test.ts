@@ -195,7 +195,7 @@ t.test('loadConfig', async (t) => {
       postgres: { url: undefined, schema: 'parley', batchSize: 2000, batchMs: 50 },
       gatewayFeeds: 'wildcard',
       typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
-      presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 2_000 },
+      presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 60_000 },
       logLevel: 'info',
       dataDir: '.parley',
       allowedOrigins: '*',
@@ -349,7 +349,7 @@ t.test('loadConfig', async (t) => {
       heartbeatMs: 100,
       leaseMs: 300,
       graceMs: 0,
-      contactsCacheMs: 2_000,
+      contactsCacheMs: 60_000,
     });
     t.throws(() => loadConfig({ PARLEY_GATEWAY_FEEDS: 'shared' }), { message: 'PARLEY_GATEWAY_FEEDS must be one of wildcard, per-user, got "shared"' });
   });
