@@ -7,8 +7,9 @@ import { decodeJson, encodeJson } from '../../lib/json.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
 import type { Logger } from '../../lib/log.js';
 import type { Names } from '../../lib/names.js';
-import { compile, PresenceNotice, PresenceStatusRequest, type PresenceStatus } from '../../schemas/index.js';
+import { compile, PresenceNotice, PresenceQueryRequest, PresenceStatusRequest, type PresenceStatus, type PresenceTransition } from '../../schemas/index.js';
 import { ContactCache, readContacts } from './contacts.js';
+import { queryPresence } from './presence-query.js';
 import { PresenceState, type Announcement, type Effects, type PresenceStats } from './presence-state.js';
 import { PresenceStore } from './presence-store.js';
 
@@ -18,6 +19,7 @@ export type PresenceServiceStats = PresenceStats & {
   invalid: number;
   announced: number;
   statusAnswered: number;
+  queriesAnswered: number;
   storeFailures: number;
 };
 
@@ -25,6 +27,7 @@ export type PresenceService = Component<PresenceServiceStats>;
 
 const validateNotice = compile(PresenceNotice);
 const validateStatusRequest = compile(PresenceStatusRequest);
+const validateQueryRequest = compile(PresenceQueryRequest);
 
 /** Parse and validate one notice off the wire; undefined when it is not one (never throws). */
 export function readNotice(data: Uint8Array): PresenceNotice | undefined {
@@ -42,7 +45,9 @@ export function readNotice(data: Uint8Array): PresenceNotice | undefined {
  * The presence service: follows the gateways' notices (presence-state.ts decides), announces
  * `user.online` / `user.offline` to each user's contacts on their ephemeral subjects (which every
  * gateway forwards to all of that user's connections), stores each transition (presence-store.ts)
- * and answers the gateways' status requests for `status.bulk`. One per installation, like the
+ * and answers the gateways' status requests for `status.bulk` and their presence queries
+ * (presence.subscribe, GET /v1/presence). Each transition is also published once on the user's
+ * own subject for the gateways watching them (presence.subscribe). One per installation, like the
  * projectors; it runs in the roles that run them.
  */
 export async function startPresenceService(opts: { nc: NatsConnection; config: Config; names: Names; db: Database; log: Logger }): Promise<PresenceService> {
@@ -54,7 +59,7 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
   const contacts = new ContactCache((userId) => readContacts(db.pool, db.schema, userId), config.presence.contactsCacheMs);
   // One user's announcements go out in the order they were decided.
   const queue = new KeyedQueue();
-  const counts = { notices: 0, invalid: 0, announced: 0, statusAnswered: 0 };
+  const counts = { notices: 0, invalid: 0, announced: 0, statusAnswered: 0, queriesAnswered: 0 };
 
   state.restore(await store.readOnline(), Date.now());
 
@@ -67,6 +72,9 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
       return [];
     });
     for (const c of list) nc.publish(names.subjects.ephemeral(c.userId), frame);
+    // Once more for presence.subscribe, naming whom the frame already reached (they are skipped there).
+    const transition: PresenceTransition = { userId: a.userId, isOnline: a.online, lastSeen, told: list.map((c) => c.userId) };
+    nc.publish(names.subjects.presenceUser(a.userId), encodeJson(transition));
     counts.announced++;
   };
 
@@ -115,6 +123,28 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
             msg.respond(encodeJson({ users }));
           },
           (err: unknown) => log.warn({ err }, 'could not answer a status request'),
+        );
+      }),
+    }),
+    nc.subscribe(names.subjects.presenceQuery, {
+      queue: 'presence',
+      callback: guarded('presence query', (msg) => {
+        let request: unknown;
+        try {
+          request = decodeJson(msg.data);
+        } catch {
+          request = undefined;
+        }
+        const checked = validateQueryRequest(request);
+        if (!checked.ok) return void msg.respond(encodeJson({ error: checked.message }));
+        const now = Date.now();
+        void queryPresence(db.pool, db.schema, (userId) => state.status(userId, now), checked.value.userId, checked.value.users).then(
+          (users) => {
+            counts.queriesAnswered++;
+            msg.respond(encodeJson({ users }));
+          },
+          // No answer: the asker times out and says so (unavailable), rather than be told something wrong.
+          (err: unknown) => log.warn({ err }, 'could not answer a presence query'),
         );
       }),
     }),
