@@ -140,6 +140,16 @@ export class ConversationMembers {
   }
 
   /**
+   * Whether either user blocks the other (presence.subscribe's forwarding), from the same user
+   * states as typing: trusted for `refreshMs` (1 s), so a block hides presence within that second.
+   */
+  async blocksEither(a: string, b: string): Promise<boolean> {
+    if (a === b) return false;
+    const [first, second] = await Promise.all([this.#users.get(a, this.#refreshMs), this.#users.get(b, this.#refreshMs)]);
+    return first.blocked.has(b) || second.blocked.has(a);
+  }
+
+  /**
    * The members who may hear `userId` type in the conversation (everyone but `userId`; nobody in a
    * direct conversation where either user blocks the other), or undefined when `userId` is not a
    * member or the conversation does not exist: the two answers a stranger must not tell apart.

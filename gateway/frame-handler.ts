@@ -25,6 +25,7 @@ import {
   type CommandContext,
 } from './commands.js';
 import type { Connection } from './connection.js';
+import type { PresenceSubscriptions } from './presence-subscriptions.js';
 import type { TypingRelay } from './typing-relay.js';
 import type { UserRateLimits } from './user-limits.js';
 
@@ -45,6 +46,8 @@ export type FrameHandlerDeps = {
   userLimits: UserRateLimits;
   /** typing.start / typing.stop: relayed to the other members over core NATS (typing-relay.ts). */
   typing: Pick<TypingRelay, 'start' | 'stop'>;
+  /** presence.subscribe / presence.unsubscribe (presence-subscriptions.ts). */
+  presence: Pick<PresenceSubscriptions, 'subscribe' | 'unsubscribe'>;
 };
 
 type Refs = { ref?: string; tempId?: string; retryAfterMs?: number };
@@ -141,6 +144,10 @@ export class FrameHandler {
         return this.#d.typing.start(conn, (payload as { conversationId: string }).conversationId, refs);
       case 'typing.stop':
         return this.#d.typing.stop(conn, (payload as { conversationId: string }).conversationId, refs);
+      case 'presence.subscribe':
+        return void this.#d.presence.subscribe(conn, (payload as { userIds: string[] }).userIds, refs.ref !== undefined ? { ref: refs.ref } : {});
+      case 'presence.unsubscribe':
+        return this.#d.presence.unsubscribe(conn, (payload as { userIds: string[] }).userIds, refs.ref !== undefined ? { ref: refs.ref } : {});
       default: {
         const exhaustive: never = type;
         conn.sendError('unknown_type', `frame type ${String(exhaustive)} is not handled here`, refs);

@@ -21,6 +21,8 @@ import { openInboxFeeds } from './inbox-feeds.js';
 import { routeOutcomes } from './outcome-routing.js';
 import { OriginPolicy } from './origins.js';
 import { PresenceNotices } from './presence-notices.js';
+import { presenceAsker } from './presence-query.js';
+import { PresenceSubscriptions } from './presence-subscriptions.js';
 import { OutcomeWaiter } from './rest/outcome-waiter.js';
 import type { ReadDb } from './rest/read-models.js';
 import { refusingRevoked, Revocations } from './revocations.js';
@@ -136,6 +138,19 @@ export async function startGateway(opts: {
   });
   const typing = new TypingRelay({ nc, names, config: config.typing, audience: members, reject: (conn, code, message, refs) => frames.reject(conn, code, message, refs), log, faults });
 
+  // presence.subscribe: transitions of watched users, from the presence service, to the connections watching them.
+  const askPresence = presenceAsker(nc, names);
+  const presenceSubs = new PresenceSubscriptions({
+    nc,
+    names,
+    maxPerConnection: config.presence.maxSubscriptions,
+    ask: askPresence,
+    blocksEither: (a, b) => members.blocksEither(a, b),
+    reject: (conn, code, message, refs) => frames.reject(conn, code, message, refs),
+    log,
+    faults,
+  });
+
   const frames = new FrameHandler({
     names,
     partitions: config.partitions,
@@ -147,6 +162,7 @@ export async function startGateway(opts: {
     admitSend: (userId) => backlog.admit(userId),
     userLimits,
     typing,
+    presence: presenceSubs,
     onTokenRefreshed: (conn, ref) => {
       conn.send({
         type: 'auth.refreshed',
@@ -186,6 +202,7 @@ export async function startGateway(opts: {
       timeoutMs: 10_000,
       admitSend: (userId) => backlog.admit(userId),
       userLimits,
+      askPresence,
       origins,
       admin,
       log,
@@ -203,6 +220,7 @@ export async function startGateway(opts: {
       onClosed: (conn) => {
         typing.closed(conn);
         presence.disconnected(conn);
+        presenceSubs.closed(conn);
       },
     }),
     health,
@@ -229,6 +247,7 @@ export async function startGateway(opts: {
       // Typers here are stopped for their members before the feeds and NATS go.
       await typing.close();
       typingFeed.close();
+      await presenceSubs.stop();
       expiry.stop();
       natsUp.stop();
       commandsUp.stop();

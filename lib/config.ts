@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { limits } from '../schemas/common.js';
 
 /**
  * All configuration, from environment variables with defaults in one place. Every variable is
@@ -119,8 +120,10 @@ export type Config = {
    * for announcements (a new direct conversation counts for presence within this time; a block at
    * once, as the service follows block events). Under churn each user comes and goes every few
    * seconds to minutes, and a shorter time is a read-model query per transition.
+   * maxSubscriptions (PARLEY_PRESENCE_MAX_SUBSCRIPTIONS): users one connection may hold
+   * presence.subscribe'd at once (gateway/presence-subscriptions.ts), at most 1,000.
    */
-  presence: { heartbeatMs: number; leaseMs: number; graceMs: number; contactsCacheMs: number };
+  presence: { heartbeatMs: number; leaseMs: number; graceMs: number; contactsCacheMs: number; maxSubscriptions: number };
   logLevel: string;
   dataDir: string;
 };
@@ -167,7 +170,7 @@ export function defaultConfig(): Config {
     gatewayFeeds: 'wildcard',
     // Clients renew every 2–3 s; 20 conversations at once is more than a person types in.
     typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
-    presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 60_000 },
+    presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 60_000, maxSubscriptions: 200 },
     logLevel: 'info',
     dataDir: '.parley',
   };
@@ -310,6 +313,7 @@ export function loadConfig(env: Env = process.env): Config {
       leaseMs: int(env, 'PARLEY_PRESENCE_LEASE_MS', d.presence.leaseMs, 20),
       graceMs: int(env, 'PARLEY_PRESENCE_GRACE_MS', d.presence.graceMs, 0),
       contactsCacheMs: int(env, 'PARLEY_PRESENCE_CONTACTS_CACHE_MS', d.presence.contactsCacheMs, 0),
+      maxSubscriptions: int(env, 'PARLEY_PRESENCE_MAX_SUBSCRIPTIONS', d.presence.maxSubscriptions, 0),
     },
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
@@ -326,6 +330,10 @@ export function loadConfig(env: Env = process.env): Config {
     throw new Error(
       `PARLEY_PRESENCE_LEASE_MS (${config.presence.leaseMs}) must be at least twice PARLEY_PRESENCE_HEARTBEAT_MS (${config.presence.heartbeatMs})`,
     );
+  }
+  // One frame may name at most limits.presenceSubscriptionsMax users (the schema's bound).
+  if (config.presence.maxSubscriptions > limits.presenceSubscriptionsMax) {
+    throw new Error(`PARLEY_PRESENCE_MAX_SUBSCRIPTIONS must be at most ${limits.presenceSubscriptionsMax}, got ${config.presence.maxSubscriptions}`);
   }
   // With neither secret nor JWKS set, `parley start` decides whether the dev secret is acceptable.
   return config;

@@ -25,6 +25,8 @@ export const errorCodes = {
   not_found: { http: 404, temporary: false },
   send_failed: { http: 503, temporary: true },
   overloaded: { http: 503, temporary: true },
+  /** A service the request needs (the presence service) did not answer in time: retry. */
+  unavailable: { http: 503, temporary: true },
   internal: { http: 500, temporary: true },
 } as const;
 

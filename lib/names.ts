@@ -144,6 +144,14 @@ export function makeNames(prefix = 'chat') {
       presenceNotices: `${prefix}.presence.notice`,
       presenceSync: (gatewayId: string) => `${prefix}.presence.sync.${token('gateway id', gatewayId)}`,
       presenceStatus: `${prefix}.presence.status`,
+      /**
+       * presence.subscribe and GET /v1/presence ask the presence service (queue group `presence`)
+       * for named users' presence on presenceQuery; it publishes each announced transition of a
+       * user once on presenceUser(<user>), which a gateway subscribes to while one of its
+       * connections is subscribed to that user (core NATS: nobody listening, nothing sent on).
+       */
+      presenceQuery: `${prefix}.presence.query`,
+      presenceUser: (userId: string) => `${prefix}.presence.user.${token('user id', userId)}`,
     },
   };
 }

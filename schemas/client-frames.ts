@@ -55,6 +55,12 @@ export const clientPayloads = {
   /** Ephemeral (gateway/typing.ts): relayed to the other members, never stored. */
   'typing.start': Payload({ conversationId: ConversationId }),
   'typing.stop': Payload({ conversationId: ConversationId }),
+  /**
+   * Ephemeral (gateway/presence-subscriptions.ts): user.online / user.offline of these users too,
+   * while connected. Answered with `status.bulk` (ref) / `presence.unsubscribed` (ref).
+   */
+  'presence.subscribe': Payload({ userIds: Type.Array(UserId, { minItems: 1, maxItems: limits.presenceSubscriptionsMax }) }),
+  'presence.unsubscribe': Payload({ userIds: Type.Array(UserId, { minItems: 1, maxItems: limits.presenceSubscriptionsMax }) }),
 } satisfies Record<string, TSchema>;
 
 export type ClientFrameType = keyof typeof clientPayloads;
@@ -66,8 +72,6 @@ export const plannedClientFrames = new Set([
   'message.delete',
   'reaction.add',
   'reaction.remove',
-  'presence.subscribe',
-  'presence.unsubscribe',
 ]);
 
 export function isClientFrameType(type: string): type is ClientFrameType {

@@ -98,4 +98,11 @@ export const limits = {
   mentionsMaxItems: 50,
   groupMaxMembers: 1_000,
   titleMaxLength: 256,
+  /**
+   * Users named in one presence.subscribe / presence.unsubscribe frame, and the most a connection
+   * may hold subscribed (PARLEY_PRESENCE_MAX_SUBSCRIPTIONS may lower it, never raise it).
+   */
+  presenceSubscriptionsMax: 1_000,
+  /** Users asked for in one GET /v1/presence. */
+  presenceQueryMax: 100,
 } as const;

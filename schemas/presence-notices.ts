@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { UserId } from './common.js';
+import { Timestamp, UserId, limits } from './common.js';
 
 /**
  * Internal, core NATS only: what gateways tell the presence service on <prefix>.presence.notice
@@ -40,3 +40,30 @@ export type PresenceNotice = Static<typeof PresenceNotice>;
 /** A gateway's question for status.bulk on <prefix>.presence.status. */
 export const PresenceStatusRequest = Type.Object({ userId: UserId }, { additionalProperties: false });
 export type PresenceStatusRequest = Static<typeof PresenceStatusRequest>;
+
+/**
+ * A question for the presence service on <prefix>.presence.query (presence.subscribe, GET
+ * /v1/presence): the presence of `users` as `userId` may see it (blocked either way: offline, never seen).
+ */
+export const PresenceQueryRequest = Type.Object(
+  { userId: UserId, users: Type.Array(UserId, { maxItems: limits.presenceSubscriptionsMax }) },
+  { additionalProperties: false },
+);
+export type PresenceQueryRequest = Static<typeof PresenceQueryRequest>;
+
+/**
+ * Every announced transition of a user, once, on <prefix>.presence.user.<userId> (core NATS:
+ * dropped when no gateway watches the user), for the connections that presence.subscribe to them.
+ * `told`: the contacts the same frame went to on their ephemeral subjects, whom the gateways skip
+ * (one frame per transition, never two).
+ */
+export const PresenceTransition = Type.Object(
+  {
+    userId: UserId,
+    isOnline: Type.Boolean(),
+    lastSeen: Timestamp,
+    told: Type.Array(UserId, { maxItems: 100_000 }),
+  },
+  { additionalProperties: false },
+);
+export type PresenceTransition = Static<typeof PresenceTransition>;

@@ -114,7 +114,10 @@ export const serverPayloads = {
   'auth.refreshed': Type.Object({ expiresAt: Timestamp }),
   'user.online': PresenceStatus,
   'user.offline': PresenceStatus,
+  /** On connect (contacts, no ref), and as the answer to presence.subscribe (the users it named, with its ref). */
   'status.bulk': Type.Object({ users: Type.Array(PresenceStatus) }),
+  /** The answer to presence.unsubscribe (with its ref): the users it named, subscribed or not. */
+  'presence.unsubscribed': Type.Object({ userIds: Type.Array(UserId) }),
   pong: Type.Object({ timestamp: Type.Optional(Type.Number()), serverTime: Timestamp }),
   /** Ephemeral: no seq, never stored or replayed; every typing.start is followed by a typing.stop. */
   'typing.start': Type.Object({ conversationId: ConversationId, userId: UserId }),

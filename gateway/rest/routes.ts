@@ -13,6 +13,8 @@ import { mountAdminRoutes } from './admin-routes.js';
 import { bearer, capture, idParam, readJson, sendError, sendFailure, sendJson, type Request } from './http.js';
 import type { OutcomeWaiter } from './outcome-waiter.js';
 import type { UserRateLimits } from '../user-limits.js';
+import type { AskPresence } from '../presence-query.js';
+import { presenceUsersParam } from './presence-params.js';
 import { conversationsOf, memberSince, messagesPage, unreadOf, type ReadDb } from './read-models.js';
 
 export type RestDeps = {
@@ -29,6 +31,8 @@ export type RestDeps = {
   admitSend: (userId: string) => boolean;
   /** The same per-user buckets as the user's WebSocket frames and sends (user-limits.ts). */
   userLimits: UserRateLimits;
+  /** GET /v1/presence: the presence service's answer, blocks applied (presence-query.ts). */
+  askPresence?: AskPresence;
   /** Which browser origins may call (PARLEY_ALLOWED_ORIGINS); answers carry CORS headers for them. */
   origins: OriginPolicy;
   /** The admin controls (routes under /v1/admin, for tokens with the parley:admin scope). */
@@ -175,6 +179,15 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
 
   route('get', '/v1/unread', async (ctx) => {
     sendJson(ctx.res, ctx.request, 200, await unreadOf(readDb(), ctx.identity.userId));
+  });
+
+  // Presence of any users (a group's member list), as the asker may see them: a user either of the
+  // two blocks is offline and never seen, like an id nobody has. 503 unavailable when the presence
+  // service does not answer within 2 s.
+  route('get', '/v1/presence', async (ctx) => {
+    const users = presenceUsersParam(ctx.request.query);
+    if (!deps.askPresence) throw new ParleyError('unavailable', 'presence is not available on this gateway');
+    sendJson(ctx.res, ctx.request, 200, { users: await deps.askPresence(ctx.identity.userId, users) });
   });
 
   if (deps.admin) mountAdminRoutes(route, deps.admin);

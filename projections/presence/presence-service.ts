@@ -7,8 +7,9 @@ import { decodeJson, encodeJson } from '../../lib/json.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
 import type { Logger } from '../../lib/log.js';
 import type { Names } from '../../lib/names.js';
-import { compile, PresenceNotice, PresenceStatusRequest, type PresenceStatus } from '../../schemas/index.js';
+import { compile, PresenceNotice, PresenceQueryRequest, PresenceStatusRequest, type PresenceStatus, type PresenceTransition } from '../../schemas/index.js';
 import { ContactCache, readContacts, RecentBlocks } from './contacts.js';
+import { queryPresence, unseen } from './presence-query.js';
 import { PresenceState, type Announcement, type Effects, type PresenceStats } from './presence-state.js';
 import { PresenceStore } from './presence-store.js';
 
@@ -18,6 +19,7 @@ export type PresenceServiceStats = PresenceStats & {
   invalid: number;
   announced: number;
   statusAnswered: number;
+  queriesAnswered: number;
   storeFailures: number;
 };
 
@@ -25,6 +27,7 @@ export type PresenceService = Component<PresenceServiceStats>;
 
 const validateNotice = compile(PresenceNotice);
 const validateStatusRequest = compile(PresenceStatusRequest);
+const validateQueryRequest = compile(PresenceQueryRequest);
 
 /** Parse and validate one notice off the wire; undefined when it is not one (never throws). */
 export function readNotice(data: Uint8Array): PresenceNotice | undefined {
@@ -54,7 +57,9 @@ export function readBlockChange(data: Uint8Array): { userId: string; otherId: st
  * The presence service: follows the gateways' notices (presence-state.ts decides), announces
  * `user.online` / `user.offline` to each user's contacts on their ephemeral subjects (which every
  * gateway forwards to all of that user's connections), stores each transition (presence-store.ts)
- * and answers the gateways' status requests for `status.bulk`. One per installation, like the
+ * and answers the gateways' status requests for `status.bulk` and their presence queries
+ * (presence.subscribe, GET /v1/presence). Each transition is also published once on the user's
+ * own subject for the gateways watching them (presence.subscribe). One per installation, like the
  * projectors; it runs in the roles that run them.
  */
 export async function startPresenceService(opts: { nc: NatsConnection; config: Config; names: Names; db: Database; log: Logger }): Promise<PresenceService> {
@@ -67,7 +72,7 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
   const contacts = new ContactCache((userId) => readContacts(db.pool, db.schema, userId), config.presence.contactsCacheMs);
   // One user's announcements go out in the order they were decided.
   const queue = new KeyedQueue();
-  const counts = { notices: 0, invalid: 0, announced: 0, statusAnswered: 0 };
+  const counts = { notices: 0, invalid: 0, announced: 0, statusAnswered: 0, queriesAnswered: 0 };
 
   state.restore(await store.readOnline(), Date.now());
 
@@ -76,8 +81,12 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
     const frame = encodeJson({ type: a.online ? 'user.online' : 'user.offline', payload: { userId: a.userId, isOnline: a.online, lastSeen } });
     // Stored and announced side by side: neither waits for the other (a user's next transition waits for both).
     const told = contacts.get(a.userId).then(
-      (list) => {
-        for (const c of blocks.filter(a.userId, list)) nc.publish(names.subjects.ephemeral(c.userId), frame);
+      (all) => {
+        const list = blocks.filter(a.userId, all);
+        for (const c of list) nc.publish(names.subjects.ephemeral(c.userId), frame);
+        // Once more for presence.subscribe, naming whom the frame already reached (they are skipped there).
+        const transition: PresenceTransition = { userId: a.userId, isOnline: a.online, lastSeen, told: list.map((c) => c.userId) };
+        nc.publish(names.subjects.presenceUser(a.userId), encodeJson(transition));
         counts.announced++;
       },
       (err: unknown) => log.warn({ err, userId: a.userId }, 'could not read contacts; presence not announced'),
@@ -142,6 +151,35 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
             msg.respond(encodeJson({ users }));
           },
           (err: unknown) => log.warn({ err }, 'could not answer a status request'),
+        );
+      }),
+    }),
+    nc.subscribe(names.subjects.presenceQuery, {
+      queue: 'presence',
+      callback: guarded('presence query', (msg) => {
+        let request: unknown;
+        try {
+          request = decodeJson(msg.data);
+        } catch {
+          request = undefined;
+        }
+        const checked = validateQueryRequest(request);
+        if (!checked.ok) return void msg.respond(encodeJson({ error: checked.message }));
+        const now = Date.now();
+        const asker = checked.value.userId;
+        void queryPresence(db.pool, db.schema, (userId) => state.status(userId, now), asker, checked.value.users).then(
+          (answered) => {
+            counts.queriesAnswered++;
+            // What the read models may not have yet: a block just made, a transition in the next batch.
+            const users = answered.map((u) => {
+              if (blocks.between(asker, u.userId, now)) return unseen(u.userId);
+              const unwritten = u.isOnline ? undefined : store.unwritten(u.userId);
+              return unwritten ? { ...u, lastSeen: new Date(unwritten.lastSeen).toISOString() } : u;
+            });
+            msg.respond(encodeJson({ users }));
+          },
+          // No answer: the asker times out and says so (unavailable), rather than be told something wrong.
+          (err: unknown) => log.warn({ err }, 'could not answer a presence query'),
         );
       }),
     }),

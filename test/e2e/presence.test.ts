@@ -17,7 +17,7 @@ import { startSystem, testLog, type TestSystem } from '../helpers/system.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const presence = { heartbeatMs: 200, leaseMs: 1_000, graceMs: 600, contactsCacheMs: 0 };
+const presence = { heartbeatMs: 200, leaseMs: 1_000, graceMs: 600, contactsCacheMs: 0, maxSubscriptions: 200 };
 /** Longer than any announcement can take here: the grace, a tick, and slack for a loaded machine. */
 const SETTLE_MS = presence.graceMs + 900;
 

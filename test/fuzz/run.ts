@@ -12,6 +12,7 @@ import { clientFrameProperties } from './properties/client-frames.js';
 import { decoderProperties } from './properties/decoders.js';
 import { edgeDecoderProperties } from './properties/edge-decoders.js';
 import { presenceNoticeProperties } from './properties/presence-notices.js';
+import { presenceSubscribeProperties } from './properties/presence-subscribe.js';
 import { restProperties } from './properties/rest.js';
 import { socketProperties } from './properties/socket.js';
 import { typingProperties } from './properties/typing.js';
@@ -39,6 +40,7 @@ const all: FuzzProperty[] = [
   ...presenceNoticeProperties,
   ...socketProperties(target),
   ...typingProperties(target),
+  ...presenceSubscribeProperties(target),
   ...upgradeProperties(target),
   ...restProperties(target),
 ];

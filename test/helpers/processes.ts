@@ -20,6 +20,7 @@ export function envFor(config: Config): Record<string, string> {
     PARLEY_PRESENCE_LEASE_MS: String(config.presence.leaseMs),
     PARLEY_PRESENCE_GRACE_MS: String(config.presence.graceMs),
     PARLEY_PRESENCE_CONTACTS_CACHE_MS: String(config.presence.contactsCacheMs),
+    PARLEY_PRESENCE_MAX_SUBSCRIPTIONS: String(config.presence.maxSubscriptions),
     PARLEY_USER_SENDS_PER_SECOND: String(config.rateLimits.user.sendsPerSecond),
     PARLEY_USER_SEND_BURST: String(config.rateLimits.user.sendBurst),
     PARLEY_USER_FRAMES_PER_SECOND: String(config.rateLimits.user.framesPerSecond),

@@ -195,7 +195,7 @@ t.test('loadConfig', async (t) => {
       postgres: { url: undefined, schema: 'parley', batchSize: 2000, batchMs: 50 },
       gatewayFeeds: 'wildcard',
       typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
-      presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 60_000 },
+      presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 60_000, maxSubscriptions: 200 },
       logLevel: 'info',
       dataDir: '.parley',
       allowedOrigins: '*',
@@ -268,6 +268,7 @@ t.test('loadConfig', async (t) => {
       PARLEY_PRESENCE_LEASE_MS: '3000',
       PARLEY_PRESENCE_GRACE_MS: '2000',
       PARLEY_PRESENCE_CONTACTS_CACHE_MS: '500',
+      PARLEY_PRESENCE_MAX_SUBSCRIPTIONS: '50',
       PARLEY_LOG_LEVEL: 'debug',
       PARLEY_DATA_DIR: '/var/parley',
       PARLEY_ALLOWED_ORIGINS: 'https://a.test,https://b.test:8443',
@@ -311,7 +312,7 @@ t.test('loadConfig', async (t) => {
       postgres: { url: 'postgres://u:p@db:5432/chat', schema: 'read_models', batchSize: 100, batchMs: 10 },
       gatewayFeeds: 'per-user',
       typing: { timeoutMs: 300, maxConversations: 3, fanoutPerSecond: 50 },
-      presence: { heartbeatMs: 1000, leaseMs: 3000, graceMs: 2000, contactsCacheMs: 500 },
+      presence: { heartbeatMs: 1000, leaseMs: 3000, graceMs: 2000, contactsCacheMs: 500, maxSubscriptions: 50 },
       logLevel: 'debug',
       dataDir: '/var/parley',
       allowedOrigins: ['https://a.test', 'https://b.test:8443'],
@@ -344,12 +345,14 @@ t.test('loadConfig', async (t) => {
     t.throws(() => loadConfig({ PARLEY_PRESENCE_LEASE_MS: '9000' }), {
       message: 'PARLEY_PRESENCE_LEASE_MS (9000) must be at least twice PARLEY_PRESENCE_HEARTBEAT_MS (5000)',
     });
+    t.throws(() => loadConfig({ PARLEY_PRESENCE_MAX_SUBSCRIPTIONS: '1001' }), { message: 'PARLEY_PRESENCE_MAX_SUBSCRIPTIONS must be at most 1000, got 1001' });
     t.throws(() => loadConfig({ PARLEY_PRESENCE_HEARTBEAT_MS: '5' }), /^PARLEY_PRESENCE_HEARTBEAT_MS must be an integer ≥ 10/);
     t.strictSame(loadConfig({ PARLEY_PRESENCE_HEARTBEAT_MS: '100', PARLEY_PRESENCE_LEASE_MS: '300', PARLEY_PRESENCE_GRACE_MS: '0' }).presence, {
       heartbeatMs: 100,
       leaseMs: 300,
       graceMs: 0,
       contactsCacheMs: 60_000,
+      maxSubscriptions: 200,
     });
     t.throws(() => loadConfig({ PARLEY_GATEWAY_FEEDS: 'shared' }), { message: 'PARLEY_GATEWAY_FEEDS must be one of wildcard, per-user, got "shared"' });
   });

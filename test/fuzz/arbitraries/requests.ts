@@ -5,7 +5,7 @@ import { clientFrameTypes, payloadOf } from './frames.js';
 import { hostileJson, hostileString } from './hostile.js';
 
 /** Text as a URL carries it: percent-escaped UTF-8, and a lone surrogate as the bytes WTF-8 gives it. */
-function escaped(text: string): string {
+export function escaped(text: string): string {
   let out = '';
   for (const ch of text) {
     const c = ch.codePointAt(0)!;

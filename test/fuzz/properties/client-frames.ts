@@ -50,6 +50,9 @@ const commandOf: { [T in ClientFrameType]: ((payload: never, ctx: CommandContext
   // Ephemeral: relayed over core NATS, never a command (gateway/typing-relay.ts).
   'typing.start': 'no command',
   'typing.stop': 'no command',
+  // Ephemeral: watched over core NATS (gateway/presence-subscriptions.ts), never a command.
+  'presence.subscribe': 'no command',
+  'presence.unsubscribe': 'no command',
 };
 
 type AtTheEdge = { refused: string } | { type: ClientFrameType; ref: string | undefined; payload: unknown };
