@@ -113,6 +113,9 @@ export async function run(argv: string[]): Promise<number> {
       const tSettle = Date.now();
       const settled = await waitFor(async () => (await system.readModelLag().catch(() => Number.POSITIVE_INFINITY)) === 0, timeoutMs, 500);
       process.stdout.write(`read models caught up: ${settled} (${formatMs(Date.now() - tSettle)})\n`);
+      // As autovacuum would after such a load (within a minute or so): a planner still holding the
+      // empty tables' statistics reads every conversation for each user's contacts.
+      await system.analyzeReadModels();
 
       const natsPid = findListener(4222);
       const tracked: [string, number][] = [

@@ -76,3 +76,16 @@ export async function dropSchemas(databaseUrl: string, prefix: string): Promise<
     await client.end();
   }
 }
+
+/** ANALYZE the tables of a run's schema, as autovacuum does after a large load (the planner's statistics). */
+export async function analyzeSchema(databaseUrl: string, schema: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = $1`, [schema]);
+    for (const { name } of rows) await client.query(`ANALYZE "${schema}"."${name}"`);
+  } finally {
+    await client.end();
+  }
+}

@@ -17,7 +17,7 @@ import { defaultConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
 import { makeNames, type Names } from '../../lib/names.js';
 import { connectNats, deleteStreams, jetstreamManager } from '../../lib/nats.js';
-import { chooseDatabase, describeDatabase, dropSchemas, type BenchDatabase } from './database.js';
+import { analyzeSchema, chooseDatabase, describeDatabase, dropSchemas, type BenchDatabase } from './database.js';
 import { probeGateway, type GatewayHealth } from './gateway-probe.js';
 import { isRunning, spawnRole, stopRole, type RoleProcess, type SystemRole } from './role-process.js';
 
@@ -176,6 +176,11 @@ export class SystemUnderTest {
   async inboxMessages(): Promise<number> {
     const jsm = await jetstreamManager(await this.#nats());
     return (await jsm.streams.info(this.names.streams.inbox)).state.messages;
+  }
+
+  /** ANALYZE the read models (Postgres only; the embedded one has no autovacuum to stand in for). */
+  async analyzeReadModels(): Promise<void> {
+    if (this.database.kind === 'postgres') await analyzeSchema(this.database.url, this.prefix);
   }
 
   /** Events the postgres projector has yet to take or to finish (its consumer's pending and unacked), for waiting on the read models. */

@@ -39,6 +39,12 @@ export async function readContacts(pool: pg.Pool, schema: string, userId: string
   return contacts;
 }
 
+/** When each of `users` was last seen, as stored in the read model (absent: never seen). One lookup by primary key. */
+export async function lastSeenOf(pool: pg.Pool, schema: string, users: string[]): Promise<Map<string, Date>> {
+  const { rows } = await pool.query<{ user_id: string; last_seen: Date }>(`SELECT user_id, last_seen FROM ${ident(schema)}.presence WHERE user_id = ANY($1)`, [users]);
+  return new Map(rows.map((r) => [r.user_id, r.last_seen]));
+}
+
 /**
  * Blocks seen on the log as they happen (the service follows the user events), kept until the read
  * models surely have them: a block hides presence at once, not after the read models' lag and the

@@ -8,7 +8,7 @@ import { KeyedQueue } from '../../lib/keyed-queue.js';
 import type { Logger } from '../../lib/log.js';
 import type { Names } from '../../lib/names.js';
 import { compile, PresenceNotice, PresenceQueryRequest, PresenceStatusRequest, type PresenceStatus, type PresenceTransition } from '../../schemas/index.js';
-import { ContactCache, readContacts, RecentBlocks } from './contacts.js';
+import { ContactCache, lastSeenOf, readContacts, RecentBlocks } from './contacts.js';
 import { queryPresence, unseen } from './presence-query.js';
 import { PresenceState, type Announcement, type Effects, type PresenceStats } from './presence-state.js';
 import { PresenceStore } from './presence-store.js';
@@ -186,16 +186,20 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
   ];
 
   async function statusOf(userId: string): Promise<PresenceStatus[]> {
-    // Fresh, not cached: the list is the user's own and they may have just blocked someone.
-    const list = blocks.filter(userId, await readContacts(db.pool, db.schema, userId));
+    // The contacts from the cache (a block just made is taken out by `blocks`): a fresh join per
+    // connect held a pool connection each, and a reconnect storm queued announcements behind them.
+    const list = blocks.filter(userId, await contacts.get(userId));
     const now = Date.now();
-    return list.map((c) => {
-      const live = state.status(c.userId, now);
-      if (live) return { userId: c.userId, isOnline: live.isOnline, lastSeen: new Date(live.lastSeen).toISOString() };
-      // Not seen since this service started, or announced offline: as stored (online ones were
-      // restored into the state), the batch on its way to the read model first.
+    const live = list.map((c) => state.status(c.userId, now));
+    // The others are offline (online users are held, restored into the state at start): when they
+    // were last seen is read fresh, the batch on its way to the read model first.
+    const offline = list.filter((c, i) => !live[i] && !store.unwritten(c.userId)).map((c) => c.userId);
+    const stored = offline.length ? await lastSeenOf(db.pool, db.schema, offline) : new Map<string, Date>();
+    return list.map((c, i) => {
+      const held = live[i];
+      if (held) return { userId: c.userId, isOnline: held.isOnline, lastSeen: new Date(held.lastSeen).toISOString() };
       const unwritten = store.unwritten(c.userId);
-      const lastSeen = unwritten ? new Date(unwritten.lastSeen) : c.lastSeen;
+      const lastSeen = unwritten ? new Date(unwritten.lastSeen) : stored.get(c.userId);
       return { userId: c.userId, isOnline: false, lastSeen: lastSeen ? lastSeen.toISOString() : null };
     });
   }
