@@ -29,26 +29,24 @@ const validateNotice = compile(PresenceNotice);
 const validateStatusRequest = compile(PresenceStatusRequest);
 const validateQueryRequest = compile(PresenceQueryRequest);
 
-/** Parse and validate one notice off the wire; undefined when it is not one (never throws). */
-export function readNotice(data: Uint8Array): PresenceNotice | undefined {
-  let value: unknown;
+/** The JSON value of a message off the wire, or undefined when it is not JSON (never throws). */
+function jsonOrUndefined(data: Uint8Array): unknown {
   try {
-    value = decodeJson(data);
+    return decodeJson(data);
   } catch {
     return undefined;
   }
-  const checked = validateNotice(value);
+}
+
+/** Parse and validate one notice off the wire; undefined when it is not one (never throws). */
+export function readNotice(data: Uint8Array): PresenceNotice | undefined {
+  const checked = validateNotice(jsonOrUndefined(data));
   return checked.ok ? checked.value : undefined;
 }
 
 /** A block or unblock off the log (anything else, or anything malformed: undefined; never throws). */
 export function readBlockChange(data: Uint8Array): { userId: string; otherId: string; blocked: boolean } | undefined {
-  let e: { type?: unknown; userId?: unknown; data?: { blockedUserId?: unknown } };
-  try {
-    e = decodeJson(data);
-  } catch {
-    return undefined;
-  }
+  const e = jsonOrUndefined(data) as { type?: unknown; userId?: unknown; data?: { blockedUserId?: unknown } } | null | undefined;
   if ((e?.type !== 'UserBlocked' && e?.type !== 'UserUnblocked') || typeof e.userId !== 'string' || typeof e.data?.blockedUserId !== 'string') return undefined;
   return { userId: e.userId, otherId: e.data.blockedUserId, blocked: e.type === 'UserBlocked' };
 }
@@ -137,13 +135,7 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
     nc.subscribe(names.subjects.presenceStatus, {
       queue: 'presence',
       callback: guarded('presence status', (msg) => {
-        let request: unknown;
-        try {
-          request = decodeJson(msg.data);
-        } catch {
-          request = undefined;
-        }
-        const checked = validateStatusRequest(request);
+        const checked = validateStatusRequest(jsonOrUndefined(msg.data));
         if (!checked.ok) return void msg.respond(encodeJson({ error: checked.message }));
         void statusOf(checked.value.userId).then(
           (users) => {
@@ -157,13 +149,7 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
     nc.subscribe(names.subjects.presenceQuery, {
       queue: 'presence',
       callback: guarded('presence query', (msg) => {
-        let request: unknown;
-        try {
-          request = decodeJson(msg.data);
-        } catch {
-          request = undefined;
-        }
-        const checked = validateQueryRequest(request);
+        const checked = validateQueryRequest(jsonOrUndefined(msg.data));
         if (!checked.ok) return void msg.respond(encodeJson({ error: checked.message }));
         const now = Date.now();
         const asker = checked.value.userId;
