@@ -6,6 +6,8 @@ import type {
   ConversationCommand,
   ConversationEvent,
   CreateConversation,
+  DeleteMessage,
+  EditMessage,
   JoinConversation,
   LeaveConversation,
   MarkDelivered,
@@ -101,6 +103,10 @@ export function decide(command: ConversationCommand, state: ConversationState, c
       return decideLeave(command, state);
     case 'message.send':
       return decideSend(command, state, context);
+    case 'message.edit':
+      return decideEdit(command, state);
+    case 'message.delete':
+      return decideDelete(command, state);
     case 'receipt.delivered':
     case 'receipt.read':
       return decideReceipt(command, state);
@@ -228,6 +234,46 @@ function decideSend(command: SendMessage, state: ConversationState, context: Dec
     },
   });
   return { kind: 'append', events };
+}
+
+const messageNotFound = (messageId: string): Decision => reject('message_not_found', `message ${messageId} not found`);
+
+/**
+ * Only the sender edits, only a message that is not deleted, and the new content follows the rule
+ * of a text message's: not empty (the limit on its length is the schema's, as for a send). A
+ * deleted message is not found: there is nothing left to edit. Retries of the same edit (same
+ * editId) are answered by `decide`'s recent commands before this runs.
+ */
+function decideEdit(command: EditMessage, state: ConversationState): Decision {
+  if (!state.members.has(command.actor.id)) return notFound(command.conversationId);
+  const kept = state.messages.get(command.data.messageId);
+  if (!kept || kept[2] > 0) return messageNotFound(command.data.messageId);
+  const [seq, sender] = kept;
+  if (sender !== command.actor.id) return reject('forbidden', 'only its sender can edit a message');
+  if (command.data.content.trim().length === 0) return reject('validation_error', 'an edit needs content');
+  return {
+    kind: 'append',
+    events: [{ ...envelope(command, 'MessageEdited', command.id), data: { messageId: command.data.messageId, seq, content: command.data.content } }],
+  };
+}
+
+/**
+ * The sender deletes their message; in a group, its owner deletes anyone's. Deleting a deleted
+ * message again is a duplicate of the first delete: its answer is that delete's `message.deleted`.
+ */
+function decideDelete(command: DeleteMessage, state: ConversationState): Decision {
+  const actor = command.actor.id;
+  if (!state.members.has(actor)) return notFound(command.conversationId);
+  const kept = state.messages.get(command.data.messageId);
+  if (!kept) return messageNotFound(command.data.messageId);
+  const [seq, sender, deletedAt] = kept;
+  const owner = state.kind === 'group' && state.members.get(actor) === 'owner';
+  if (sender !== actor && !owner) return reject('forbidden', 'only its sender or the group owner can delete a message');
+  if (deletedAt > 0) return { kind: 'duplicate', eventSeq: deletedAt };
+  return {
+    kind: 'append',
+    events: [{ ...envelope(command, 'MessageDeleted', command.id), data: { messageId: command.data.messageId, seq, sender } }],
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { isUserCommand } from '../lib/partition.js';
-import { toWireConversation, toWireMessage } from '../lib/wire.js';
+import { toWireConversation, toWireDeleted, toWireEdited, toWireMessage } from '../lib/wire.js';
 import type { AnyCommand, CommandOutcome, ConversationEvent, Origin, UserEvent } from '../schemas/index.js';
 
 /**
@@ -27,5 +27,7 @@ export function resultOf(event: unknown): Partial<CommandOutcome> {
   const e = event as ConversationEvent | UserEvent | undefined;
   if (e?.type === 'MessageSent') return { result: toWireMessage(e) };
   if (e?.type === 'ConversationCreated') return { result: toWireConversation(e) };
+  if (e?.type === 'MessageEdited') return { result: toWireEdited(e) };
+  if (e?.type === 'MessageDeleted') return { result: toWireDeleted(e) };
   return {};
 }

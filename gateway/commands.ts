@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../lib/errors.js';
-import { directConversationId, newId, sendCommandId } from '../lib/ids.js';
+import { directConversationId, editCommandId, newId, sendCommandId } from '../lib/ids.js';
 import type { Actor, AnyCommand, ClientPayload, Origin } from '../schemas/index.js';
 import type { Identity } from './auth.js';
 
@@ -91,6 +91,27 @@ export function buildSendMessage(p: ClientPayload<'message.send'>, ctx: CommandC
         ...(p.toUserId !== undefined ? { directWith: p.toUserId } : {}),
       },
     },
+  };
+}
+
+export function buildEditMessage(p: ClientPayload<'message.edit'>, ctx: CommandContext): Built {
+  const me = ctx.identity.userId;
+  return {
+    ok: true,
+    command: {
+      type: 'message.edit',
+      id: p.editId !== undefined ? editCommandId(me, p.editId) : newId('c', ctx.now),
+      conversationId: p.conversationId,
+      ...meta(ctx),
+      data: { messageId: p.messageId, content: p.content },
+    },
+  };
+}
+
+export function buildDeleteMessage(p: ClientPayload<'message.delete'>, ctx: CommandContext): Built {
+  return {
+    ok: true,
+    command: { type: 'message.delete', id: newId('c', ctx.now), conversationId: p.conversationId, ...meta(ctx), data: { messageId: p.messageId } },
   };
 }
 

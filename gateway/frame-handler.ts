@@ -19,6 +19,8 @@ import {
   buildBlock,
   buildCreateConversation,
   buildMembership,
+  buildDeleteMessage,
+  buildEditMessage,
   buildReceipt,
   buildSendMessage,
   type Built,
@@ -133,6 +135,10 @@ export class FrameHandler {
         if (!this.#d.admitSend(conn.identity.userId)) return void conn.sendError('overloaded', OVERLOADED_MESSAGE, refs);
         return this.#submit(conn, buildSendMessage(payload as never, ctx()), refs);
       }
+      case 'message.edit':
+        return this.#submit(conn, buildEditMessage(payload as never, ctx()), refs);
+      case 'message.delete':
+        return this.#submit(conn, buildDeleteMessage(payload as never, ctx()), refs);
       case 'message.delivered':
         return this.#submit(conn, buildReceipt('receipt.delivered', payload as never, ctx()), refs);
       case 'message.read':

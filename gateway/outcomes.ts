@@ -23,6 +23,9 @@ export function renderOutcome(conn: Connection, o: CommandOutcome): void {
     case 'duplicate':
       if (!o.result) return;
       if (o.commandType === 'message.send') conn.send({ type: 'message.sent', ...ref, payload: { tempId: o.tempId, message: o.result } });
+      // A repeated edit (same editId) or a second delete: the frame the first one made.
+      if (o.commandType === 'message.edit') conn.send({ type: 'message.edited', ...ref, payload: o.result as never });
+      if (o.commandType === 'message.delete') conn.send({ type: 'message.deleted', ...ref, payload: o.result as never });
       if (o.commandType === 'conversation.create') conn.send({ type: 'conversation.created', ...ref, payload: { conversation: o.result } });
       return;
     case 'noop':

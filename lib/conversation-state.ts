@@ -33,6 +33,12 @@ export type ConversationState = {
    * are dropped past SENDER_RUNS_KEPT, and a dropped range counts as "from others".
    */
   senderRuns: [number, string][];
+  /**
+   * The most recent messages, by id: what edit and delete decide on (who sent it, whether it is
+   * deleted) without a read of the log. Bounded: past MESSAGES_KEPT the oldest are forgotten, and
+   * an edit or delete of a forgotten message is answered message_not_found.
+   */
+  messages: Map<string, KeptMessage>;
   /** Stream sequence of the last event folded in (0: none). */
   version: number;
   /**
@@ -41,6 +47,19 @@ export type ConversationState = {
    */
   recentCommands: Map<string, number>;
 };
+
+/**
+ * One kept message: [its seq, its sender, the stream sequence of its MessageDeleted (0: not
+ * deleted)]. A tuple, because snapshots carry thousands of them.
+ */
+export type KeptMessage = [seq: number, sender: string, deletedAt: number];
+
+/**
+ * How many messages a conversation remembers for edits and deletes. About 60 bytes each in a
+ * snapshot (120 KB at the cap, well below a NATS message); a message further back than this can
+ * no longer be edited or deleted (message_not_found), a documented limit.
+ */
+export const MESSAGES_KEPT = 2_000;
 
 /** How many command ids a conversation remembers beyond JetStream's duplicate window. */
 export const RECENT_COMMANDS_KEPT = 1_000;
@@ -66,13 +85,16 @@ export function initialState(id: string): ConversationState {
     read: new Map(),
     unread: new Map(),
     senderRuns: [],
+    messages: new Map(),
     version: 0,
     recentCommands: new Map(),
   };
 }
 
 /** A JSON-safe copy, for snapshots. */
-export type ConversationSnapshot = Omit<ConversationState, 'members' | 'recentCommands' | 'delivered' | 'read' | 'unread'> & {
+export type ConversationSnapshot = Omit<ConversationState, 'members' | 'recentCommands' | 'delivered' | 'read' | 'unread' | 'messages'> & {
+  /** Absent in a snapshot from before edits and deletes: no message is remembered then. */
+  messages?: [string, KeptMessage][];
   members: [string, Role][];
   recentCommands: [string, number][];
   delivered: [string, number][];
@@ -88,6 +110,7 @@ export function toSnapshot(state: ConversationState): ConversationSnapshot {
     delivered: [...state.delivered],
     read: [...state.read],
     unread: [...state.unread],
+    messages: [...state.messages],
     senderRuns: state.senderRuns.map(([seq, sender]) => [seq, sender]),
   };
 }
@@ -100,6 +123,7 @@ export function fromSnapshot(snapshot: ConversationSnapshot): ConversationState 
     delivered: new Map(snapshot.delivered),
     read: new Map(snapshot.read),
     unread: new Map(snapshot.unread),
+    messages: new Map(snapshot.messages ?? []),
     senderRuns: snapshot.senderRuns.map(([seq, sender]) => [seq, sender]),
   };
 }
@@ -141,11 +165,26 @@ export function sendersBetween(state: ConversationState, afterSeq: number, upToS
   return counts;
 }
 
-/** Messages from others after the member's read watermark, counted from the sender runs. */
+/**
+ * Messages from others after the member's read watermark, counted from the sender runs, less the
+ * deleted ones among them (a deleted message is not unread). Only kept messages are known to be
+ * deleted: one deleted and then forgotten (MESSAGES_KEPT further back) would count again, which
+ * needs an unread range of thousands of messages.
+ */
 export function countUnread(state: ConversationState, userId: string): number {
+  const read = state.read.get(userId) ?? 0;
   let n = 0;
-  for (const count of sendersBetween(state, state.read.get(userId) ?? 0, state.lastMessageSeq, userId).values()) n += count;
-  return n;
+  for (const count of sendersBetween(state, read, state.lastMessageSeq, userId).values()) n += count;
+  if (n > 0) {
+    for (const [seq, sender, deleted] of state.messages.values()) if (deleted > 0 && seq > read && sender !== userId) n--;
+  }
+  return Math.max(0, n);
+}
+
+/** Remember a new message, forgetting the oldest past MESSAGES_KEPT (a Map iterates in insertion order). */
+function keepMessage(state: ConversationState, messageId: string, seq: number, sender: string): void {
+  state.messages.set(messageId, [seq, sender, 0]);
+  if (state.messages.size > MESSAGES_KEPT) state.messages.delete(state.messages.keys().next().value!);
 }
 
 /**
@@ -185,10 +224,24 @@ export function evolve(state: ConversationState, event: ConversationEvent, strea
     case 'MessageSent':
       state.lastMessageSeq = event.data.seq;
       recordSender(state, event.data.seq, event.data.sender.id);
+      keepMessage(state, event.data.messageId, event.data.seq, event.data.sender.id);
       for (const member of state.members.keys()) {
         if (member !== event.data.sender.id) state.unread.set(member, (state.unread.get(member) ?? 0) + 1);
       }
       break;
+    case 'MessageEdited':
+      // Nothing the decider needs changes: the content lives in the log and the read models.
+      break;
+    case 'MessageDeleted': {
+      const kept = state.messages.get(event.data.messageId);
+      if (kept) kept[2] = streamSeq;
+      // No longer unread for the members who had not read it.
+      for (const member of state.members.keys()) {
+        if (member === event.data.sender || (state.read.get(member) ?? 0) >= event.data.seq) continue;
+        state.unread.set(member, Math.max(0, (state.unread.get(member) ?? 0) - 1));
+      }
+      break;
+    }
     case 'MessageDelivered':
       state.delivered.set(event.data.userId, Math.max(state.delivered.get(event.data.userId) ?? 0, event.data.upToSeq));
       break;

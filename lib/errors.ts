@@ -23,6 +23,11 @@ export const errorCodes = {
   blocked: { http: 403, temporary: false },
   forbidden: { http: 403, temporary: false },
   not_found: { http: 404, temporary: false },
+  /**
+   * message.edit / message.delete of a message this conversation does not have, has deleted, or no
+   * longer remembers (older than the last MESSAGES_KEPT messages: lib/conversation-state.ts).
+   */
+  message_not_found: { http: 404, temporary: false },
   send_failed: { http: 503, temporary: true },
   overloaded: { http: 503, temporary: true },
   /** A service the request needs (the presence service) did not answer in time: retry. */

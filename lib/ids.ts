@@ -64,3 +64,11 @@ export function directConversationId(userA: string, userB: string): string {
 export function sendCommandId(userId: string, tempId: string): string {
   return `${userId}:${tempId}`;
 }
+
+/**
+ * An edit's command id, from the client's editId: scoped to the user like a send's. The spaces
+ * cannot occur in a user id or an editId (visible ASCII), so it never equals a send's id.
+ */
+export function editCommandId(userId: string, editId: string): string {
+  return `${userId} edit ${editId}`;
+}

@@ -1,4 +1,13 @@
-import { DEFAULT_JOIN_POLICY, type ConversationCreated, type MessageSent, type WireConversation, type WireMessage } from '../schemas/index.js';
+import {
+  DEFAULT_JOIN_POLICY,
+  type ConversationCreated,
+  type MessageDeleted,
+  type MessageEdited,
+  type MessageSent,
+  type ServerPayload,
+  type WireConversation,
+  type WireMessage,
+} from '../schemas/index.js';
 
 /** How events look to clients. The delivery projector and the engine's duplicate answers share it. */
 export function toWireMessage(event: MessageSent): WireMessage {
@@ -30,4 +39,14 @@ export function toWireConversation(event: ConversationCreated): WireConversation
     createdBy: event.actor.id,
     createdAt: event.at,
   };
+}
+
+export function toWireEdited(event: MessageEdited): ServerPayload<'message.edited'> {
+  const d = event.data;
+  return { conversationId: event.conversationId, messageId: d.messageId, seq: d.seq, content: d.content, editedAt: event.at, editedBy: event.actor.id };
+}
+
+export function toWireDeleted(event: MessageDeleted): ServerPayload<'message.deleted'> {
+  const d = event.data;
+  return { conversationId: event.conversationId, messageId: d.messageId, seq: d.seq, deletedAt: event.at, deletedBy: event.actor.id };
 }

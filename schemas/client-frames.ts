@@ -1,5 +1,5 @@
 import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
-import { ConversationId, Count, JoinPolicy, Media, MessageType, Ref, TempId, UserId, limits } from './common.js';
+import { ConversationId, Count, Id, JoinPolicy, Media, MessageType, Ref, TempId, UserId, limits } from './common.js';
 
 /**
  * Client → server frames: `{ type, ref?, payload }`. A text frame is JSON, a binary frame msgpack.
@@ -46,6 +46,14 @@ export const clientPayloads = {
     replyToId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' })),
     mentions: Type.Optional(Type.Array(UserId, { maxItems: limits.mentionsMaxItems })),
   }),
+  /** editId: the client's id for this edit (like a send's tempId): a retry with it is decided once. */
+  'message.edit': Payload({
+    conversationId: ConversationId,
+    messageId: Id,
+    content: Type.String({ minLength: 1, maxLength: limits.contentMaxLength }),
+    editId: Type.Optional(TempId),
+  }),
+  'message.delete': Payload({ conversationId: ConversationId, messageId: Id }),
   'message.delivered': Payload({ conversationId: ConversationId, upToSeq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }),
   'message.read': Payload({ conversationId: ConversationId, upToSeq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })) }),
   'block.add': Payload({ userId: UserId }),
@@ -68,8 +76,6 @@ export type ClientPayload<T extends ClientFrameType> = Static<(typeof clientPayl
 
 /** In the protocol, but not served yet: answered with unknown_type without counting as a bad frame. */
 export const plannedClientFrames = new Set([
-  'message.edit',
-  'message.delete',
   'reaction.add',
   'reaction.remove',
 ]);

@@ -53,6 +53,16 @@ export const SendMessage = command(
   }),
 );
 
+/**
+ * Edit and delete name the message by its id. An edit's command id comes from the client's
+ * `editId` when given (scoped to the user, like a send's tempId), so a retried edit is decided once.
+ */
+export const EditMessage = command(
+  'message.edit',
+  Data({ messageId: Id, content: Type.String({ maxLength: limits.contentMaxLength }) }),
+);
+export const DeleteMessage = command('message.delete', Data({ messageId: Id }));
+
 /** Receipts: watermarks that never move backwards; a stale one is a no-op, not an error. */
 export const MarkDelivered = command('receipt.delivered', Data({ upToSeq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }));
 export const MarkRead = command(
@@ -60,7 +70,7 @@ export const MarkRead = command(
   Data({ upToSeq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'omitted: everything so far' })) }),
 );
 
-export const commandSchemas = { CreateConversation, JoinConversation, LeaveConversation, SendMessage, MarkDelivered, MarkRead } as const;
+export const commandSchemas = { CreateConversation, JoinConversation, LeaveConversation, SendMessage, EditMessage, DeleteMessage, MarkDelivered, MarkRead } as const;
 
 /** Commands on a user's own stream (`<prefix>.ev.user.<userId>`); `userId` is the acting user. */
 function userCommand<T extends string, D extends TSchema>(type: T, data: D) {
@@ -89,9 +99,19 @@ export type CreateConversation = Static<typeof CreateConversation>;
 export type JoinConversation = Static<typeof JoinConversation>;
 export type LeaveConversation = Static<typeof LeaveConversation>;
 export type SendMessage = Static<typeof SendMessage>;
+export type EditMessage = Static<typeof EditMessage>;
+export type DeleteMessage = Static<typeof DeleteMessage>;
 export type MarkDelivered = Static<typeof MarkDelivered>;
 export type MarkRead = Static<typeof MarkRead>;
-export type ConversationCommand = CreateConversation | JoinConversation | LeaveConversation | SendMessage | MarkDelivered | MarkRead;
+export type ConversationCommand =
+  | CreateConversation
+  | JoinConversation
+  | LeaveConversation
+  | SendMessage
+  | EditMessage
+  | DeleteMessage
+  | MarkDelivered
+  | MarkRead;
 export const ConversationCommand = Type.Union(Object.values(commandSchemas), { $id: 'ConversationCommand' });
 export type AnyCommand = ConversationCommand | UserCommand;
 export const AnyCommand = Type.Union([...Object.values(commandSchemas), ...Object.values(userCommandSchemas)], { $id: 'Command' });

@@ -63,6 +63,36 @@ export const MessageSent = event(
 );
 
 /**
+ * An edit replaces a message's content (the actor is its sender). The log keeps every version: it
+ * is append-only, so the old content stays in the MessageSent (and earlier MessageEdited) events;
+ * the read models keep only the current one.
+ */
+export const MessageEdited = event(
+  'MessageEdited',
+  Type.Object({
+    messageId: Id,
+    seq: Type.Integer({ minimum: 1, description: "the edited message's per-conversation seq" }),
+    content: Type.String({ minLength: 1, maxLength: limits.contentMaxLength }),
+  }),
+  "A message's sender replaced its content.",
+);
+
+/**
+ * A delete makes the message a tombstone (the actor is its sender or a group owner): every read
+ * model drops its content and media. The log keeps the fact, and — append-only — the MessageSent
+ * with the original content too (a retention decision: see docs/protocol.md "Message lifecycle").
+ */
+export const MessageDeleted = event(
+  'MessageDeleted',
+  Type.Object({
+    messageId: Id,
+    seq: Type.Integer({ minimum: 1, description: "the deleted message's per-conversation seq" }),
+    sender: UserId,
+  }),
+  'A message was deleted (by its sender, or by the owner of its group): a tombstone from now on.',
+);
+
+/**
  * Receipts are watermarks: "user U has received (read) conversation C up to message seq N". One
  * event covers one message, "mark all as read" and everything between.
  */
@@ -99,16 +129,26 @@ function userEvent<T extends string, D extends TSchema>(type: T, data: D, descri
 export const UserBlocked = userEvent('UserBlocked', Type.Object({ blockedUserId: UserId }), 'A user blocked another: no direct messages either way.');
 export const UserUnblocked = userEvent('UserUnblocked', Type.Object({ blockedUserId: UserId }), 'A user lifted a block.');
 
-export const eventSchemas = { ConversationCreated, MembersAdded, MemberLeft, MessageSent, MessageDelivered, MessageRead } as const;
+export const eventSchemas = { ConversationCreated, MembersAdded, MemberLeft, MessageSent, MessageEdited, MessageDeleted, MessageDelivered, MessageRead } as const;
 export const userEventSchemas = { UserBlocked, UserUnblocked } as const;
 
 export type ConversationCreated = Static<typeof ConversationCreated>;
 export type MembersAdded = Static<typeof MembersAdded>;
 export type MemberLeft = Static<typeof MemberLeft>;
 export type MessageSent = Static<typeof MessageSent>;
+export type MessageEdited = Static<typeof MessageEdited>;
+export type MessageDeleted = Static<typeof MessageDeleted>;
 export type MessageDelivered = Static<typeof MessageDelivered>;
 export type MessageRead = Static<typeof MessageRead>;
-export type ConversationEvent = ConversationCreated | MembersAdded | MemberLeft | MessageSent | MessageDelivered | MessageRead;
+export type ConversationEvent =
+  | ConversationCreated
+  | MembersAdded
+  | MemberLeft
+  | MessageSent
+  | MessageEdited
+  | MessageDeleted
+  | MessageDelivered
+  | MessageRead;
 export type ConversationEventType = ConversationEvent['type'];
 export const ConversationEvent = Type.Union(Object.values(eventSchemas), { $id: 'ConversationEvent', title: 'ConversationEvent' });
 

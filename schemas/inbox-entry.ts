@@ -9,6 +9,8 @@ import type { ServerPayload } from './server-frames.js';
  */
 type Durable =
   | 'message.new'
+  | 'message.edited'
+  | 'message.deleted'
   | 'conversation.created'
   | 'conversation.member_joined'
   | 'conversation.member_left'

@@ -80,6 +80,23 @@ export const serverPayloads = {
   }),
   'message.sent': Type.Object({ tempId: TempId, message: WireMessage }),
   'message.new': Type.Object({ message: WireMessage }),
+  /** A message's new content, to every member (the editor's own devices too). */
+  'message.edited': Type.Object({
+    conversationId: ConversationId,
+    messageId: Id,
+    seq: Type.Integer({ minimum: 1 }),
+    content: Type.String(),
+    editedAt: Timestamp,
+    editedBy: UserId,
+  }),
+  /** A message became a tombstone, to every member: drop its content and media. */
+  'message.deleted': Type.Object({
+    conversationId: ConversationId,
+    messageId: Id,
+    seq: Type.Integer({ minimum: 1 }),
+    deletedAt: Timestamp,
+    deletedBy: UserId,
+  }),
   'conversation.created': Type.Object({ conversation: WireConversation }),
   'conversation.member_joined': Type.Object({
     conversationId: ConversationId,

@@ -1,6 +1,6 @@
 import type { ConversationEvent, InboxEntry, MessageStatus, UserEvent } from '../../schemas/index.js';
 import { sendersBetween, type ConversationState } from '../../lib/conversation-state.js';
-import { toWireConversation, toWireMessage } from '../../lib/wire.js';
+import { toWireConversation, toWireDeleted, toWireEdited, toWireMessage } from '../../lib/wire.js';
 
 export type Delivery = { recipients: string[]; entry: InboxEntry };
 
@@ -58,6 +58,10 @@ export function deliveriesFor(event: ConversationEvent, eventSeq: number, before
       ];
     case 'MessageSent':
       return [{ recipients: members(), entry: { type: 'message.new', payload: { message: toWireMessage(event) }, eventSeq, ...origin } }];
+    case 'MessageEdited':
+      return [{ recipients: members(), entry: { type: 'message.edited', payload: toWireEdited(event), eventSeq, ...origin } }];
+    case 'MessageDeleted':
+      return [{ recipients: members(), entry: { type: 'message.deleted', payload: toWireDeleted(event), eventSeq, ...origin } }];
     case 'MessageDelivered':
       return statusChanges(event, eventSeq, after, [[before.delivered, event.data.upToSeq, 'sent']], 'delivered');
     case 'MessageRead': {
@@ -136,6 +140,9 @@ export function unreadAffected(event: ConversationEvent, before: Before): string
       return before.members.filter((m) => m !== event.data.sender.id);
     case 'MessageRead':
       return [event.data.userId];
+    // Those who had it unread lose one; recounting the others changes nothing, so no filter here.
+    case 'MessageDeleted':
+      return before.members.filter((m) => m !== event.data.sender);
     case 'MembersAdded':
       return event.data.members.map((m) => m.userId);
     case 'MemberLeft':

@@ -1,6 +1,7 @@
 import type { ConversationCreated, MessageSent } from '../../schemas/index.js';
 import { blockedStatements, unblockedStatements } from './block-statements.js';
 import { createdStatements, creationStatements, memberLeftStatements, membersAddedStatements } from './conversation-statements.js';
+import { messageDeletedStatements, messageEditedStatements } from './message-change-statements.js';
 import { messageRunStatements, messageSentStatements } from './message-statements.js';
 import { deliveredStatements, readStatements, receiptStatements } from './receipt-statements.js';
 import type { LoggedEvent, ProjectedEvent, Statement } from './statement.js';
@@ -14,7 +15,7 @@ import type { LoggedEvent, ProjectedEvent, Statement } from './statement.js';
  * constraint error.
  *
  * It mirrors `evolve` (lib/conversation-state.ts):
- * - unread = messages from others after the member's read watermark: a message adds 1 for every
+ * - unread = messages from others, not deleted, after the member's read watermark: a message adds 1 for every
  *   member but its sender; a read receipt recounts it exactly from `messages`;
  * - read implies delivered; watermarks never go backwards;
  * - a joiner's watermarks start at the conversation's last message seq (their history starts when
@@ -24,7 +25,9 @@ import type { LoggedEvent, ProjectedEvent, Statement } from './statement.js';
  *   batch plan makes current first (a membership change ends the run of messages before it). A
  *   re-added current member keeps theirs: they never stopped seeing the conversation;
  * - a leaver's member row is deleted (so a rejoin is a new row, history from the rejoin);
- * - a group's `join_policy` is its event's, absent meaning invite; a direct conversation has none.
+ * - a group's `join_policy` is its event's, absent meaning invite; a direct conversation has none;
+ * - an edit replaces a message's content (`edited_at`); a delete leaves a tombstone (`deleted_at`,
+ *   no content or media) and takes it out of unread, as evolve does (message-change-statements.ts).
  *
  * `conversations.log_seq` is the stream sequence of the last event of that conversation applied;
  * `last_activity_at` moves on creation, joins and messages (not receipts, not leaves).
@@ -42,6 +45,10 @@ function eventStatements(logged: LoggedEvent, bump: boolean): Statement[] {
       return memberLeftStatements({ seq, event: e }, bump);
     case 'MessageSent':
       return messageSentStatements({ seq, event: e }); // its conversation UPDATE moves log_seq itself
+    case 'MessageEdited':
+      return messageEditedStatements({ seq, event: e }, bump);
+    case 'MessageDeleted':
+      return messageDeletedStatements({ seq, event: e }, bump);
     case 'MessageDelivered':
       return deliveredStatements({ seq, event: e }, bump);
     case 'MessageRead':

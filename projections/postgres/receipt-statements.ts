@@ -24,7 +24,8 @@ export function readStatements({ seq, event: e }: LoggedEvent<MessageRead>, bump
                 SET read_seq = GREATEST(m.read_seq, $3),
                     delivered_seq = GREATEST(m.delivered_seq, $3),
                     unread = (SELECT count(*)::int FROM messages x
-                               WHERE x.conversation_id = $1 AND x.seq > GREATEST(m.read_seq, $3) AND x.sender_id <> $2)
+                               WHERE x.conversation_id = $1 AND x.seq > GREATEST(m.read_seq, $3) AND x.sender_id <> $2
+                                 AND x.deleted_at IS NULL)
               WHERE m.conversation_id = $1 AND m.user_id = $2`,
       values: [e.conversationId, e.data.userId, e.data.upToSeq],
     },
@@ -61,7 +62,7 @@ export function receiptStatements(marks: Map<string, number>, kind: 'delivered' 
                     delivered_seq = GREATEST(m.delivered_seq, x.up_to),
                     unread = (SELECT count(*)::int FROM messages y
                                WHERE y.conversation_id = m.conversation_id AND y.seq > GREATEST(m.read_seq, x.up_to)
-                                 AND y.sender_id <> m.user_id)
+                                 AND y.sender_id <> m.user_id AND y.deleted_at IS NULL)
                FROM unnest($1::text[], $2::text[], $3::int[]) AS x (conversation_id, user_id, up_to)
               WHERE m.conversation_id = x.conversation_id AND m.user_id = x.user_id`,
       values: [conversations, users, upTo],

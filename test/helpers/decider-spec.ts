@@ -22,7 +22,7 @@ import { decide, evolve, initialState, type DecideContext, type Decision, type R
 import type { ConversationState } from '../../lib/conversation-state.js';
 import { decideUser, evolveUser, initialUserState, type UserState } from '../../engine/user-decider.js';
 import type { ErrorCode } from '../../lib/errors.js';
-import { directConversationId, sendCommandId } from '../../lib/ids.js';
+import { directConversationId, editCommandId, sendCommandId } from '../../lib/ids.js';
 import type {
   Actor,
   BlockUser,
@@ -30,6 +30,8 @@ import type {
   ConversationCreated,
   ConversationEvent,
   CreateConversation,
+  DeleteMessage,
+  EditMessage,
   JoinConversation,
   JoinPolicy,
   LeaveConversation,
@@ -39,7 +41,9 @@ import type {
   Member,
   MemberLeft,
   MembersAdded,
+  MessageDeleted,
   MessageDelivered,
+  MessageEdited,
   MessageRead,
   MessageSent,
   MessageType,
@@ -171,6 +175,21 @@ export function send(by: string, conversationId: string = GROUP, opts: SendOpts 
   };
 }
 
+/** An edit; its command id is `editCommandId(by, editId)` (editId defaults to `edit-<messageId>`). */
+export function edit(by: string, messageId: string, content: string, conversationId: string = GROUP, opts: Meta & { editId?: string } = {}): EditMessage {
+  return {
+    type: 'message.edit',
+    ...meta(by, editCommandId(by, opts.editId ?? `edit-${messageId}`), opts),
+    conversationId,
+    data: { messageId, content },
+  };
+}
+
+/** A delete; command id `cmd-delete-<by>-<messageId>` unless told otherwise. */
+export function del(by: string, messageId: string, conversationId: string = GROUP, opts: Meta = {}): DeleteMessage {
+  return { type: 'message.delete', ...meta(by, `cmd-delete-${by}-${messageId}`, opts), conversationId, data: { messageId } };
+}
+
 /** A delivery receipt; its command id is `cmd-delivered-<by>-<conversationId>-<upToSeq>` unless told otherwise. */
 export function delivered(by: string, upToSeq: number, conversationId: string = GROUP, opts: Meta = {}): MarkDelivered {
   return {
@@ -291,6 +310,36 @@ export function messageSent(
       ...(opts.mentions !== undefined ? { mentions: opts.mentions } : {}),
       tempId,
     },
+  };
+}
+
+/** The MessageEdited of `edit(by, messageId, content, conversationId)` for message number `seq`. */
+export function messageEdited(
+  by: string,
+  messageId: string,
+  seq: number,
+  content: string,
+  conversationId: string = GROUP,
+  m: Partial<EventMeta> & { editId?: string } = {},
+): MessageEdited {
+  return {
+    ...envelopeOf('MessageEdited', by, conversationId, { commandId: editCommandId(by, m.editId ?? `edit-${messageId}`), ...m }),
+    data: { messageId, seq, content },
+  };
+}
+
+/** The MessageDeleted of `del(by, messageId, conversationId)` for message number `seq` sent by `sender`. */
+export function messageDeleted(
+  by: string,
+  messageId: string,
+  seq: number,
+  sender: string,
+  conversationId: string = GROUP,
+  m: Partial<EventMeta> = {},
+): MessageDeleted {
+  return {
+    ...envelopeOf('MessageDeleted', by, conversationId, { commandId: `cmd-delete-${by}-${messageId}`, ...m }),
+    data: { messageId, seq, sender },
   };
 }
 

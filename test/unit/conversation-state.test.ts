@@ -215,6 +215,12 @@ t.test('snapshot', async (t) => {
         [2, 'bob'],
         [4, 'carol'],
       ],
+      messages: [
+        ['m_a1', [1, 'alice', 0]],
+        ['m_b1', [2, 'bob', 0]],
+        ['m_b2', [3, 'bob', 0]],
+        ['m_c1', [4, 'carol', 0]],
+      ],
       version: 10,
       recentCommands: [
         ['cmd-create-g_team', 1],

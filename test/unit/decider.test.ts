@@ -528,6 +528,7 @@ t.test('evolve', async (t) => {
       read: new Map(),
       unread: new Map(),
       senderRuns: [],
+      messages: new Map(),
       version: 0,
       recentCommands: new Map(),
     });
@@ -560,6 +561,7 @@ t.test('evolve', async (t) => {
         ['alice', 1],
       ]),
       senderRuns: [[1, 'carol']],
+      messages: new Map([['m_t1', [1, 'carol', 0]]]),
       version: 41,
       recentCommands: new Map([
         ['cmd-create-g_team', 5],

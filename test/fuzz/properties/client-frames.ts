@@ -7,7 +7,17 @@ import { wireValueProblem } from '../../../lib/wire-value.js';
 import { createTokenVerifier, type Identity } from '../../../gateway/auth.js';
 import { signDevToken } from '../../../lib/dev-token.js';
 import { encodeFrame } from '../../../gateway/codec.js';
-import { buildBlock, buildCreateConversation, buildMembership, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../../../gateway/commands.js';
+import {
+  buildBlock,
+  buildCreateConversation,
+  buildDeleteMessage,
+  buildEditMessage,
+  buildMembership,
+  buildReceipt,
+  buildSendMessage,
+  type Built,
+  type CommandContext,
+} from '../../../gateway/commands.js';
 import { decide, evolve, initialState } from '../../../engine/decider.js';
 import type { ConversationState } from '../../../lib/conversation-state.js';
 import { decideUser, evolveUser, initialUserState, type UserState } from '../../../engine/user-decider.js';
@@ -43,6 +53,8 @@ const commandOf: { [T in ClientFrameType]: ((payload: never, ctx: CommandContext
   'conversation.join': (p, c) => buildMembership('conversation.join', p, c),
   'conversation.leave': (p, c) => buildMembership('conversation.leave', p, c),
   'message.send': buildSendMessage,
+  'message.edit': buildEditMessage,
+  'message.delete': buildDeleteMessage,
   'message.delivered': (p, c) => buildReceipt('receipt.delivered', p, c),
   'message.read': (p, c) => buildReceipt('receipt.read', p, c),
   'block.add': (p, c) => buildBlock('block.add', p, c),
@@ -147,10 +159,15 @@ function conversationStates(command: ConversationCommand): ConversationState[] {
   const [peer, other] = ['fuzz-peer-1', 'fuzz-peer-2'].filter((u) => u !== actor) as [string, string];
   const withActor = setUp(id, peer, [peer, actor]);
   const withoutActor = setUp(id, peer, [peer, other]);
-  return [initialState(id), withActor, withoutActor];
+  const states = [initialState(id), withActor, withoutActor];
+  // An edit or delete of the actor's own message (its id from the frame) is decided too, not only refused.
+  if (command.type === 'message.edit' || command.type === 'message.delete') {
+    states.push(setUp(id, peer, [peer, actor], { sender: actor, messageId: command.data.messageId }));
+  }
+  return states;
 }
 
-function setUp(id: string, owner: string, members: string[]): ConversationState {
+function setUp(id: string, owner: string, members: string[], own?: { sender: string; messageId: string }): ConversationState {
   const at = Date.now();
   let state = initialState(id);
   let seq = 0;
@@ -161,6 +178,9 @@ function setUp(id: string, owner: string, members: string[]): ConversationState 
   };
   apply({ type: 'conversation.create', id: 'setup-create', conversationId: id, actor: { id: owner }, at, data: { kind: 'group', title: 'setup', members } });
   apply({ type: 'message.send', id: 'setup-send', conversationId: id, actor: { id: owner }, at, data: { messageId: 'm-setup', tempId: 'setup', type: 'text', content: 'hello' } });
+  if (own) {
+    apply({ type: 'message.send', id: 'setup-own', conversationId: id, actor: { id: own.sender }, at, data: { messageId: own.messageId, tempId: 'own', type: 'text', content: 'mine' } });
+  }
   return state;
 }
 
