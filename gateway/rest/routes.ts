@@ -6,9 +6,9 @@ import type { Identity, TokenVerifier } from '../auth.js';
 import type { Faults } from '../../lib/faults.js';
 import { guardHttp } from '../guard.js';
 import { OVERLOADED_MESSAGE } from '../frame-handler.js';
-import { buildCreateConversation, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../commands.js';
+import { buildCreateConversation, buildDeleteMessage, buildEditMessage, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../commands.js';
 import type { GatewayAdmin } from '../admin.js';
-import type { OriginPolicy } from '../origins.js';
+import { ALLOWED_METHODS, type OriginPolicy } from '../origins.js';
 import { mountAdminRoutes } from './admin-routes.js';
 import { bearer, capture, idParam, readJson, sendError, sendFailure, sendJson, type Request } from './http.js';
 import type { OutcomeWaiter } from './outcome-waiter.js';
@@ -42,7 +42,10 @@ export type RestDeps = {
 };
 
 export type Ctx = { res: HttpResponse; request: Request; identity: Identity; body: unknown };
-export type Route = (method: 'get' | 'post', pattern: string, handler: (ctx: Ctx) => Promise<void>) => void;
+/** uWebSockets.js's method names: `del` is DELETE. */
+export type Route = (method: 'get' | 'post' | 'patch' | 'del', pattern: string, handler: (ctx: Ctx) => Promise<void>) => void;
+
+const METHOD_NAMES = { get: 'GET', post: 'POST', patch: 'PATCH', del: 'DELETE' } as const;
 
 /**
  * REST on the gateway port, same JWT as the WebSocket (Authorization: Bearer). Writes take the
@@ -59,7 +62,7 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
       request.headers = deps.origins.responseHeaders(origin);
       return sendError(res, request, 'forbidden', 'origin not allowed');
     }
-    const headers = origin === '' ? { allow: 'GET, POST, OPTIONS' } : deps.origins.preflightHeaders(origin);
+    const headers = origin === '' ? { allow: `${ALLOWED_METHODS}, OPTIONS` } : deps.origins.preflightHeaders(origin);
     res.cork(() => {
       res.writeStatus('204 No Content');
       for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
@@ -69,11 +72,11 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
 
   const route: Route = (method, pattern, handler) => {
     const params = (pattern.match(/:/g) ?? []).length;
-    app[method](pattern, guardHttp(deps.faults, `${method.toUpperCase()} ${pattern}`, (res, req) => {
+    app[method](pattern, guardHttp(deps.faults, `${METHOD_NAMES[method]} ${pattern}`, (res, req) => {
       const request = capture(res, req, params);
       const origin = req.getHeader('origin');
       request.headers = deps.origins.responseHeaders(origin);
-      const body = method === 'post' ? readJson(res, deps.maxBodyBytes, req.getHeader('content-type')) : Promise.resolve(undefined);
+      const body = method === 'post' || method === 'patch' ? readJson(res, deps.maxBodyBytes, req.getHeader('content-type')) : Promise.resolve(undefined);
       body.catch(() => undefined);
       (async () => {
         try {
@@ -168,6 +171,23 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
     const db = readDb();
     const afterSeq = await memberOnly(db, conversationId, ctx.identity.userId);
     sendJson(ctx.res, ctx.request, 200, await messagesPage(db, conversationId, { afterSeq, ...(before !== undefined ? { before } : {}), limit }));
+  });
+
+  // Edit and delete: the rules of message.edit / message.delete (the engine's), answered once decided.
+  route('patch', '/v1/conversations/:id/messages/:messageId', async (ctx) => {
+    const conversationId = idParam(ctx.request, 0, 'the conversation id');
+    const messageId = idParam(ctx.request, 1, 'the message id');
+    const payload = validate('message.edit', { ...(ctx.body as object), conversationId, messageId });
+    const o = await decide(ctx, (c) => buildEditMessage(payload, c));
+    sendJson(ctx.res, ctx.request, 200, o.result, o.outcome === 'duplicate' ? { 'idempotent-replay': 'true' } : {});
+  });
+
+  route('del', '/v1/conversations/:id/messages/:messageId', async (ctx) => {
+    const conversationId = idParam(ctx.request, 0, 'the conversation id');
+    const messageId = idParam(ctx.request, 1, 'the message id');
+    const payload = validate('message.delete', { conversationId, messageId });
+    const o = await decide(ctx, (c) => buildDeleteMessage(payload, c));
+    sendJson(ctx.res, ctx.request, 200, o.result, o.outcome === 'duplicate' ? { 'idempotent-replay': 'true' } : {});
   });
 
   route('post', '/v1/conversations/:id/read', async (ctx) => {

@@ -86,3 +86,47 @@ for (const codec of ['json', 'msgpack'] as const) {
     t.equal(m3!.editedAt, undefined);
   });
 }
+
+t.test('REST: PATCH edits, DELETE deletes, with the same rules; CORS allows both', async (t) => {
+  const sys = await startSystem(t);
+  const base = sys.url.replace('ws://', 'http://').replace('/ws', '');
+  const tokens = { ann: await sys.token('ann'), ben: await sys.token('ben'), eve: await sys.token('eve') };
+  const call = async (who: keyof typeof tokens, method: string, path: string, body?: object) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${tokens[who]}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, any>, replay: res.headers.get('idempotent-replay') };
+  };
+  const ben = await sys.connect('ben');
+  ben.send({ type: 'message.send', payload: { toUserId: 'ann', tempId: 'r1', content: 'typo' } });
+  const m = (await ben.next('message.sent')).payload.message as { id: string; conversationId: string };
+  const path = `/v1/conversations/${m.conversationId}/messages/${m.id}`;
+
+  const edited = await call('ben', 'PATCH', path, { content: 'no typo', editId: 'rest-1' });
+  t.equal(edited.status, 200);
+  t.match(edited.body, { messageId: m.id, seq: 1, content: 'no typo', editedBy: 'ben' });
+  const again = await call('ben', 'PATCH', path, { content: 'no typo', editId: 'rest-1' });
+  t.equal(again.replay, 'true', 'the same editId: the original answer');
+  t.equal((await call('ann', 'PATCH', path, { content: 'mine' })).body.error.code, 'forbidden');
+  t.equal((await call('ann', 'PATCH', path, { content: 'mine' })).status, 403);
+  t.equal((await call('eve', 'DELETE', path)).body.error.code, 'conversation_not_found');
+  t.equal((await call('ben', 'PATCH', path, { content: 'x', extra: 1 })).status, 400);
+  t.equal((await call('ben', 'PATCH', `/v1/conversations/${m.conversationId}/messages/m_nothing`, { content: 'x' })).body.error.code, 'message_not_found');
+
+  const deleted = await call('ben', 'DELETE', path);
+  t.equal(deleted.status, 200);
+  t.match(deleted.body, { messageId: m.id, deletedBy: 'ben' });
+  t.equal((await call('ben', 'DELETE', path)).replay, 'true', 'deleting twice: the first delete');
+  t.equal((await call('ben', 'PATCH', path, { content: 'back' })).status, 404);
+
+  const history = await pollUntil(
+    () => call('ann', 'GET', `/v1/conversations/${m.conversationId}/messages`),
+    (r) => r.body.messages?.[0]?.deletedAt !== undefined,
+  );
+  t.ok(history.body.messages[0].deletedAt);
+  t.equal(history.body.messages[0].content, undefined);
+  const list = await pollUntil(() => call('ann', 'GET', '/v1/conversations'), (r) => r.body.conversations?.[0]?.unread === 0);
+  t.equal(list.body.conversations[0].unread, 0, 'the deleted message is no longer unread');
+});

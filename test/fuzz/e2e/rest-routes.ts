@@ -14,7 +14,8 @@ export function restRoutes(): Route[] {
   const routes: Route[] = [];
   const app: TemplatedApp = new Proxy({} as TemplatedApp, {
     get: (_target, method) => (pattern: string) => {
-      routes.push({ method: String(method).toUpperCase(), pattern });
+      // uWebSockets.js calls DELETE `del`.
+      routes.push({ method: method === 'del' ? 'DELETE' : String(method).toUpperCase(), pattern });
       return app;
     },
   });
@@ -28,4 +29,5 @@ export const bodyOfRoute: Record<string, ClientFrameType> = {
   'POST /v1/messages': 'message.send',
   'POST /v1/conversations': 'conversation.create',
   'POST /v1/conversations/:id/read': 'message.read',
+  'PATCH /v1/conversations/:id/messages/:messageId': 'message.edit',
 };
