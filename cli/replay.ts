@@ -166,6 +166,10 @@ export function describeEvent(event: unknown): string {
       const reply = typeof d.replyToId === 'string' ? `(reply to ${d.replyToId}) ` : '';
       return clean(`${String(d.messageId)} seq ${String(d.seq)}: ${reply}${media}${typeof d.content === 'string' ? d.content : ''}`, 100);
     }
+    case 'MessageEdited':
+      return clean(`${String(d.messageId)} seq ${String(d.seq)} edited: ${typeof d.content === 'string' ? d.content : ''}`, 100);
+    case 'MessageDeleted':
+      return clean(`${String(d.messageId)} seq ${String(d.seq)} (from ${String(d.sender)}) deleted`, 100);
     case 'MessageDelivered':
       return clean(`${String(d.userId)} received up to seq ${String(d.upToSeq)}`, 100);
     case 'MessageRead':

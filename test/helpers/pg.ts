@@ -104,7 +104,16 @@ export function prng(seed: number): () => number {
   };
 }
 
-type ConvModel = { id: string; kind: 'direct' | 'group'; members: Set<string>; last: number; delivered: Map<string, number>; read: Map<string, number> };
+type Sent = { messageId: string; seq: number; sender: string; deleted: boolean };
+type ConvModel = {
+  id: string;
+  kind: 'direct' | 'group';
+  members: Set<string>;
+  last: number;
+  delivered: Map<string, number>;
+  read: Map<string, number>;
+  sent: Sent[];
+};
 
 /**
  * A log that the engine could have written: conversations created before use, messages from
@@ -119,6 +128,11 @@ export function generateEvents(opts: {
   seed?: number;
   /** Largest group (joins stop there); unbounded by default. */
   maxMembers?: number;
+  /**
+   * Edits and deletes by the senders of messages too (taking part of the blocks' share). Opt-in:
+   * it changes the log a seed gives, which older tests' expectations were written against.
+   */
+  changes?: boolean;
 }): ProjectedEvent[] {
   const rnd = prng(opts.seed ?? 1);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
@@ -149,7 +163,7 @@ export function generateEvents(opts: {
         const other = pick(users.filter((u) => u !== creator));
         const id = directConversationId(creator, other);
         if (conversations.some((c) => c.id === id)) continue;
-        conversations.push({ id, kind: 'direct', members: new Set([creator, other]), last: 0, delivered: new Map(), read: new Map() });
+        conversations.push({ id, kind: 'direct', members: new Set([creator, other]), last: 0, delivered: new Map(), read: new Map(), sent: [] });
         events.push({
           ...envelope(creator),
           type: 'ConversationCreated',
@@ -161,7 +175,7 @@ export function generateEvents(opts: {
         // Mostly small groups, now and then a big one (up to a third of the users).
         const size = rnd() < 0.1 ? Math.floor(rnd() * (users.length / 3)) : Math.floor(rnd() * 6);
         const members = new Set([creator, ...Array.from({ length: Math.min(size, (opts.maxMembers ?? Infinity) - 1) }, () => pick(users))]);
-        conversations.push({ id, kind: 'group', members, last: 0, delivered: new Map(), read: new Map() });
+        conversations.push({ id, kind: 'group', members, last: 0, delivered: new Map(), read: new Map(), sent: [] });
         events.push({
           ...envelope(creator),
           type: 'ConversationCreated',
@@ -206,6 +220,8 @@ export function generateEvents(opts: {
           tempId: `t:${n + 1}`,
         },
       });
+      const last = events.at(-1)!;
+      if (last.type === 'MessageSent') c.sent.push({ messageId: last.data.messageId, seq, sender, deleted: false });
     } else if (r < 0.86) {
       if (members.length === 0 || c.last === 0) continue;
       const userId = pick(members);
@@ -232,6 +248,20 @@ export function generateEvents(opts: {
       c.read.delete(leaver);
       c.delivered.delete(leaver);
       events.push({ ...envelope(leaver), type: 'MemberLeft', conversationId: c.id, data: { userId: leaver } });
+    } else if (opts.changes && r < 0.99) {
+      const m = c.sent.length > 0 ? pick(c.sent) : undefined;
+      if (!m || m.deleted || !c.members.has(m.sender)) continue;
+      if (rnd() < 0.6) {
+        events.push({
+          ...envelope(m.sender),
+          type: 'MessageEdited',
+          conversationId: c.id,
+          data: { messageId: m.messageId, seq: m.seq, content: pick(['edited', 'fixed ✓', 'ünïcødé, again']) },
+        });
+      } else {
+        m.deleted = true;
+        events.push({ ...envelope(m.sender), type: 'MessageDeleted', conversationId: c.id, data: { messageId: m.messageId, seq: m.seq, sender: m.sender } });
+      }
     } else {
       const by = pick(users);
       const target = pick(users.filter((u) => u !== by));
