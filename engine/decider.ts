@@ -60,9 +60,14 @@ export type DecideContext = { blockedPair?: boolean };
  * The two users whose blocks `decide` needs for this command, or undefined when it needs none: a
  * direct conversation's send and its creation (blocks live on the user subjects, so the handler
  * looks them up before deciding). Part of the decider because which commands a block stops is a
- * rule of the conversation, not of the handler that fetches the data.
+ * rule of the conversation, not of the handler that fetches the data. A direct conversation's edit
+ * needs them too; a delete does not (taking a message back is allowed across a block).
  */
 export function blockCheckPair(command: ConversationCommand, state: ConversationState): [string, string] | undefined {
+  // An edit puts new text in front of the other user as a send does: a block stops it too.
+  if (command.type === 'message.edit') {
+    return state.exists && state.kind === 'direct' && state.members.has(command.actor.id) ? ([...state.members.keys()] as [string, string]) : undefined;
+  }
   if (command.type !== 'message.send' && command.type !== 'conversation.create') return undefined;
   // A stranger is answered not-found whatever the blocks say: looking them up would only make
   // that answer slower for a conversation that exists than for one that does not.
@@ -104,7 +109,7 @@ export function decide(command: ConversationCommand, state: ConversationState, c
     case 'message.send':
       return decideSend(command, state, context);
     case 'message.edit':
-      return decideEdit(command, state);
+      return decideEdit(command, state, context);
     case 'message.delete':
       return decideDelete(command, state);
     case 'receipt.delivered':
@@ -244,13 +249,14 @@ const messageNotFound = (messageId: string): Decision => reject('message_not_fou
  * deleted message is not found: there is nothing left to edit. Retries of the same edit (same
  * editId) are answered by `decide`'s recent commands before this runs.
  */
-function decideEdit(command: EditMessage, state: ConversationState): Decision {
+function decideEdit(command: EditMessage, state: ConversationState, context: DecideContext): Decision {
   if (!state.members.has(command.actor.id)) return notFound(command.conversationId);
   const kept = state.messages.get(command.data.messageId);
   if (!kept || kept[2] > 0) return messageNotFound(command.data.messageId);
   const [seq, sender] = kept;
   if (sender !== command.actor.id) return reject('forbidden', 'only its sender can edit a message');
   if (command.data.content.trim().length === 0) return reject('validation_error', 'an edit needs content');
+  if (context.blockedPair && state.kind === 'direct') return reject('blocked', 'you cannot send messages to this user');
   return {
     kind: 'append',
     events: [{ ...envelope(command, 'MessageEdited', command.id), data: { messageId: command.data.messageId, seq, content: command.data.content } }],

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { blockCheckPair } from '../../engine/decider.js';
 import { countUnread, fromSnapshot, MESSAGES_KEPT, toSnapshot } from '../../lib/conversation-state.js';
 import { validateCommand, validateEvent, type ConversationEvent } from '../../schemas/index.js';
 import {
@@ -79,6 +80,17 @@ t.test('message.edit', async (t) => {
     given(GROUP, [...bobSaid(), messageEdited('bob', M1, 1, 'v2')])
       .when(edit('bob', M1, 'v3', GROUP, { editId: 'e2' }))
       .then(t, [messageEdited('bob', M1, 1, 'v3', GROUP, { editId: 'e2' })]);
+  });
+
+  t.test('in a direct conversation, a block either way stops an edit (not a delete)', async (t) => {
+    const history = [directCreated('alice', 'bob'), messageSent('bob', DIRECT_AB, 1)];
+    const g = given(DIRECT_AB, history);
+    t.strictSame(blockCheckPair(edit('bob', M1, 'x', DIRECT_AB), g.state), ['alice', 'bob'], 'the handler looks the blocks up');
+    t.equal(blockCheckPair(edit('dave', M1, 'x', DIRECT_AB), g.state), undefined, 'not for a stranger');
+    t.equal(blockCheckPair(del('bob', M1, DIRECT_AB), g.state), undefined, 'nor for a delete');
+    g.when(edit('bob', M1, 'x', DIRECT_AB), { blockedPair: true }).thenRejects(t, 'blocked');
+    g.when(edit('bob', M1, 'x', DIRECT_AB), { blockedPair: false }).then(t, [messageEdited('bob', M1, 1, 'x', DIRECT_AB)]);
+    t.equal(blockCheckPair(edit('bob', M1, 'x'), given(GROUP, bobSaid()).state), undefined, 'groups are unaffected');
   });
 
   t.test('an edit changes nobody’s unread', async (t) => {
