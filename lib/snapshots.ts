@@ -75,6 +75,10 @@ export class SnapshotStore {
     if (!entry || entry.data.length === 0) return undefined;
     const snapshot = decodeJson<ConversationSnapshot>(entry.data);
     if (snapshot.id !== id || snapshot.version >= beforeSeq) return undefined;
+    // From before edits and deletes: it lacks the kept messages, which only a fold of the whole
+    // subject gives back (once; the next snapshot has them). Taking it would make every message
+    // before it impossible to edit or delete.
+    if (snapshot.messages === undefined) return undefined;
     this.#cadence.reset(id);
     return fromSnapshot(snapshot);
   }

@@ -43,5 +43,12 @@ t.test('a restarted engine starts cold conversations from a snapshot and decides
   const after = await bob.next('message.new', (f) => f.payload.message.tempId === 'after');
   t.equal(after.payload.message.seq, 36);
   t.equal(bob.of('message.new').length, 36, 'nothing twice');
+  // The snapshot carries who sent what: a message from before it can be edited and deleted.
+  alice.send({ type: 'message.edit', ref: 'edit', payload: { conversationId, messageId: sent[3]!.payload.message.id, content: 's3, edited' } });
+  t.equal((await bob.next('message.edited')).payload.content, 's3, edited');
+  bob.send({ type: 'message.delete', ref: 'not-yours', payload: { conversationId, messageId: sent[3]!.payload.message.id } });
+  t.equal((await bob.next('error', (f) => f.ref === 'not-yours')).error!.code, 'forbidden');
+  alice.send({ type: 'message.delete', payload: { conversationId, messageId: sent[4]!.payload.message.id } });
+  t.equal((await bob.next('message.deleted')).payload.seq, 5);
   await engine.kill('SIGTERM');
 });
