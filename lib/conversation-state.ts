@@ -56,10 +56,12 @@ export type KeptMessage = [seq: number, sender: string, deletedAt: number];
 
 /**
  * How many messages a conversation remembers for edits and deletes. About 60 bytes each in a
- * snapshot (120 KB at the cap, well below a NATS message); a message further back than this can
- * no longer be edited or deleted (message_not_found), a documented limit.
+ * snapshot (60 KB at the cap, well below a NATS message) and ~150 in memory, for every cached
+ * conversation that long (the engine's and the delivery projector's caches count conversations,
+ * not bytes); a message further back than this can no longer be edited or deleted
+ * (message_not_found), a documented limit.
  */
-export const MESSAGES_KEPT = 2_000;
+export const MESSAGES_KEPT = 1_000;
 
 /** How many command ids a conversation remembers beyond JetStream's duplicate window. */
 export const RECENT_COMMANDS_KEPT = 1_000;
