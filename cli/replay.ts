@@ -170,6 +170,10 @@ export function describeEvent(event: unknown): string {
       return clean(`${String(d.messageId)} seq ${String(d.seq)} edited: ${typeof d.content === 'string' ? d.content : ''}`, 100);
     case 'MessageDeleted':
       return clean(`${String(d.messageId)} seq ${String(d.seq)} (from ${String(d.sender)}) deleted`, 100);
+    case 'ReactionAdded':
+      return clean(`${String(d.messageId)} seq ${String(d.seq)}: reaction ${String(d.emoji)} added`, 100);
+    case 'ReactionRemoved':
+      return clean(`${String(d.messageId)} seq ${String(d.seq)}: reaction ${String(d.emoji)} removed`, 100);
     case 'MessageDelivered':
       return clean(`${String(d.userId)} received up to seq ${String(d.upToSeq)}`, 100);
     case 'MessageRead':

@@ -1,21 +1,23 @@
 import { createHash } from 'node:crypto';
 import { directConversationId } from '../lib/ids.js';
 import { conversationNotFound, type ErrorCode } from '../lib/errors.js';
-import { DEFAULT_JOIN_POLICY } from '../schemas/index.js';
+import { DEFAULT_JOIN_POLICY, limits } from '../schemas/index.js';
 import type {
   ConversationCommand,
   ConversationEvent,
   CreateConversation,
+  AddReaction,
   DeleteMessage,
   EditMessage,
   JoinConversation,
   LeaveConversation,
   MarkDelivered,
   MarkRead,
+  RemoveReaction,
   Member,
   SendMessage,
 } from '../schemas/index.js';
-import { isOpen, sendersBetween, type ConversationState } from '../lib/conversation-state.js';
+import { hasReaction, isOpen, sendersBetween, type ConversationState } from '../lib/conversation-state.js';
 
 // The Decider is decide + evolve + initialState; the last two live with the state in lib/, because
 // the delivery projector folds the same events and must not import the engine.
@@ -64,8 +66,9 @@ export type DecideContext = { blockedPair?: boolean };
  * needs them too; a delete does not (taking a message back is allowed across a block).
  */
 export function blockCheckPair(command: ConversationCommand, state: ConversationState): [string, string] | undefined {
-  // An edit puts new text in front of the other user as a send does: a block stops it too.
-  if (command.type === 'message.edit') {
+  // An edit puts new text in front of the other user as a send does, and so does a reaction: a
+  // block stops them too. Taking a reaction back is allowed across a block, as a delete is.
+  if (command.type === 'message.edit' || command.type === 'reaction.add') {
     return state.exists && state.kind === 'direct' && state.members.has(command.actor.id) ? ([...state.members.keys()] as [string, string]) : undefined;
   }
   if (command.type !== 'message.send' && command.type !== 'conversation.create') return undefined;
@@ -112,6 +115,10 @@ export function decide(command: ConversationCommand, state: ConversationState, c
       return decideEdit(command, state, context);
     case 'message.delete':
       return decideDelete(command, state);
+    case 'reaction.add':
+      return decideAddReaction(command, state, context);
+    case 'reaction.remove':
+      return decideRemoveReaction(command, state);
     case 'receipt.delivered':
     case 'receipt.read':
       return decideReceipt(command, state);
@@ -280,6 +287,42 @@ function decideDelete(command: DeleteMessage, state: ConversationState): Decisio
     kind: 'append',
     events: [{ ...envelope(command, 'MessageDeleted', command.id), data: { messageId: command.data.messageId, seq, sender } }],
   };
+}
+
+/**
+ * A member reacts to a kept, not deleted message. Idempotent per (user, message, emoji): adding a
+ * reaction already there is a no-op (nothing appended, nothing sent), like a stale receipt.
+ * Bounded: at most limits.reactionsPerMessageMax distinct emoji on one message (a new emoji past
+ * them is refused; one already there can still be added by more members) and at most
+ * limits.reactionsPerUserMax emoji from one user on one message — both validation_error.
+ */
+function decideAddReaction(command: AddReaction, state: ConversationState, context: DecideContext): Decision {
+  const actor = command.actor.id;
+  if (!state.members.has(actor)) return notFound(command.conversationId);
+  const { messageId, emoji } = command.data;
+  const kept = state.messages.get(messageId);
+  if (!kept || kept[2] > 0) return messageNotFound(messageId);
+  if (context.blockedPair && state.kind === 'direct') return reject('blocked', 'you cannot send messages to this user');
+  const pairs = state.reactions.get(messageId) ?? [];
+  if (pairs.some(([e, u]) => e === emoji && u === actor)) return { kind: 'noop' };
+  if (pairs.filter(([, u]) => u === actor).length >= limits.reactionsPerUserMax) {
+    return reject('validation_error', `at most ${limits.reactionsPerUserMax} reactions per user on one message`);
+  }
+  if (!pairs.some(([e]) => e === emoji) && new Set(pairs.map(([e]) => e)).size >= limits.reactionsPerMessageMax) {
+    return reject('validation_error', `at most ${limits.reactionsPerMessageMax} distinct reactions on one message`);
+  }
+  return { kind: 'append', events: [{ ...envelope(command, 'ReactionAdded', command.id), data: { messageId, seq: kept[0], emoji } }] };
+}
+
+/** Taking back one's own reaction; one that is not there (or already taken back) is a no-op. */
+function decideRemoveReaction(command: RemoveReaction, state: ConversationState): Decision {
+  const actor = command.actor.id;
+  if (!state.members.has(actor)) return notFound(command.conversationId);
+  const { messageId, emoji } = command.data;
+  const kept = state.messages.get(messageId);
+  if (!kept || kept[2] > 0) return messageNotFound(messageId);
+  if (!hasReaction(state, messageId, actor, emoji)) return { kind: 'noop' };
+  return { kind: 'append', events: [{ ...envelope(command, 'ReactionRemoved', command.id), data: { messageId, seq: kept[0], emoji } }] };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { isUserCommand } from '../lib/partition.js';
-import { toWireConversation, toWireDeleted, toWireEdited, toWireMessage } from '../lib/wire.js';
+import { toWireConversation, toWireDeleted, toWireEdited, toWireMessage, toWireReaction } from '../lib/wire.js';
 import type { AnyCommand, CommandOutcome, ConversationEvent, Origin, UserEvent } from '../schemas/index.js';
 
 /**
@@ -29,5 +29,6 @@ export function resultOf(event: unknown): Partial<CommandOutcome> {
   if (e?.type === 'ConversationCreated') return { result: toWireConversation(e) };
   if (e?.type === 'MessageEdited') return { result: toWireEdited(e) };
   if (e?.type === 'MessageDeleted') return { result: toWireDeleted(e) };
+  if (e?.type === 'ReactionAdded' || e?.type === 'ReactionRemoved') return { result: toWireReaction(e) };
   return {};
 }

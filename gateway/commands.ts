@@ -134,3 +134,10 @@ export function buildBlock(type: 'block.add' | 'block.remove', p: ClientPayload<
   const me = ctx.identity.userId;
   return { ok: true, command: { type, id: newId('c', ctx.now), userId: me, ...meta(ctx), data: { blockedUserId: p.userId } } };
 }
+
+export function buildReaction(type: 'reaction.add' | 'reaction.remove', p: ClientPayload<'reaction.add'>, ctx: CommandContext): Built {
+  return {
+    ok: true,
+    command: { type, id: newId('c', ctx.now), conversationId: p.conversationId, ...meta(ctx), data: { messageId: p.messageId, emoji: p.emoji } },
+  };
+}

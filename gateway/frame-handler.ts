@@ -21,6 +21,7 @@ import {
   buildMembership,
   buildDeleteMessage,
   buildEditMessage,
+  buildReaction,
   buildReceipt,
   buildSendMessage,
   type Built,
@@ -139,6 +140,9 @@ export class FrameHandler {
         return this.#submit(conn, buildEditMessage(payload as never, ctx()), refs);
       case 'message.delete':
         return this.#submit(conn, buildDeleteMessage(payload as never, ctx()), refs);
+      case 'reaction.add':
+      case 'reaction.remove':
+        return this.#submit(conn, buildReaction(type, payload as never, ctx()), refs);
       case 'message.delivered':
         return this.#submit(conn, buildReceipt('receipt.delivered', payload as never, ctx()), refs);
       case 'message.read':

@@ -26,6 +26,8 @@ export function renderOutcome(conn: Connection, o: CommandOutcome): void {
       // A repeated edit (same editId) or a second delete: the frame the first one made.
       if (o.commandType === 'message.edit') conn.send({ type: 'message.edited', ...ref, payload: o.result as never });
       if (o.commandType === 'message.delete') conn.send({ type: 'message.deleted', ...ref, payload: o.result as never });
+      if (o.commandType === 'reaction.add') conn.send({ type: 'reaction.added', ...ref, payload: o.result as never });
+      if (o.commandType === 'reaction.remove') conn.send({ type: 'reaction.removed', ...ref, payload: o.result as never });
       if (o.commandType === 'conversation.create') conn.send({ type: 'conversation.created', ...ref, payload: { conversation: o.result } });
       return;
     case 'noop':

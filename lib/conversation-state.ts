@@ -39,6 +39,13 @@ export type ConversationState = {
    * an edit or delete of a forgotten message is answered message_not_found.
    */
   messages: Map<string, KeptMessage>;
+  /**
+   * The reactions on kept messages, by message id: [emoji, userId] pairs, in the order they were
+   * added. What the bounds on reactions are decided on (distinct emoji per message, emoji per user)
+   * and what makes a repeated add or remove a no-op. Bounded with the kept messages: a message
+   * forgotten or deleted takes its reactions with it; at most 3 per member on one message.
+   */
+  reactions: Map<string, [emoji: string, userId: string][]>;
   /** Stream sequence of the last event folded in (0: none). */
   version: number;
   /**
@@ -88,15 +95,18 @@ export function initialState(id: string): ConversationState {
     unread: new Map(),
     senderRuns: [],
     messages: new Map(),
+    reactions: new Map(),
     version: 0,
     recentCommands: new Map(),
   };
 }
 
 /** A JSON-safe copy, for snapshots. */
-export type ConversationSnapshot = Omit<ConversationState, 'members' | 'recentCommands' | 'delivered' | 'read' | 'unread' | 'messages'> & {
+export type ConversationSnapshot = Omit<ConversationState, 'members' | 'recentCommands' | 'delivered' | 'read' | 'unread' | 'messages' | 'reactions'> & {
   /** Absent in a snapshot from before edits and deletes: no message is remembered then. */
   messages?: [string, KeptMessage][];
+  /** Absent in a snapshot from before reactions: there were none then. */
+  reactions?: [string, [string, string][]][];
   members: [string, Role][];
   recentCommands: [string, number][];
   delivered: [string, number][];
@@ -113,6 +123,7 @@ export function toSnapshot(state: ConversationState): ConversationSnapshot {
     read: [...state.read],
     unread: [...state.unread],
     messages: [...state.messages],
+    reactions: [...state.reactions].map(([id, pairs]) => [id, pairs.map(([e, u]) => [e, u] as [string, string])]),
     senderRuns: state.senderRuns.map(([seq, sender]) => [seq, sender]),
   };
 }
@@ -126,6 +137,7 @@ export function fromSnapshot(snapshot: ConversationSnapshot): ConversationState 
     read: new Map(snapshot.read),
     unread: new Map(snapshot.unread),
     messages: new Map(snapshot.messages ?? []),
+    reactions: new Map((snapshot.reactions ?? []).map(([id, pairs]) => [id, pairs.map(([e, u]) => [e, u] as [string, string])])),
     senderRuns: snapshot.senderRuns.map(([seq, sender]) => [seq, sender]),
   };
 }
@@ -186,7 +198,16 @@ export function countUnread(state: ConversationState, userId: string): number {
 /** Remember a new message, forgetting the oldest past MESSAGES_KEPT (a Map iterates in insertion order). */
 function keepMessage(state: ConversationState, messageId: string, seq: number, sender: string): void {
   state.messages.set(messageId, [seq, sender, 0]);
-  if (state.messages.size > MESSAGES_KEPT) state.messages.delete(state.messages.keys().next().value!);
+  if (state.messages.size > MESSAGES_KEPT) {
+    const oldest = state.messages.keys().next().value!;
+    state.messages.delete(oldest);
+    state.reactions.delete(oldest);
+  }
+}
+
+/** Whether this user has reacted with this emoji on this message. */
+export function hasReaction(state: ConversationState, messageId: string, userId: string, emoji: string): boolean {
+  return (state.reactions.get(messageId) ?? []).some(([e, u]) => e === emoji && u === userId);
 }
 
 /**
@@ -237,11 +258,27 @@ export function evolve(state: ConversationState, event: ConversationEvent, strea
     case 'MessageDeleted': {
       const kept = state.messages.get(event.data.messageId);
       if (kept) kept[2] = streamSeq;
+      state.reactions.delete(event.data.messageId);
       // No longer unread for the members who had not read it.
       for (const member of state.members.keys()) {
         if (member === event.data.sender || (state.read.get(member) ?? 0) >= event.data.seq) continue;
         state.unread.set(member, Math.max(0, (state.unread.get(member) ?? 0) - 1));
       }
+      break;
+    }
+    case 'ReactionAdded': {
+      const d = event.data;
+      if (!state.messages.has(d.messageId) || hasReaction(state, d.messageId, event.actor.id, d.emoji)) break;
+      const pairs = state.reactions.get(d.messageId) ?? [];
+      pairs.push([d.emoji, event.actor.id]);
+      state.reactions.set(d.messageId, pairs);
+      break;
+    }
+    case 'ReactionRemoved': {
+      const d = event.data;
+      const pairs = (state.reactions.get(d.messageId) ?? []).filter(([e, u]) => !(e === d.emoji && u === event.actor.id));
+      if (pairs.length > 0) state.reactions.set(d.messageId, pairs);
+      else state.reactions.delete(d.messageId);
       break;
     }
     case 'MessageDelivered':

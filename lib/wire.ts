@@ -4,6 +4,8 @@ import {
   type MessageDeleted,
   type MessageEdited,
   type MessageSent,
+  type ReactionAdded,
+  type ReactionRemoved,
   type ServerPayload,
   type WireConversation,
   type WireMessage,
@@ -49,4 +51,9 @@ export function toWireEdited(event: MessageEdited): ServerPayload<'message.edite
 export function toWireDeleted(event: MessageDeleted): ServerPayload<'message.deleted'> {
   const d = event.data;
   return { conversationId: event.conversationId, messageId: d.messageId, seq: d.seq, deletedAt: event.at, deletedBy: event.actor.id };
+}
+
+export function toWireReaction(event: ReactionAdded | ReactionRemoved): ServerPayload<'reaction.added'> {
+  const d = event.data;
+  return { conversationId: event.conversationId, messageId: d.messageId, seq: d.seq, userId: event.actor.id, emoji: d.emoji, at: event.at };
 }

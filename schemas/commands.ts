@@ -1,5 +1,5 @@
 import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
-import { Actor, ConversationId, ConversationKind, Id, JoinPolicy, Media, MessageType, Origin, TempId, UserId, limits } from './common.js';
+import { Actor, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, Media, MessageType, Origin, TempId, UserId, limits } from './common.js';
 
 /** A command's data: exactly these fields (commands become events, kept for good). */
 const Data = <P extends TProperties>(fields: P) => Type.Object(fields, { additionalProperties: false });
@@ -63,6 +63,10 @@ export const EditMessage = command(
 );
 export const DeleteMessage = command('message.delete', Data({ messageId: Id }));
 
+/** A reaction is one (user, message, emoji): adding it twice or removing it when absent changes nothing. */
+export const AddReaction = command('reaction.add', Data({ messageId: Id, emoji: Emoji }));
+export const RemoveReaction = command('reaction.remove', Data({ messageId: Id, emoji: Emoji }));
+
 /** Receipts: watermarks that never move backwards; a stale one is a no-op, not an error. */
 export const MarkDelivered = command('receipt.delivered', Data({ upToSeq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }));
 export const MarkRead = command(
@@ -70,7 +74,7 @@ export const MarkRead = command(
   Data({ upToSeq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'omitted: everything so far' })) }),
 );
 
-export const commandSchemas = { CreateConversation, JoinConversation, LeaveConversation, SendMessage, EditMessage, DeleteMessage, MarkDelivered, MarkRead } as const;
+export const commandSchemas = { CreateConversation, JoinConversation, LeaveConversation, SendMessage, EditMessage, DeleteMessage, AddReaction, RemoveReaction, MarkDelivered, MarkRead } as const;
 
 /** Commands on a user's own stream (`<prefix>.ev.user.<userId>`); `userId` is the acting user. */
 function userCommand<T extends string, D extends TSchema>(type: T, data: D) {
@@ -101,6 +105,8 @@ export type LeaveConversation = Static<typeof LeaveConversation>;
 export type SendMessage = Static<typeof SendMessage>;
 export type EditMessage = Static<typeof EditMessage>;
 export type DeleteMessage = Static<typeof DeleteMessage>;
+export type AddReaction = Static<typeof AddReaction>;
+export type RemoveReaction = Static<typeof RemoveReaction>;
 export type MarkDelivered = Static<typeof MarkDelivered>;
 export type MarkRead = Static<typeof MarkRead>;
 export type ConversationCommand =
@@ -110,6 +116,8 @@ export type ConversationCommand =
   | SendMessage
   | EditMessage
   | DeleteMessage
+  | AddReaction
+  | RemoveReaction
   | MarkDelivered
   | MarkRead;
 export const ConversationCommand = Type.Union(Object.values(commandSchemas), { $id: 'ConversationCommand' });

@@ -98,6 +98,9 @@ export const limits = {
   mentionsMaxItems: 50,
   groupMaxMembers: 1_000,
   titleMaxLength: 256,
+  /** Distinct emoji on one message (all users together), and emoji one user puts on one message. */
+  reactionsPerMessageMax: 20,
+  reactionsPerUserMax: 3,
   /**
    * Users named in one presence.subscribe / presence.unsubscribe frame, and the most a connection
    * may hold subscribed (PARLEY_PRESENCE_MAX_SUBSCRIPTIONS may lower it, never raise it).
@@ -106,3 +109,18 @@ export const limits = {
   /** Users asked for in one GET /v1/presence. */
   presenceQueryMax: 100,
 } as const;
+
+/**
+ * A reaction's emoji: 1–32 UTF-16 units (a few graphemes, a flag or a family sequence included),
+ * no whitespace, no control characters or line separators, no "/" "%" "?" "#" (it travels in a REST
+ * path), no lone surrogate. Conservative on purpose: not a check that it is an emoji, only that it is short, printable
+ * and path-safe; clients render what they get.
+ */
+export const Emoji = Type.String({
+  minLength: 1,
+  maxLength: 32,
+  // Any character but whitespace, C0/C1 controls, line separators, / % ? # and surrogates, or a
+  // well-formed surrogate pair (the same with and without the regex u flag).
+  pattern: '^(?:[^\\s\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029/%?#\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff]){1,32}$',
+  description: 'a short printable string (an emoji): 1–32 UTF-16 units, no whitespace or control characters',
+});

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { StoredActor, ConversationId, ConversationKind, Id, JoinPolicy, StoredMedia, Member, MessageType, Origin, TempId, Timestamp, UserId, limits } from './common.js';
+import { StoredActor, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, StoredMedia, Member, MessageType, Origin, TempId, Timestamp, UserId, limits } from './common.js';
 
 /**
  * The audit log. Every event is `{ type, v, id, conversationId, actor, at, commandId, origin?, data }`,
@@ -93,6 +93,18 @@ export const MessageDeleted = event(
 );
 
 /**
+ * A member's reaction on a kept, not deleted message (the actor is the reacting user). Per (user,
+ * message, emoji): added once, removed once; the decider drops repeats as no-ops.
+ */
+const ReactionData = Type.Object({
+  messageId: Id,
+  seq: Type.Integer({ minimum: 1, description: "the reacted-to message's per-conversation seq" }),
+  emoji: Emoji,
+});
+export const ReactionAdded = event('ReactionAdded', ReactionData, 'A member reacted to a message with an emoji.');
+export const ReactionRemoved = event('ReactionRemoved', ReactionData, 'A member took back their reaction (that emoji) on a message.');
+
+/**
  * Receipts are watermarks: "user U has received (read) conversation C up to message seq N". One
  * event covers one message, "mark all as read" and everything between.
  */
@@ -129,7 +141,7 @@ function userEvent<T extends string, D extends TSchema>(type: T, data: D, descri
 export const UserBlocked = userEvent('UserBlocked', Type.Object({ blockedUserId: UserId }), 'A user blocked another: no direct messages either way.');
 export const UserUnblocked = userEvent('UserUnblocked', Type.Object({ blockedUserId: UserId }), 'A user lifted a block.');
 
-export const eventSchemas = { ConversationCreated, MembersAdded, MemberLeft, MessageSent, MessageEdited, MessageDeleted, MessageDelivered, MessageRead } as const;
+export const eventSchemas = { ConversationCreated, MembersAdded, MemberLeft, MessageSent, MessageEdited, MessageDeleted, ReactionAdded, ReactionRemoved, MessageDelivered, MessageRead } as const;
 export const userEventSchemas = { UserBlocked, UserUnblocked } as const;
 
 export type ConversationCreated = Static<typeof ConversationCreated>;
@@ -138,6 +150,8 @@ export type MemberLeft = Static<typeof MemberLeft>;
 export type MessageSent = Static<typeof MessageSent>;
 export type MessageEdited = Static<typeof MessageEdited>;
 export type MessageDeleted = Static<typeof MessageDeleted>;
+export type ReactionAdded = Static<typeof ReactionAdded>;
+export type ReactionRemoved = Static<typeof ReactionRemoved>;
 export type MessageDelivered = Static<typeof MessageDelivered>;
 export type MessageRead = Static<typeof MessageRead>;
 export type ConversationEvent =
@@ -147,6 +161,8 @@ export type ConversationEvent =
   | MessageSent
   | MessageEdited
   | MessageDeleted
+  | ReactionAdded
+  | ReactionRemoved
   | MessageDelivered
   | MessageRead;
 export type ConversationEventType = ConversationEvent['type'];

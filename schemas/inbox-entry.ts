@@ -11,6 +11,8 @@ type Durable =
   | 'message.new'
   | 'message.edited'
   | 'message.deleted'
+  | 'reaction.added'
+  | 'reaction.removed'
   | 'conversation.created'
   | 'conversation.member_joined'
   | 'conversation.member_left'

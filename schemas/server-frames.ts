@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { StoredActor, ConversationId, ConversationKind, Id, JoinPolicy, StoredMedia, Member, MessageType, Ref, TempId, Timestamp, UserId } from './common.js';
+import { StoredActor, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, StoredMedia, Member, MessageType, Ref, TempId, Timestamp, UserId } from './common.js';
 
 /**
  * Server → client frames: `{ type, seq?, ref?, payload }` or `{ type: 'error', ref?, error }`.
@@ -9,6 +9,16 @@ import { StoredActor, ConversationId, ConversationKind, Id, JoinPolicy, StoredMe
 /** A message as clients see it. */
 export const MessageStatus = Type.Union([Type.Literal('sent'), Type.Literal('delivered'), Type.Literal('read')]);
 export type MessageStatus = Static<typeof MessageStatus>;
+
+/** A reaction change as clients see it (reaction.added / reaction.removed). */
+export const WireReaction = Type.Object({
+  conversationId: ConversationId,
+  messageId: Id,
+  seq: Type.Integer({ minimum: 1, description: "the message's seq" }),
+  userId: UserId,
+  emoji: Emoji,
+  at: Timestamp,
+});
 
 export const WireMessage = Type.Object(
   {
@@ -97,6 +107,9 @@ export const serverPayloads = {
     deletedAt: Timestamp,
     deletedBy: UserId,
   }),
+  /** A member's reaction added to / taken off a message, to every member (the reactor's own devices too). */
+  'reaction.added': WireReaction,
+  'reaction.removed': WireReaction,
   'conversation.created': Type.Object({ conversation: WireConversation }),
   'conversation.member_joined': Type.Object({
     conversationId: ConversationId,

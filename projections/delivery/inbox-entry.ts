@@ -1,6 +1,6 @@
 import type { ConversationEvent, InboxEntry, MessageStatus, UserEvent } from '../../schemas/index.js';
 import { sendersBetween, type ConversationState } from '../../lib/conversation-state.js';
-import { toWireConversation, toWireDeleted, toWireEdited, toWireMessage } from '../../lib/wire.js';
+import { toWireConversation, toWireDeleted, toWireEdited, toWireMessage, toWireReaction } from '../../lib/wire.js';
 
 export type Delivery = { recipients: string[]; entry: InboxEntry };
 
@@ -62,6 +62,10 @@ export function deliveriesFor(event: ConversationEvent, eventSeq: number, before
       return [{ recipients: members(), entry: { type: 'message.edited', payload: toWireEdited(event), eventSeq, ...origin } }];
     case 'MessageDeleted':
       return [{ recipients: members(), entry: { type: 'message.deleted', payload: toWireDeleted(event), eventSeq, ...origin } }];
+    case 'ReactionAdded':
+      return [{ recipients: members(), entry: { type: 'reaction.added', payload: toWireReaction(event), eventSeq, ...origin } }];
+    case 'ReactionRemoved':
+      return [{ recipients: members(), entry: { type: 'reaction.removed', payload: toWireReaction(event), eventSeq, ...origin } }];
     case 'MessageDelivered':
       return statusChanges(event, eventSeq, after, [[before.delivered, event.data.upToSeq, 'sent']], 'delivered');
     case 'MessageRead': {

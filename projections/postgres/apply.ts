@@ -2,6 +2,7 @@ import type { ConversationCreated, MessageSent } from '../../schemas/index.js';
 import { blockedStatements, unblockedStatements } from './block-statements.js';
 import { createdStatements, creationStatements, memberLeftStatements, membersAddedStatements } from './conversation-statements.js';
 import { messageDeletedStatements, messageEditedStatements } from './message-change-statements.js';
+import { reactionAddedStatements, reactionRemovedStatements } from './reaction-statements.js';
 import { messageRunStatements, messageSentStatements } from './message-statements.js';
 import { deliveredStatements, readStatements, receiptStatements } from './receipt-statements.js';
 import type { LoggedEvent, ProjectedEvent, Statement } from './statement.js';
@@ -27,7 +28,9 @@ import type { LoggedEvent, ProjectedEvent, Statement } from './statement.js';
  * - a leaver's member row is deleted (so a rejoin is a new row, history from the rejoin);
  * - a group's `join_policy` is its event's, absent meaning invite; a direct conversation has none;
  * - an edit replaces a message's content (`edited_at`); a delete leaves a tombstone (`deleted_at`,
- *   no content or media) and takes it out of unread, as evolve does (message-change-statements.ts).
+ *   no content or media) and takes it out of unread, as evolve does (message-change-statements.ts);
+ * - a reaction is a row per (message, user, emoji), kept only on a message not deleted; a delete
+ *   drops its message's reactions (reaction-statements.ts).
  *
  * `conversations.log_seq` is the stream sequence of the last event of that conversation applied;
  * `last_activity_at` moves on creation, joins and messages (not receipts, not leaves).
@@ -49,6 +52,10 @@ function eventStatements(logged: LoggedEvent, bump: boolean): Statement[] {
       return messageEditedStatements({ seq, event: e }, bump);
     case 'MessageDeleted':
       return messageDeletedStatements({ seq, event: e }, bump);
+    case 'ReactionAdded':
+      return reactionAddedStatements({ seq, event: e }, bump);
+    case 'ReactionRemoved':
+      return reactionRemovedStatements({ seq, event: e }, bump);
     case 'MessageDelivered':
       return deliveredStatements({ seq, event: e }, bump);
     case 'MessageRead':

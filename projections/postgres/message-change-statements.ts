@@ -10,6 +10,7 @@ import type { LoggedEvent, Statement } from './statement.js';
  * - a delete makes the row a tombstone: content, media and mentions gone, `deleted_at` set. The
  *   members who had it unread (after their read watermark, not its sender) lose one unread, only
  *   when the row turned into a tombstone here, so the statement is harmless if it ever ran twice;
+ * - a delete drops the message's reactions;
  * - the conversation's preview follows its last message: edited text, or empty when deleted.
  */
 
@@ -44,6 +45,8 @@ export function messageDeletedStatements({ seq, event: e }: LoggedEvent<MessageD
               WHERE m.conversation_id = $1 AND m.user_id <> $3 AND m.read_seq < t.seq`,
       values: [e.conversationId, d.messageId, d.sender, e.at],
     },
+    // A tombstone keeps no reactions.
+    { text: `DELETE FROM reactions WHERE message_id = $1 AND conversation_id = $2`, values: [d.messageId, e.conversationId] },
     {
       text: `UPDATE conversations SET last_message_preview = NULL WHERE id = $1 AND last_message_id = $2`,
       values: [e.conversationId, d.messageId],

@@ -47,6 +47,10 @@ import type {
   MessageRead,
   MessageSent,
   MessageType,
+  AddReaction,
+  RemoveReaction,
+  ReactionAdded,
+  ReactionRemoved,
   Origin,
   SendMessage,
   UnblockUser,
@@ -188,6 +192,26 @@ export function edit(by: string, messageId: string, content: string, conversatio
 /** A delete; command id `cmd-delete-<by>-<messageId>` unless told otherwise. */
 export function del(by: string, messageId: string, conversationId: string = GROUP, opts: Meta = {}): DeleteMessage {
   return { type: 'message.delete', ...meta(by, `cmd-delete-${by}-${messageId}`, opts), conversationId, data: { messageId } };
+}
+
+/** A reaction added; command id `cmd-react-<by>-<messageId>-<emoji>` unless told otherwise. */
+export function react(by: string, messageId: string, emoji: string, conversationId: string = GROUP, opts: Meta = {}): AddReaction {
+  return { type: 'reaction.add', ...meta(by, `cmd-react-${by}-${messageId}-${emoji}`, opts), conversationId, data: { messageId, emoji } };
+}
+
+/** A reaction removed; command id `cmd-unreact-<by>-<messageId>-<emoji>` unless told otherwise. */
+export function unreact(by: string, messageId: string, emoji: string, conversationId: string = GROUP, opts: Meta = {}): RemoveReaction {
+  return { type: 'reaction.remove', ...meta(by, `cmd-unreact-${by}-${messageId}-${emoji}`, opts), conversationId, data: { messageId, emoji } };
+}
+
+/** The ReactionAdded of `react(by, messageId, emoji)` on message number `seq`. */
+export function reactionAdded(by: string, messageId: string, seq: number, emoji: string, conversationId: string = GROUP, m: Partial<EventMeta> = {}): ReactionAdded {
+  return { ...envelopeOf('ReactionAdded', by, conversationId, { commandId: `cmd-react-${by}-${messageId}-${emoji}`, ...m }), data: { messageId, seq, emoji } };
+}
+
+/** The ReactionRemoved of `unreact(by, messageId, emoji)` on message number `seq`. */
+export function reactionRemoved(by: string, messageId: string, seq: number, emoji: string, conversationId: string = GROUP, m: Partial<EventMeta> = {}): ReactionRemoved {
+  return { ...envelopeOf('ReactionRemoved', by, conversationId, { commandId: `cmd-unreact-${by}-${messageId}-${emoji}`, ...m }), data: { messageId, seq, emoji } };
 }
 
 /** A delivery receipt; its command id is `cmd-delivered-<by>-<conversationId>-<upToSeq>` unless told otherwise. */

@@ -221,6 +221,7 @@ t.test('snapshot', async (t) => {
         ['m_b2', [3, 'bob', 0]],
         ['m_c1', [4, 'carol', 0]],
       ],
+      reactions: [],
       version: 10,
       recentCommands: [
         ['cmd-create-g_team', 1],

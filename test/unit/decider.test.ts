@@ -529,6 +529,7 @@ t.test('evolve', async (t) => {
       unread: new Map(),
       senderRuns: [],
       messages: new Map(),
+      reactions: new Map(),
       version: 0,
       recentCommands: new Map(),
     });
@@ -562,6 +563,7 @@ t.test('evolve', async (t) => {
       ]),
       senderRuns: [[1, 'carol']],
       messages: new Map([['m_t1', [1, 'carol', 0]]]),
+      reactions: new Map(),
       version: 41,
       recentCommands: new Map([
         ['cmd-create-g_team', 5],

@@ -25,7 +25,7 @@ export const frameOf = (type: ClientFrameType): fc.Arbitrary<unknown> =>
 export const anyFrame: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...clientFrameTypes).chain(frameOf) },
   { weight: 2, arbitrary: mutated(fc.constantFrom(...clientFrameTypes).chain((type) => fc.record({ type: fc.constant(type), payload: validPayload(type) }))) },
-  { weight: 1, arbitrary: fc.record({ type: fc.oneof(fc.constantFrom(...plannedClientFrames), hostileString), ref, payload: hostileValue }) },
+  { weight: 1, arbitrary: fc.record({ type: plannedClientFrames.size > 0 ? fc.oneof(fc.constantFrom(...plannedClientFrames), hostileString) : hostileString, ref, payload: hostileValue }) },
   { weight: 1, arbitrary: hostileValue },
 );
 

@@ -13,6 +13,7 @@ import {
   buildDeleteMessage,
   buildEditMessage,
   buildMembership,
+  buildReaction,
   buildReceipt,
   buildSendMessage,
   type Built,
@@ -55,6 +56,8 @@ const commandOf: { [T in ClientFrameType]: ((payload: never, ctx: CommandContext
   'message.send': buildSendMessage,
   'message.edit': buildEditMessage,
   'message.delete': buildDeleteMessage,
+  'reaction.add': (p, c) => buildReaction('reaction.add', p, c),
+  'reaction.remove': (p, c) => buildReaction('reaction.remove', p, c),
   'message.delivered': (p, c) => buildReceipt('receipt.delivered', p, c),
   'message.read': (p, c) => buildReceipt('receipt.read', p, c),
   'block.add': (p, c) => buildBlock('block.add', p, c),
@@ -164,10 +167,16 @@ function conversationStates(command: ConversationCommand): ConversationState[] {
   if (command.type === 'message.edit' || command.type === 'message.delete') {
     states.push(setUp(id, peer, [peer, actor], { sender: actor, messageId: command.data.messageId }));
   }
+  // A reaction on a message that is there (the frame's id), and its removal once it was added.
+  if (command.type === 'reaction.add' || command.type === 'reaction.remove') {
+    const own = { sender: peer, messageId: command.data.messageId };
+    states.push(setUp(id, peer, [peer, actor], own));
+    if (command.type === 'reaction.remove') states.push(setUp(id, peer, [peer, actor], { ...own, reaction: { userId: actor, emoji: command.data.emoji } }));
+  }
   return states;
 }
 
-function setUp(id: string, owner: string, members: string[], own?: { sender: string; messageId: string }): ConversationState {
+function setUp(id: string, owner: string, members: string[], own?: { sender: string; messageId: string; reaction?: { userId: string; emoji: string } }): ConversationState {
   const at = Date.now();
   let state = initialState(id);
   let seq = 0;
@@ -180,6 +189,10 @@ function setUp(id: string, owner: string, members: string[], own?: { sender: str
   apply({ type: 'message.send', id: 'setup-send', conversationId: id, actor: { id: owner }, at, data: { messageId: 'm-setup', tempId: 'setup', type: 'text', content: 'hello' } });
   if (own) {
     apply({ type: 'message.send', id: 'setup-own', conversationId: id, actor: { id: own.sender }, at, data: { messageId: own.messageId, tempId: 'own', type: 'text', content: 'mine' } });
+    if (own.reaction) {
+      const { userId, emoji } = own.reaction;
+      apply({ type: 'reaction.add', id: 'setup-react', conversationId: id, actor: { id: userId }, at, data: { messageId: own.messageId, emoji } });
+    }
   }
   return state;
 }
