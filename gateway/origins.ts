@@ -38,7 +38,7 @@ export class OriginPolicy {
   }
 }
 
-export const ALLOWED_METHODS = 'GET, POST, PATCH, DELETE';
+export const ALLOWED_METHODS = 'GET, POST, PUT, PATCH, DELETE';
 /** What a browser may send: the token and the JSON body's type. Idempotency travels in the body (`tempId`). */
 export const ALLOWED_HEADERS = 'authorization, content-type';
 /** What browser code may read besides the simple headers: the mark of a repeated send. */

@@ -64,7 +64,7 @@ function toMessage(r: MessageRow) {
  * messages after `afterSeq` (where the reader's membership began) exist for this read, so
  * `hasMore` is false on the page that reaches their join.
  */
-export async function messagesPage(db: ReadDb, conversationId: string, page: { afterSeq: number; before?: number; limit: number }) {
+export async function messagesPage(db: ReadDb, conversationId: string, page: { afterSeq: number; before?: number; limit: number }, reader: string) {
   const s = ident(db.schema);
   const { afterSeq, before, limit } = page;
   const { rows } = await db.pool.query(
@@ -72,8 +72,32 @@ export async function messagesPage(db: ReadDb, conversationId: string, page: { a
     [conversationId, afterSeq, before ?? 2 ** 31 - 1, limit + 1],
   );
   const hasMore = rows.length > limit;
-  const messages = (rows as MessageRow[]).slice(0, limit).reverse().map(toMessage);
+  const found = (rows as MessageRow[]).slice(0, limit).reverse();
+  const reactions = await reactionsOf(db, found.map((r) => r.id), reader);
+  const messages = found.map((r) => ({ ...toMessage(r), reactions: reactions.get(r.id) ?? [] }));
   return { messages, hasMore, ...(hasMore && messages.length > 0 ? { nextBefore: messages[0]!.seq } : {}) };
+}
+
+/**
+ * The reactions on these messages as the reader sees them: per emoji, how many reacted and whether
+ * the reader is one of them, in the order each emoji first appeared. A deleted message has none
+ * (its rows went with the delete).
+ */
+async function reactionsOf(db: ReadDb, messageIds: string[], reader: string) {
+  const out = new Map<string, { emoji: string; count: number; me: boolean }[]>();
+  if (messageIds.length === 0) return out;
+  const { rows } = await db.pool.query(
+    `SELECT message_id, emoji, count(*)::int AS count, bool_or(user_id = $2) AS me
+       FROM ${ident(db.schema)}.reactions WHERE message_id = ANY($1)
+      GROUP BY message_id, emoji ORDER BY message_id, min(created_at), emoji`,
+    [messageIds, reader],
+  );
+  for (const r of rows) {
+    const list = out.get(r.message_id) ?? [];
+    list.push({ emoji: r.emoji as string, count: r.count as number, me: r.me as boolean });
+    out.set(r.message_id, list);
+  }
+  return out;
 }
 
 export async function conversationsOf(db: ReadDb, userId: string, limit: number) {

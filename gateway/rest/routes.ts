@@ -6,7 +6,7 @@ import type { Identity, TokenVerifier } from '../auth.js';
 import type { Faults } from '../../lib/faults.js';
 import { guardHttp } from '../guard.js';
 import { OVERLOADED_MESSAGE } from '../frame-handler.js';
-import { buildCreateConversation, buildDeleteMessage, buildEditMessage, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../commands.js';
+import { buildCreateConversation, buildDeleteMessage, buildEditMessage, buildReaction, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../commands.js';
 import type { GatewayAdmin } from '../admin.js';
 import { ALLOWED_METHODS, type OriginPolicy } from '../origins.js';
 import { mountAdminRoutes } from './admin-routes.js';
@@ -43,9 +43,9 @@ export type RestDeps = {
 
 export type Ctx = { res: HttpResponse; request: Request; identity: Identity; body: unknown };
 /** uWebSockets.js's method names: `del` is DELETE. */
-export type Route = (method: 'get' | 'post' | 'patch' | 'del', pattern: string, handler: (ctx: Ctx) => Promise<void>) => void;
+export type Route = (method: 'get' | 'post' | 'put' | 'patch' | 'del', pattern: string, handler: (ctx: Ctx) => Promise<void>) => void;
 
-const METHOD_NAMES = { get: 'GET', post: 'POST', patch: 'PATCH', del: 'DELETE' } as const;
+const METHOD_NAMES = { get: 'GET', post: 'POST', put: 'PUT', patch: 'PATCH', del: 'DELETE' } as const;
 
 /**
  * REST on the gateway port, same JWT as the WebSocket (Authorization: Bearer). Writes take the
@@ -170,7 +170,7 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
     const limit = intParam(ctx.request.query.get('limit'), 50, 1, 200);
     const db = readDb();
     const afterSeq = await memberOnly(db, conversationId, ctx.identity.userId);
-    sendJson(ctx.res, ctx.request, 200, await messagesPage(db, conversationId, { afterSeq, ...(before !== undefined ? { before } : {}), limit }));
+    sendJson(ctx.res, ctx.request, 200, await messagesPage(db, conversationId, { afterSeq, ...(before !== undefined ? { before } : {}), limit }, ctx.identity.userId));
   });
 
   // Edit and delete: the rules of message.edit / message.delete (the engine's), answered once decided.
@@ -189,6 +189,19 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
     const o = await decide(ctx, (c) => buildDeleteMessage(payload, c));
     sendJson(ctx.res, ctx.request, 200, o.result, o.outcome === 'duplicate' ? { 'idempotent-replay': 'true' } : {});
   });
+
+  // Reactions: the rules of reaction.add / reaction.remove. The emoji is the URL-decoded last path
+  // segment, validated as the frame's. A reaction already there (or one not there to remove) is not
+  // an error: 200 with changed false, as nothing changed.
+  for (const [method, type] of [['put', 'reaction.add'], ['del', 'reaction.remove']] as const) {
+    route(method, '/v1/conversations/:id/messages/:messageId/reactions/:emoji', async (ctx) => {
+      const conversationId = idParam(ctx.request, 0, 'the conversation id');
+      const messageId = idParam(ctx.request, 1, 'the message id');
+      const payload = validate(type, { conversationId, messageId, emoji: ctx.request.params[2] });
+      const o = await decide(ctx, (c) => buildReaction(type, payload, c));
+      sendJson(ctx.res, ctx.request, 200, o.outcome === 'accepted' ? { changed: true, reaction: o.result } : { changed: false });
+    });
+  }
 
   route('post', '/v1/conversations/:id/read', async (ctx) => {
     const conversationId = idParam(ctx.request, 0, 'the conversation id');
