@@ -73,6 +73,7 @@ export async function checksums(pool: pg.Pool, schema: string): Promise<Record<s
     ['conversation_members', `${s}.conversation_members`, 'conversation_id, user_id'],
     ['messages', `${s}.messages`, 'conversation_id, seq, id'],
     ['blocks', `${s}.blocks`, 'blocker_id, blocked_id'],
+    ['reactions', `${s}.reactions`, 'message_id, user_id, emoji'],
   ];
   return inTransaction(pool, async (client) => {
     await client.query("SET LOCAL TimeZone TO 'UTC'");
@@ -104,7 +105,8 @@ export function prng(seed: number): () => number {
   };
 }
 
-type Sent = { messageId: string; seq: number; sender: string; deleted: boolean };
+/** reactions: `user emoji` pairs on the message, as the decider keeps them. */
+type Sent = { messageId: string; seq: number; sender: string; deleted: boolean; reactions: Set<string> };
 type ConvModel = {
   id: string;
   kind: 'direct' | 'group';
@@ -129,7 +131,7 @@ export function generateEvents(opts: {
   /** Largest group (joins stop there); unbounded by default. */
   maxMembers?: number;
   /**
-   * Edits and deletes by the senders of messages too (taking part of the blocks' share). Opt-in:
+   * Edits and deletes by the senders of messages, and members' reactions, too (taking part of the blocks' share). Opt-in:
    * it changes the log a seed gives, which older tests' expectations were written against.
    */
   changes?: boolean;
@@ -221,7 +223,7 @@ export function generateEvents(opts: {
         },
       });
       const last = events.at(-1)!;
-      if (last.type === 'MessageSent') c.sent.push({ messageId: last.data.messageId, seq, sender, deleted: false });
+      if (last.type === 'MessageSent') c.sent.push({ messageId: last.data.messageId, seq, sender, deleted: false, reactions: new Set() });
     } else if (r < 0.86) {
       if (members.length === 0 || c.last === 0) continue;
       const userId = pick(members);
@@ -249,9 +251,29 @@ export function generateEvents(opts: {
       c.delivered.delete(leaver);
       events.push({ ...envelope(leaver), type: 'MemberLeft', conversationId: c.id, data: { userId: leaver } });
     } else if (opts.changes && r < 0.99) {
-      const m = c.sent.length > 0 ? pick(c.sent) : undefined;
-      if (!m || m.deleted || !c.members.has(m.sender)) continue;
-      if (rnd() < 0.6) {
+      const roll = rnd();
+      // Reactions go to the latest few messages (as in a chat), so some get several and some are taken back.
+      const m = c.sent.length > 0 ? pick(roll < 0.5 ? c.sent.slice(-2) : c.sent) : undefined;
+      if (!m || m.deleted) continue;
+      if (roll < 0.5) {
+        // A member reacts, or takes a reaction of theirs back (a pair at most once, as the decider allows).
+        // Now and then a member's reaction is taken back; otherwise a member adds any of a few.
+        const takeBack = [...m.reactions].filter((k) => c.members.has(k.split(' ')[0]!));
+        const back = takeBack.length > 0 && rnd() < 0.4 ? pick(takeBack) : undefined;
+        const reactor = back ? back.split(' ')[0]! : pick([...c.members]);
+        if (reactor === undefined) continue;
+        const theirs = [...m.reactions].filter((k) => k.startsWith(`${reactor} `));
+        const emoji = back ? back.slice(reactor.length + 1) : pick(['👍', '❤️', '😂', '🎉']);
+        const key = `${reactor} ${emoji}`;
+        const had = m.reactions.has(key);
+        if (!had && theirs.length >= 3) continue;
+        if (had) m.reactions.delete(key);
+        else m.reactions.add(key);
+        events.push({ ...envelope(reactor), type: had ? 'ReactionRemoved' : 'ReactionAdded', conversationId: c.id, data: { messageId: m.messageId, seq: m.seq, emoji } });
+        continue;
+      }
+      if (!c.members.has(m.sender)) continue;
+      if (roll < 0.8) {
         events.push({
           ...envelope(m.sender),
           type: 'MessageEdited',
