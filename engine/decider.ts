@@ -294,7 +294,9 @@ function decideDelete(command: DeleteMessage, state: ConversationState): Decisio
  * reaction already there is a no-op (nothing appended, nothing sent), like a stale receipt.
  * Bounded: at most limits.reactionsPerMessageMax distinct emoji on one message (a new emoji past
  * them is refused; one already there can still be added by more members) and at most
- * limits.reactionsPerUserMax emoji from one user on one message — both validation_error.
+ * limits.reactionsPerUserMax emoji from one user on one message, and at most
+ * limits.reactionsPerConversationMax on the kept messages of the conversation together (what bounds
+ * its state and snapshot) — all validation_error.
  */
 function decideAddReaction(command: AddReaction, state: ConversationState, context: DecideContext): Decision {
   const actor = command.actor.id;
@@ -310,6 +312,11 @@ function decideAddReaction(command: AddReaction, state: ConversationState, conte
   }
   if (!pairs.some(([e]) => e === emoji) && new Set(pairs.map(([e]) => e)).size >= limits.reactionsPerMessageMax) {
     return reject('validation_error', `at most ${limits.reactionsPerMessageMax} distinct reactions on one message`);
+  }
+  let total = 0;
+  for (const list of state.reactions.values()) total += list.length;
+  if (total >= limits.reactionsPerConversationMax) {
+    return reject('validation_error', `this conversation holds ${limits.reactionsPerConversationMax} reactions on its recent messages; take some back first`);
   }
   return { kind: 'append', events: [{ ...envelope(command, 'ReactionAdded', command.id), data: { messageId, seq: kept[0], emoji } }] };
 }

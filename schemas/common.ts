@@ -102,6 +102,13 @@ export const limits = {
   reactionsPerMessageMax: 20,
   reactionsPerUserMax: 3,
   /**
+   * Reactions kept on one conversation's kept messages together: what keeps its state and snapshot
+   * bounded (about 40 bytes each in a snapshot: ~400 KB at the cap, below a NATS message) however
+   * large the group. Past it a new reaction is refused until older messages fall out of the kept
+   * 1,000 or reactions are taken back.
+   */
+  reactionsPerConversationMax: 10_000,
+  /**
    * Users named in one presence.subscribe / presence.unsubscribe frame, and the most a connection
    * may hold subscribed (PARLEY_PRESENCE_MAX_SUBSCRIPTIONS may lower it, never raise it).
    */

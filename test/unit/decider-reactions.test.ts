@@ -83,6 +83,16 @@ t.test('reaction.add', async (t) => {
     g.when(react('alice', M1, emojiN(3))).then(t, [reactionAdded('alice', M1, 1, emojiN(3))]);
   });
 
+  t.test(`at most ${limits.reactionsPerConversationMax} reactions on the kept messages together (the state stays bounded)`, async (t) => {
+    const g = given(GROUP, bobSaid());
+    // Filled directly: folding that many events would only make the test slow.
+    const filler: [string, string][] = Array.from({ length: limits.reactionsPerConversationMax }, (_, i) => [emojiN(i % 20), `u${i}`]);
+    g.state.reactions.set('m_other', filler);
+    g.when(react('carol', M1, '👍')).thenRejects(t, 'validation_error');
+    g.state.reactions.set('m_other', filler.slice(1));
+    g.when(react('carol', M1, '👍')).then(t, [reactionAdded('carol', M1, 1, '👍')]);
+  });
+
   t.test('in a direct conversation, a block either way stops a reaction (not its removal)', async (t) => {
     const history = [directCreated('alice', 'bob'), messageSent('bob', DIRECT_AB, 1)];
     const g = given(DIRECT_AB, history);
