@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { unpack } from 'msgpackr';
 import type { WireMessage } from '../arbitraries/frames.js';
@@ -45,6 +46,24 @@ export class FuzzSocket {
       }
       this.#wake();
     });
+  }
+
+  /**
+   * A msgpack socket with `token`, served (connection.success seen); undefined when the per-address
+   * limiter refused it with 429 (a well-formed answer, and no place to probe from).
+   */
+  static async served(url: string, token: string): Promise<FuzzSocket | undefined> {
+    let socket: FuzzSocket;
+    try {
+      socket = await FuzzSocket.open(url, 'msgpack', token);
+    } catch (err) {
+      if (!(err instanceof UpgradeRefused) || err.status !== 429) throw err;
+      return undefined;
+    }
+    const served = await socket.waitFor((f) => (f as { type?: string }).type === 'connection.success', 0, 10_000);
+    if (!served) socket.terminate();
+    assert.ok(served, 'served');
+    return socket;
   }
 
   /** Open a socket in `codec`, with a token at the upgrade or none; resolves once it is open. */

@@ -6,7 +6,7 @@ import { presenceUsersParam } from '../../../gateway/rest/presence-params.js';
 import { payloadOf } from '../arbitraries/frames.js';
 import { hostileString } from '../arbitraries/hostile.js';
 import { escaped } from '../arbitraries/requests.js';
-import { FuzzSocket, UpgradeRefused } from '../e2e/fuzz-socket.js';
+import { FuzzSocket } from '../e2e/fuzz-socket.js';
 import { send } from '../e2e/http-request.js';
 import { assertErrorShape, type FuzzTarget } from '../e2e/target.js';
 import type { FuzzProperty } from '../property.js';
@@ -64,15 +64,9 @@ export function presenceSubscribeProperties(target: FuzzTarget): FuzzProperty[] 
       testRuns: 40,
       property: fc.asyncProperty(fc.array(presenceFrame, { minLength: 1, maxLength: 8 }), async (frames) => {
         const faults = target.faults();
-        let socket: FuzzSocket;
+        const socket = await FuzzSocket.served(target.wsUrl, await target.system.token(`fuzz-watcher-${++users}`));
+        if (!socket) return;
         try {
-          socket = await FuzzSocket.open(target.wsUrl, 'msgpack', await target.system.token(`fuzz-watcher-${++users}`));
-        } catch (err) {
-          if (!(err instanceof UpgradeRefused) || err.status !== 429) throw err;
-          return;
-        }
-        try {
-          assert.ok(await socket.waitFor((f) => (f as { type?: string }).type === 'connection.success', 0, 10_000), 'served');
           const from = socket.received.length;
           const sent = new Map<string, { type: string; payload: unknown }>();
           for (const [i, frame] of frames.entries()) {

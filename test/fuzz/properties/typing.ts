@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import type { TestClient } from '../../helpers/client.js';
 import { payloadOf } from '../arbitraries/frames.js';
-import { FuzzSocket, UpgradeRefused } from '../e2e/fuzz-socket.js';
+import { FuzzSocket } from '../e2e/fuzz-socket.js';
 import { assertErrorShape, type FuzzTarget } from '../e2e/target.js';
 import type { FuzzProperty } from '../property.js';
 
@@ -42,15 +42,9 @@ export function typingProperties(target: FuzzTarget): FuzzProperty[] {
       property: fc.asyncProperty(fc.array(typingFrame, { minLength: 1, maxLength: 8 }), async (frames) => {
         const { id, members } = await (group ??= setUp());
         const faults = target.faults();
-        let socket: FuzzSocket;
+        const socket = await FuzzSocket.served(target.wsUrl, await target.system.token(`fuzz-typist-${++senders}`));
+        if (!socket) return;
         try {
-          socket = await FuzzSocket.open(target.wsUrl, 'msgpack', await target.system.token(`fuzz-typist-${++senders}`));
-        } catch (err) {
-          if (!(err instanceof UpgradeRefused) || err.status !== 429) throw err;
-          return;
-        }
-        try {
-          assert.ok(await socket.waitFor((f) => (f as { type?: string }).type === 'connection.success', 0, 10_000), 'served');
           const from = socket.received.length;
           const refs: string[] = [];
           for (const [i, frame] of frames.entries()) {
