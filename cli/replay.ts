@@ -146,7 +146,7 @@ function clean(text: string, max: number): string {
 
 function members(list: unknown): string {
   if (!Array.isArray(list)) return '?';
-  return list.map((m: { userId?: unknown; role?: unknown }) => `${String(m?.userId)}${m?.role === 'owner' ? ' (owner)' : ''}`).join(', ');
+  return list.map((m: { userId?: unknown; role?: unknown }) => `${String(m?.userId)}${m?.role === 'owner' || m?.role === 'admin' ? ` (${m.role})` : ''}`).join(', ');
 }
 
 /** A short human summary of one event, e.g. `m_01J… seq 3: hello`. */
@@ -161,6 +161,18 @@ export function describeEvent(event: unknown): string {
       return clean(`added ${members(d.members)}`, 100);
     case 'MemberLeft':
       return clean(`${String(d.userId)} left`, 100);
+    case 'MemberRemoved':
+      return clean(`${String(d.userId)} removed`, 100);
+    case 'MemberRoleChanged':
+      return clean(`${String(d.userId)} is now ${String(d.role)}`, 100);
+    case 'ConversationUpdated': {
+      const changes = [
+        typeof d.title === 'string' ? `title "${d.title}"` : '',
+        d.avatar === null ? 'avatar removed' : typeof d.avatar === 'string' ? `avatar ${d.avatar}` : '',
+        typeof d.joinPolicy === 'string' ? `join policy ${d.joinPolicy}` : '',
+      ].filter(Boolean);
+      return clean(`updated: ${changes.join(', ')}`, 100);
+    }
     case 'MessageSent': {
       const media = Array.isArray(d.media) && d.media.length > 0 ? `[${String(d.type)} ×${d.media.length}] ` : d.type && d.type !== 'text' ? `[${String(d.type)}] ` : '';
       const reply = typeof d.replyToId === 'string' ? `(reply to ${d.replyToId}) ` : '';

@@ -3,6 +3,7 @@ import { directConversationId } from '../lib/ids.js';
 import { conversationNotFound, type ErrorCode } from '../lib/errors.js';
 import { DEFAULT_JOIN_POLICY, limits } from '../schemas/index.js';
 import type {
+  AddMembers,
   ConversationCommand,
   ConversationEvent,
   CreateConversation,
@@ -13,9 +14,12 @@ import type {
   LeaveConversation,
   MarkDelivered,
   MarkRead,
+  RemoveMember,
   RemoveReaction,
   Member,
   SendMessage,
+  SetRole,
+  UpdateConversation,
 } from '../schemas/index.js';
 import { hasReaction, isOpen, sendersBetween, type ConversationState } from '../lib/conversation-state.js';
 
@@ -109,6 +113,14 @@ export function decide(command: ConversationCommand, state: ConversationState, c
       return decideJoin(command, state);
     case 'conversation.leave':
       return decideLeave(command, state);
+    case 'conversation.update':
+      return decideUpdate(command, state);
+    case 'conversation.add_members':
+      return decideAddMembers(command, state);
+    case 'conversation.remove_member':
+      return decideRemoveMember(command, state);
+    case 'conversation.set_role':
+      return decideSetRole(command, state);
     case 'message.send':
       return decideSend(command, state, context);
     case 'message.edit':
@@ -196,6 +208,97 @@ function decideLeave(command: LeaveConversation, state: ConversationState): Deci
   return { kind: 'append', events: [{ ...envelope(command, 'MemberLeft', command.id), data: { userId: command.actor.id } }] };
 }
 
+/** Whether this member runs the group: its owner or an admin (never in a direct conversation). */
+function runsGroup(state: ConversationState, userId: string): boolean {
+  const role = state.members.get(userId);
+  return state.kind === 'group' && (role === 'owner' || role === 'admin');
+}
+
+/**
+ * What is refused before any group administration: a stranger hears not-found (see `notFound`), a
+ * member of a direct conversation that it has no administration, a member who does not run the
+ * group (or, with `ownerOnly`, is not its owner) forbidden. Undefined: the actor may go on.
+ */
+function adminRefusal(command: ConversationCommand, state: ConversationState, ownerOnly = false): Decision | undefined {
+  const actor = command.actor.id;
+  if (!state.members.has(actor)) return notFound(command.conversationId);
+  if (state.kind === 'direct') return reject('forbidden', 'a direct conversation has no administration');
+  if (ownerOnly ? state.members.get(actor) !== 'owner' : !runsGroup(state, actor)) {
+    return reject('forbidden', ownerOnly ? 'only the group owner can do this' : 'only the group owner or an admin can do this');
+  }
+  return undefined;
+}
+
+/**
+ * The owner or an admin changes the title, avatar or join policy. Only what differs from now is
+ * appended; an update that changes nothing is a no-op. The title follows a create's rule: trimmed,
+ * not blank.
+ */
+function decideUpdate(command: UpdateConversation, state: ConversationState): Decision {
+  const refused = adminRefusal(command, state);
+  if (refused) return refused;
+  const { title, avatar, joinPolicy } = command.data;
+  if (title === undefined && avatar === undefined && joinPolicy === undefined) {
+    return reject('validation_error', 'give at least one of title, avatar and joinPolicy');
+  }
+  const trimmed = title?.trim();
+  if (trimmed !== undefined && trimmed.length === 0) return reject('validation_error', 'a group needs a title');
+  const data: { title?: string; avatar?: string | null; joinPolicy?: 'open' | 'invite' } = {};
+  if (trimmed !== undefined && trimmed !== state.title) data.title = trimmed;
+  if (avatar !== undefined && avatar !== (state.avatar ?? null)) data.avatar = avatar;
+  if (joinPolicy !== undefined && joinPolicy !== (state.joinPolicy ?? DEFAULT_JOIN_POLICY)) data.joinPolicy = joinPolicy;
+  if (Object.keys(data).length === 0) return { kind: 'noop' };
+  return { kind: 'append', events: [{ ...envelope(command, 'ConversationUpdated', command.id), data }] };
+}
+
+/**
+ * The owner or an admin adds users as members: how an invite-only group grows. Users already in it
+ * are left out (all of them: a no-op); the group may not pass limits.groupMaxMembers. Blocks do not
+ * apply to groups, as at creation.
+ */
+function decideAddMembers(command: AddMembers, state: ConversationState): Decision {
+  const refused = adminRefusal(command, state);
+  if (refused) return refused;
+  const added = [...new Set(command.data.userIds)].filter((u) => !state.members.has(u));
+  if (added.length === 0) return { kind: 'noop' };
+  if (state.members.size + added.length > limits.groupMaxMembers) {
+    return reject('validation_error', `a group holds at most ${limits.groupMaxMembers} members (${state.members.size} now)`);
+  }
+  return {
+    kind: 'append',
+    events: [{ ...envelope(command, 'MembersAdded', command.id), data: { members: added.map((userId) => ({ userId, role: 'member' as const })) } }],
+  };
+}
+
+/**
+ * The owner removes anyone but themselves; an admin removes members, not admins. Leaving is
+ * conversation.leave's. The removed member is told (member_left with removedBy) and from then on
+ * gets nothing from the group and is refused as a stranger.
+ */
+function decideRemoveMember(command: RemoveMember, state: ConversationState): Decision {
+  const refused = adminRefusal(command, state);
+  if (refused) return refused;
+  const target = command.data.userId;
+  if (target === command.actor.id) return reject('validation_error', 'to leave a group, use conversation.leave');
+  const role = state.members.get(target);
+  if (role === undefined) return reject('not_a_member', `${target} is not a member of this conversation`);
+  if (role === 'owner') return reject('forbidden', 'the group owner cannot be removed');
+  if (role === 'admin' && state.members.get(command.actor.id) !== 'owner') return reject('forbidden', 'only the group owner can remove an admin');
+  return { kind: 'append', events: [{ ...envelope(command, 'MemberRemoved', command.id), data: { userId: target } }] };
+}
+
+/** The owner makes a member an admin or an admin a member; giving the role they have is a no-op. */
+function decideSetRole(command: SetRole, state: ConversationState): Decision {
+  const refused = adminRefusal(command, state, true);
+  if (refused) return refused;
+  const { userId, role } = command.data;
+  const current = state.members.get(userId);
+  if (current === undefined) return reject('not_a_member', `${userId} is not a member of this conversation`);
+  if (current === 'owner') return reject('forbidden', "the group owner's role cannot change");
+  if (current === role) return { kind: 'noop' };
+  return { kind: 'append', events: [{ ...envelope(command, 'MemberRoleChanged', command.id), data: { userId, role } }] };
+}
+
 function decideSend(command: SendMessage, state: ConversationState, context: DecideContext): Decision {
   const { data, actor } = command;
   // Whom it is for comes before what it holds: a send wrong both ways is answered about the recipient.
@@ -271,7 +374,7 @@ function decideEdit(command: EditMessage, state: ConversationState, context: Dec
 }
 
 /**
- * The sender deletes their message; in a group, its owner deletes anyone's. Deleting a deleted
+ * The sender deletes their message; in a group, its owner or an admin deletes anyone's. Deleting a deleted
  * message again is a duplicate of the first delete: its answer is that delete's `message.deleted`.
  */
 function decideDelete(command: DeleteMessage, state: ConversationState): Decision {
@@ -280,8 +383,7 @@ function decideDelete(command: DeleteMessage, state: ConversationState): Decisio
   const kept = state.messages.get(command.data.messageId);
   if (!kept) return messageNotFound(command.data.messageId);
   const [seq, sender, deletedAt] = kept;
-  const owner = state.kind === 'group' && state.members.get(actor) === 'owner';
-  if (sender !== actor && !owner) return reject('forbidden', 'only its sender or the group owner can delete a message');
+  if (sender !== actor && !runsGroup(state, actor)) return reject('forbidden', 'only its sender or the group owner or an admin can delete a message');
   if (deletedAt > 0) return { kind: 'duplicate', eventSeq: deletedAt };
   return {
     kind: 'append',

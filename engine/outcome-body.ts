@@ -1,5 +1,5 @@
 import { isUserCommand } from '../lib/partition.js';
-import { toWireConversation, toWireDeleted, toWireEdited, toWireMessage, toWireReaction } from '../lib/wire.js';
+import { toWireConversation, toWireDeleted, toWireEdited, toWireJoined, toWireLeft, toWireMessage, toWireReaction, toWireUpdated } from '../lib/wire.js';
 import type { AnyCommand, CommandOutcome, ConversationEvent, Origin, UserEvent } from '../schemas/index.js';
 
 /**
@@ -22,7 +22,7 @@ export function outcomeBody(command: AnyCommand, origin: Origin, outcome: Outcom
   };
 }
 
-/** The result an accepted (or duplicate) command reports: the message sent, the conversation created. */
+/** The result an accepted (or duplicate) command reports: the message sent, the conversation created, the change made. */
 export function resultOf(event: unknown): Partial<CommandOutcome> {
   const e = event as ConversationEvent | UserEvent | undefined;
   if (e?.type === 'MessageSent') return { result: toWireMessage(e) };
@@ -30,5 +30,8 @@ export function resultOf(event: unknown): Partial<CommandOutcome> {
   if (e?.type === 'MessageEdited') return { result: toWireEdited(e) };
   if (e?.type === 'MessageDeleted') return { result: toWireDeleted(e) };
   if (e?.type === 'ReactionAdded' || e?.type === 'ReactionRemoved') return { result: toWireReaction(e) };
+  if (e?.type === 'ConversationUpdated' || e?.type === 'MemberRoleChanged') return { result: toWireUpdated(e) };
+  if (e?.type === 'MembersAdded') return { result: toWireJoined(e) };
+  if (e?.type === 'MemberLeft' || e?.type === 'MemberRemoved') return { result: toWireLeft(e) };
   return {};
 }

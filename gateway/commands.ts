@@ -65,6 +65,16 @@ export function buildMembership(
   return { ok: true, command: { type, id: newId('c', ctx.now), conversationId: p.conversationId, ...meta(ctx), data: {} } };
 }
 
+/** Group administration (conversation.update / add_members / remove_member / set_role): the rules are the decider's. */
+export function buildGroupAdmin(
+  type: 'conversation.update' | 'conversation.add_members' | 'conversation.remove_member' | 'conversation.set_role',
+  p: { conversationId: string } & Record<string, unknown>,
+  ctx: CommandContext,
+): Built {
+  const { conversationId, ...data } = p;
+  return { ok: true, command: { type, id: newId('c', ctx.now), conversationId, ...meta(ctx), data } as AnyCommand };
+}
+
 export function buildSendMessage(p: ClientPayload<'message.send'>, ctx: CommandContext): Built {
   const me = ctx.identity.userId;
   // Which conversation the command is for: without exactly one of the two there is none to name.

@@ -21,6 +21,7 @@ import {
   buildMembership,
   buildDeleteMessage,
   buildEditMessage,
+  buildGroupAdmin,
   buildReaction,
   buildReceipt,
   buildSendMessage,
@@ -129,6 +130,11 @@ export class FrameHandler {
       case 'conversation.join':
       case 'conversation.leave':
         return this.#submit(conn, buildMembership(type, payload as never, ctx()), refs);
+      case 'conversation.update':
+      case 'conversation.add_members':
+      case 'conversation.remove_member':
+      case 'conversation.set_role':
+        return this.#submit(conn, buildGroupAdmin(type, payload as never, ctx()), refs);
       case 'message.send': {
         const wait = this.#d.userLimits.takeSend(conn.identity.userId);
         if (wait > 0) return this.reject(conn, 'rate_limited', 'too many messages from this user; retry this send (same tempId) later', { ...refs, retryAfterMs: wait });

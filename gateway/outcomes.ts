@@ -29,6 +29,9 @@ export function renderOutcome(conn: Connection, o: CommandOutcome): void {
       if (o.commandType === 'reaction.add') conn.send({ type: 'reaction.added', ...ref, payload: o.result as never });
       if (o.commandType === 'reaction.remove') conn.send({ type: 'reaction.removed', ...ref, payload: o.result as never });
       if (o.commandType === 'conversation.create') conn.send({ type: 'conversation.created', ...ref, payload: { conversation: o.result } });
+      if (o.commandType === 'conversation.update' || o.commandType === 'conversation.set_role') conn.send({ type: 'conversation.updated', ...ref, payload: o.result as never });
+      if (o.commandType === 'conversation.add_members') conn.send({ type: 'conversation.member_joined', ...ref, payload: o.result as never });
+      if (o.commandType === 'conversation.remove_member') conn.send({ type: 'conversation.member_left', ...ref, payload: o.result as never });
       return;
     case 'noop':
       // Blocking someone already blocked (or unblocking someone who is not) is already true.

@@ -10,6 +10,8 @@ export type ConversationState = {
   exists: boolean;
   kind: ConversationKind;
   title?: string;
+  /** Groups only: the picture's URL, once set by ConversationUpdated. */
+  avatar?: string;
   /**
    * Groups only: who may join (ConversationCreated, later ConversationUpdated). Absent, as in a
    * snapshot from before the policy existed, is read as invite (`isOpen`).
@@ -239,10 +241,23 @@ export function evolve(state: ConversationState, event: ConversationEvent, strea
       }
       break;
     case 'MemberLeft':
+    case 'MemberRemoved':
       state.members.delete(event.data.userId);
       state.delivered.delete(event.data.userId);
       state.read.delete(event.data.userId);
       state.unread.delete(event.data.userId);
+      break;
+    case 'ConversationUpdated': {
+      const d = event.data;
+      if (d.title !== undefined) state.title = d.title;
+      if (d.avatar === null) delete state.avatar;
+      else if (d.avatar !== undefined) state.avatar = d.avatar;
+      if (d.joinPolicy !== undefined) state.joinPolicy = d.joinPolicy;
+      break;
+    }
+    case 'MemberRoleChanged':
+      // Only a member's role changes: one removed since is not brought back.
+      if (state.members.has(event.data.userId)) state.members.set(event.data.userId, event.data.role);
       break;
     case 'MessageSent':
       state.lastMessageSeq = event.data.seq;

@@ -1,6 +1,11 @@
 import {
   DEFAULT_JOIN_POLICY,
   type ConversationCreated,
+  type ConversationUpdated,
+  type MemberLeft,
+  type MemberRemoved,
+  type MemberRoleChanged,
+  type MembersAdded,
   type MessageDeleted,
   type MessageEdited,
   type MessageSent,
@@ -56,4 +61,35 @@ export function toWireDeleted(event: MessageDeleted): ServerPayload<'message.del
 export function toWireReaction(event: ReactionAdded | ReactionRemoved): ServerPayload<'reaction.added'> {
   const d = event.data;
   return { conversationId: event.conversationId, messageId: d.messageId, seq: d.seq, userId: event.actor.id, emoji: d.emoji, at: event.at };
+}
+
+/** conversation.updated: the settings that changed, or the member whose role did. */
+export function toWireUpdated(event: ConversationUpdated | MemberRoleChanged): ServerPayload<'conversation.updated'> {
+  const base = { conversationId: event.conversationId, updatedBy: event.actor.id, at: event.at };
+  if (event.type === 'MemberRoleChanged') return { ...base, roles: [{ userId: event.data.userId, role: event.data.role }] };
+  const d = event.data;
+  return {
+    conversationId: event.conversationId,
+    ...(d.title !== undefined ? { title: d.title } : {}),
+    ...(d.avatar !== undefined ? { avatar: d.avatar } : {}),
+    ...(d.joinPolicy !== undefined ? { joinPolicy: d.joinPolicy } : {}),
+    updatedBy: event.actor.id,
+    at: event.at,
+  };
+}
+
+/** conversation.member_joined: `addedBy` when someone else added them (add_members), not for a join. */
+export function toWireJoined(event: MembersAdded): ServerPayload<'conversation.member_joined'> {
+  const joined = event.data.members.length === 1 && event.data.members[0]!.userId === event.actor.id;
+  return { conversationId: event.conversationId, members: event.data.members, ...(joined ? {} : { addedBy: event.actor.id }), at: event.at };
+}
+
+/** conversation.member_left: `removedBy` when an owner or admin removed them. */
+export function toWireLeft(event: MemberLeft | MemberRemoved): ServerPayload<'conversation.member_left'> {
+  return {
+    conversationId: event.conversationId,
+    userId: event.data.userId,
+    ...(event.type === 'MemberRemoved' ? { removedBy: event.actor.id } : {}),
+    at: event.at,
+  };
 }

@@ -1,5 +1,5 @@
 import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
-import { ConversationId, Count, Emoji, Id, JoinPolicy, Media, MessageType, Ref, TempId, UserId, limits } from './common.js';
+import { AssignableRole, Avatar, ConversationId, Count, Emoji, Id, JoinPolicy, Media, MessageType, Ref, TempId, UserId, limits } from './common.js';
 
 /**
  * Client → server frames: `{ type, ref?, payload }`. A text frame is JSON, a binary frame msgpack.
@@ -36,6 +36,19 @@ export const clientPayloads = {
   ]),
   'conversation.join': Payload({ conversationId: ConversationId }),
   'conversation.leave': Payload({ conversationId: ConversationId }),
+  /** Groups only, owner or admin: the fields to change (at least one); avatar null removes it. */
+  'conversation.update': Payload({
+    conversationId: ConversationId,
+    title: Type.Optional(Type.String({ minLength: 1, maxLength: limits.titleMaxLength })),
+    avatar: Type.Optional(Type.Union([Avatar, Type.Null()])),
+    joinPolicy: Type.Optional(JoinPolicy),
+  }),
+  'conversation.add_members': Payload({
+    conversationId: ConversationId,
+    userIds: Type.Array(UserId, { minItems: 1, maxItems: limits.addMembersMax }),
+  }),
+  'conversation.remove_member': Payload({ conversationId: ConversationId, userId: UserId }),
+  'conversation.set_role': Payload({ conversationId: ConversationId, userId: UserId, role: AssignableRole }),
   'message.send': Payload({
     conversationId: Type.Optional(ConversationId),
     toUserId: Type.Optional(UserId),

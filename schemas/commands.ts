@@ -1,5 +1,5 @@
 import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
-import { Actor, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, Media, MessageType, Origin, TempId, UserId, limits } from './common.js';
+import { Actor, AssignableRole, Avatar, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, Media, MessageType, Origin, TempId, UserId, limits } from './common.js';
 
 /** A command's data: exactly these fields (commands become events, kept for good). */
 const Data = <P extends TProperties>(fields: P) => Type.Object(fields, { additionalProperties: false });
@@ -38,6 +38,22 @@ export const CreateConversation = command(
 export const JoinConversation = command('conversation.join', Data({}));
 export const LeaveConversation = command('conversation.leave', Data({}));
 
+/**
+ * Running a group (owner or admin; set_role owner only). An update names only what it changes;
+ * `avatar: null` removes the picture.
+ */
+export const UpdateConversation = command(
+  'conversation.update',
+  Data({
+    title: Type.Optional(Type.String({ maxLength: limits.titleMaxLength })),
+    avatar: Type.Optional(Type.Union([Avatar, Type.Null()])),
+    joinPolicy: Type.Optional(JoinPolicy),
+  }),
+);
+export const AddMembers = command('conversation.add_members', Data({ userIds: Type.Array(UserId, { minItems: 1, maxItems: limits.addMembersMax }) }));
+export const RemoveMember = command('conversation.remove_member', Data({ userId: UserId }));
+export const SetRole = command('conversation.set_role', Data({ userId: UserId, role: AssignableRole }));
+
 export const SendMessage = command(
   'message.send',
   Data({
@@ -74,7 +90,22 @@ export const MarkRead = command(
   Data({ upToSeq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'omitted: everything so far' })) }),
 );
 
-export const commandSchemas = { CreateConversation, JoinConversation, LeaveConversation, SendMessage, EditMessage, DeleteMessage, AddReaction, RemoveReaction, MarkDelivered, MarkRead } as const;
+export const commandSchemas = {
+  CreateConversation,
+  JoinConversation,
+  LeaveConversation,
+  UpdateConversation,
+  AddMembers,
+  RemoveMember,
+  SetRole,
+  SendMessage,
+  EditMessage,
+  DeleteMessage,
+  AddReaction,
+  RemoveReaction,
+  MarkDelivered,
+  MarkRead,
+} as const;
 
 /** Commands on a user's own stream (`<prefix>.ev.user.<userId>`); `userId` is the acting user. */
 function userCommand<T extends string, D extends TSchema>(type: T, data: D) {
@@ -102,6 +133,10 @@ export type UserCommand = BlockUser | UnblockUser;
 export type CreateConversation = Static<typeof CreateConversation>;
 export type JoinConversation = Static<typeof JoinConversation>;
 export type LeaveConversation = Static<typeof LeaveConversation>;
+export type UpdateConversation = Static<typeof UpdateConversation>;
+export type AddMembers = Static<typeof AddMembers>;
+export type RemoveMember = Static<typeof RemoveMember>;
+export type SetRole = Static<typeof SetRole>;
 export type SendMessage = Static<typeof SendMessage>;
 export type EditMessage = Static<typeof EditMessage>;
 export type DeleteMessage = Static<typeof DeleteMessage>;
@@ -113,6 +148,10 @@ export type ConversationCommand =
   | CreateConversation
   | JoinConversation
   | LeaveConversation
+  | UpdateConversation
+  | AddMembers
+  | RemoveMember
+  | SetRole
   | SendMessage
   | EditMessage
   | DeleteMessage

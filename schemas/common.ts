@@ -70,8 +70,16 @@ export const Origin = Type.Object({
 });
 export type Origin = Static<typeof Origin>;
 
-export const Role = Type.Union([Type.Literal('owner'), Type.Literal('member')]);
+/**
+ * A member's role in a group: the `owner` (its creator: runs everything, cannot be removed), an
+ * `admin` (made so by the owner: updates the group, adds members, removes members, deletes
+ * messages) or a `member`. Both members of a direct conversation are `member`.
+ */
+export const Role = Type.Union([Type.Literal('owner'), Type.Literal('admin'), Type.Literal('member')]);
 export type Role = Static<typeof Role>;
+/** The roles conversation.set_role can give: the owner is the creator, never assigned. */
+export const AssignableRole = Type.Union([Type.Literal('admin'), Type.Literal('member')]);
+export type AssignableRole = Static<typeof AssignableRole>;
 
 export const Member = Type.Object({ userId: UserId, role: Role });
 export type Member = Static<typeof Member>;
@@ -89,6 +97,20 @@ export const JoinPolicy = Type.Union([Type.Literal('open'), Type.Literal('invite
   description: "who may join a group: 'open' (anyone with its id) or 'invite' (only those added); absent means 'invite'",
 });
 export type JoinPolicy = Static<typeof JoinPolicy>;
+/**
+ * A group's picture: an http(s) URL, at most 2,048 characters. Narrower than a
+ * media URL on purpose: any admin sets it and every member's client renders it, so a
+ * `javascript:` or `data:` URL never gets in.
+ */
+export const Avatar = Type.String({
+  minLength: 1,
+  maxLength: 2048,
+  // RFC 3986's characters less the quote and parentheses: nothing that ends an HTML attribute or
+  // a CSS url() (a client can percent-encode them).
+  pattern: "^https?://[A-Za-z0-9._~:/?#\\[\\]@!$&*+,;=%-]+$",
+  description: "an http(s) URL of RFC 3986's characters but quotes and parentheses (percent-encode them), at most 2,048 characters",
+});
+
 /** What an absent policy means, everywhere it is read (engine, read models, wire). */
 export const DEFAULT_JOIN_POLICY: JoinPolicy = 'invite';
 
@@ -97,6 +119,8 @@ export const limits = {
   mediaMaxItems: 10,
   mentionsMaxItems: 50,
   groupMaxMembers: 1_000,
+  /** Users one conversation.add_members may name (a group holds at most groupMaxMembers in all). */
+  addMembersMax: 999,
   titleMaxLength: 256,
   /** Distinct emoji on one message (all users together), and emoji one user puts on one message. */
   reactionsPerMessageMax: 20,

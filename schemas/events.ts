@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { StoredActor, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, StoredMedia, Member, MessageType, Origin, TempId, Timestamp, UserId, limits } from './common.js';
+import { AssignableRole, Avatar, StoredActor, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, StoredMedia, Member, MessageType, Origin, TempId, Timestamp, UserId, limits } from './common.js';
 
 /**
  * The audit log. Every event is `{ type, v, id, conversationId, actor, at, commandId, origin?, data }`,
@@ -38,6 +38,7 @@ export const ConversationCreated = event(
   'A direct or group conversation was created with its first members.',
 );
 
+/** The actor is the joiner (conversation.join) or the owner or admin who added them (add_members). */
 export const MembersAdded = event(
   'MembersAdded',
   Type.Object({ members: Type.Array(Member, { minItems: 1 }) }),
@@ -45,6 +46,30 @@ export const MembersAdded = event(
 );
 
 export const MemberLeft = event('MemberLeft', Type.Object({ userId: UserId }), 'A member left a group conversation.');
+
+/** The actor is the owner or an admin; the removed member is told, then hears nothing more. */
+export const MemberRemoved = event('MemberRemoved', Type.Object({ userId: UserId }), 'An owner or admin removed a member from a group.');
+
+/**
+ * A group's settings changed (the actor is its owner or an admin): only the fields that changed are
+ * present. `avatar: null` removes the picture.
+ */
+export const ConversationUpdated = event(
+  'ConversationUpdated',
+  Type.Object({
+    title: Type.Optional(Type.String({ minLength: 1, maxLength: limits.titleMaxLength })),
+    avatar: Type.Optional(Type.Union([Avatar, Type.Null()])),
+    joinPolicy: Type.Optional(JoinPolicy),
+  }),
+  "A group's title, avatar or join policy changed.",
+);
+
+/** The owner made a member an admin, or an admin a member again. */
+export const MemberRoleChanged = event(
+  'MemberRoleChanged',
+  Type.Object({ userId: UserId, role: AssignableRole }),
+  "A group member's role changed (owner only).",
+);
 
 export const MessageSent = event(
   'MessageSent',
@@ -141,12 +166,29 @@ function userEvent<T extends string, D extends TSchema>(type: T, data: D, descri
 export const UserBlocked = userEvent('UserBlocked', Type.Object({ blockedUserId: UserId }), 'A user blocked another: no direct messages either way.');
 export const UserUnblocked = userEvent('UserUnblocked', Type.Object({ blockedUserId: UserId }), 'A user lifted a block.');
 
-export const eventSchemas = { ConversationCreated, MembersAdded, MemberLeft, MessageSent, MessageEdited, MessageDeleted, ReactionAdded, ReactionRemoved, MessageDelivered, MessageRead } as const;
+export const eventSchemas = {
+  ConversationCreated,
+  MembersAdded,
+  MemberLeft,
+  MemberRemoved,
+  ConversationUpdated,
+  MemberRoleChanged,
+  MessageSent,
+  MessageEdited,
+  MessageDeleted,
+  ReactionAdded,
+  ReactionRemoved,
+  MessageDelivered,
+  MessageRead,
+} as const;
 export const userEventSchemas = { UserBlocked, UserUnblocked } as const;
 
 export type ConversationCreated = Static<typeof ConversationCreated>;
 export type MembersAdded = Static<typeof MembersAdded>;
 export type MemberLeft = Static<typeof MemberLeft>;
+export type MemberRemoved = Static<typeof MemberRemoved>;
+export type ConversationUpdated = Static<typeof ConversationUpdated>;
+export type MemberRoleChanged = Static<typeof MemberRoleChanged>;
 export type MessageSent = Static<typeof MessageSent>;
 export type MessageEdited = Static<typeof MessageEdited>;
 export type MessageDeleted = Static<typeof MessageDeleted>;
@@ -158,6 +200,9 @@ export type ConversationEvent =
   | ConversationCreated
   | MembersAdded
   | MemberLeft
+  | MemberRemoved
+  | ConversationUpdated
+  | MemberRoleChanged
   | MessageSent
   | MessageEdited
   | MessageDeleted

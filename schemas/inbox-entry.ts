@@ -14,6 +14,7 @@ type Durable =
   | 'reaction.added'
   | 'reaction.removed'
   | 'conversation.created'
+  | 'conversation.updated'
   | 'conversation.member_joined'
   | 'conversation.member_left'
   | 'message.status'

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { StoredActor, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, StoredMedia, Member, MessageType, Ref, TempId, Timestamp, UserId } from './common.js';
+import { Avatar, StoredActor, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, StoredMedia, Member, MessageType, Ref, TempId, Timestamp, UserId } from './common.js';
 
 /**
  * Server → client frames: `{ type, seq?, ref?, payload }` or `{ type: 'error', ref?, error }`.
@@ -45,6 +45,8 @@ export const WireConversation = Type.Object(
     id: ConversationId,
     kind: ConversationKind,
     title: Type.Optional(Type.String()),
+    /** Groups only, once set by conversation.update. */
+    avatar: Type.Optional(Avatar),
     /** Groups only. */
     joinPolicy: Type.Optional(JoinPolicy),
     members: Type.Array(Member),
@@ -111,12 +113,33 @@ export const serverPayloads = {
   'reaction.added': WireReaction,
   'reaction.removed': WireReaction,
   'conversation.created': Type.Object({ conversation: WireConversation }),
+  /**
+   * A group's settings or a member's role changed, to every member: only what changed is present
+   * (avatar null: removed; roles: the members whose role is now the one given).
+   */
+  'conversation.updated': Type.Object({
+    conversationId: ConversationId,
+    title: Type.Optional(Type.String()),
+    avatar: Type.Optional(Type.Union([Avatar, Type.Null()])),
+    joinPolicy: Type.Optional(JoinPolicy),
+    roles: Type.Optional(Type.Array(Member)),
+    updatedBy: UserId,
+    at: Timestamp,
+  }),
   'conversation.member_joined': Type.Object({
     conversationId: ConversationId,
     members: Type.Array(Member),
+    /** Present when an owner or admin added them (conversation.add_members); absent for a join. */
+    addedBy: Type.Optional(UserId),
     at: Timestamp,
   }),
-  'conversation.member_left': Type.Object({ conversationId: ConversationId, userId: UserId, at: Timestamp }),
+  'conversation.member_left': Type.Object({
+    conversationId: ConversationId,
+    userId: UserId,
+    /** Present when an owner or admin removed them (conversation.remove_member); absent for a leave. */
+    removedBy: Type.Optional(UserId),
+    at: Timestamp,
+  }),
   'message.status': Type.Object({
     conversationId: ConversationId,
     /** The range of the sender's messages whose status changed: seq fromSeq..upToSeq (inclusive). */

@@ -48,6 +48,14 @@ const clientDescriptions: Record<string, string> = {
   'conversation.join':
     'Client frame `conversation.join`: join an open group by id. Members are told with `conversation.member_joined`. Any other id (an invite-only group, a direct conversation, an id that does not exist) is `conversation_not_found`, the same answer whichever it is.',
   'conversation.leave': 'Client frame `conversation.leave`: leave a group conversation. Members (the leaver included) are told with `conversation.member_left`.',
+  'conversation.update':
+    'Client frame `conversation.update`: the group\'s owner or an admin changes its `title`, `avatar` (an http(s) URL; null removes it) or `joinPolicy`; at least one. Members are told with `conversation.updated` holding what changed; an update that changes nothing is answered with nothing. A member who does not run the group gets `forbidden`.',
+  'conversation.add_members':
+    'Client frame `conversation.add_members`: the group\'s owner or an admin adds users (how an invite-only group grows). Members, the new ones included, are told with `conversation.member_joined` (with `addedBy`); users already in are left out. A group holds at most 1,000 members.',
+  'conversation.remove_member':
+    'Client frame `conversation.remove_member`: the group\'s owner removes a member or an admin; an admin removes a member. The owner cannot be removed. The members before, the removed user included, get `conversation.member_left` (with `removedBy`); from then on the removed user gets nothing from the group and is refused as a stranger.',
+  'conversation.set_role':
+    'Client frame `conversation.set_role`: the group\'s owner makes a member an `admin`, or an admin a `member` again. Members are told with `conversation.updated` (`roles`).',
   'message.send':
     'Client frame `message.send`: send to a conversation (`conversationId`) or to a user (`toUserId`: their direct conversation, created on first use); exactly one of the two. Needs content or media; a text message needs non-blank content. `tempId` makes the send idempotent: a retry with the same tempId is answered with the original message.',
   ack: 'Client frame `ack`: acknowledges the inbox cursor `seq`. Accepted but without effect today (delivery receipts are coming); the client keeps its cursor and resumes with `?cursor=`.',
@@ -64,9 +72,11 @@ const serverDescriptions: Record<string, string> = {
   'conversation.created':
     'Server frame `conversation.created` (durable, carries `seq`): a conversation the user is a member of was created. Also the answer, without `seq`, to creating a direct conversation that exists.',
   'conversation.member_joined':
-    'Server frame `conversation.member_joined` (durable, carries `seq`): users joined a group; `members` lists only the users who joined. Sent to all members, the joiners included.',
+    'Server frame `conversation.member_joined` (durable, carries `seq`): users joined a group, or were added to it (`addedBy`: the owner or admin who did); `members` lists only the new members. Sent to all members, the new ones included.',
   'conversation.member_left':
-    'Server frame `conversation.member_left` (durable, carries `seq`): a member left a group. Sent to the members before the leave, the leaver included.',
+    'Server frame `conversation.member_left` (durable, carries `seq`): a member left a group, or was removed from it (`removedBy`: the owner or admin who did). Sent to the members before, the one who left included.',
+  'conversation.updated':
+    'Server frame `conversation.updated` (durable, carries `seq`): a group\'s settings changed (`title`, `avatar` — null: removed —, `joinPolicy`: only those that changed) or a member\'s role did (`roles`). Sent to every member.',
   'auth.refreshed': 'Server frame `auth.refreshed`: the token from `auth.refresh` was accepted; `expiresAt` is its expiry.',
   'user.online':
     'Server frame `user.online` (ephemeral, no `seq`): a contact (the other member of one of your direct conversations, neither blocking the other) came online, on any device. `lastSeen` is now.',
@@ -82,6 +92,10 @@ const commandDescriptions: Record<string, string> = {
     'Engine command on <prefix>.cmd.<partition>: create a conversation. Built by the gateway from `conversation.create` (a group gets a fresh id; a direct conversation the id of the pair); `data.members` includes the creator.',
   'conversation.join': 'Engine command on <prefix>.cmd.<partition>: the actor joins a group conversation whose joinPolicy is open.',
   'conversation.leave': 'Engine command on <prefix>.cmd.<partition>: the actor leaves a group conversation.',
+  'conversation.update': 'Engine command on <prefix>.cmd.<partition>: the actor (owner or admin) changes the group\'s title, avatar or joinPolicy.',
+  'conversation.add_members': 'Engine command on <prefix>.cmd.<partition>: the actor (owner or admin) adds `data.userIds` to the group.',
+  'conversation.remove_member': 'Engine command on <prefix>.cmd.<partition>: the actor (owner or admin) removes `data.userId` from the group.',
+  'conversation.set_role': 'Engine command on <prefix>.cmd.<partition>: the actor (the owner) gives `data.userId` the role `data.role` (admin or member).',
   'message.send':
     'Engine command on <prefix>.cmd.<partition>: send a message. Its id is `<userId>:<tempId>` (the idempotency key); `data.directWith` is set when the client addressed a user, so the direct conversation may be created.',
   'receipt.delivered': 'Engine command on <prefix>.cmd.<partition>: the actor\'s devices received the conversation up to `data.upToSeq` (a watermark).',

@@ -127,6 +127,7 @@ export async function conversationsOf(db: ReadDb, userId: string, limit: number)
     id: r.id,
     kind: r.kind,
     ...(r.title !== null ? { title: r.title } : {}),
+    ...(r.avatar !== null ? { avatar: r.avatar } : {}),
     ...(r.join_policy !== null ? { joinPolicy: r.join_policy } : {}),
     createdBy: r.created_by,
     createdAt: (r.created_at as Date).toISOString(),

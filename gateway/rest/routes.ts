@@ -6,7 +6,18 @@ import type { Identity, TokenVerifier } from '../auth.js';
 import type { Faults } from '../../lib/faults.js';
 import { guardHttp } from '../guard.js';
 import { OVERLOADED_MESSAGE } from '../frame-handler.js';
-import { buildCreateConversation, buildDeleteMessage, buildEditMessage, buildReaction, buildReceipt, buildSendMessage, type Built, type CommandContext } from '../commands.js';
+import {
+  buildCreateConversation,
+  buildDeleteMessage,
+  buildEditMessage,
+  buildGroupAdmin,
+  buildMembership,
+  buildReaction,
+  buildReceipt,
+  buildSendMessage,
+  type Built,
+  type CommandContext,
+} from '../commands.js';
 import type { GatewayAdmin } from '../admin.js';
 import { ALLOWED_METHODS, type OriginPolicy } from '../origins.js';
 import { mountAdminRoutes } from './admin-routes.js';
@@ -202,6 +213,47 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
       sendJson(ctx.res, ctx.request, 200, o.outcome === 'accepted' ? { changed: true, reaction: o.result } : { changed: false });
     });
   }
+
+  // Running a group: the rules of conversation.update / add_members / remove_member / set_role and
+  // join / leave (the engine's). What changes nothing (an update to the values it has, adding
+  // members already in, the role a member has) is not an error: 200 with changed false.
+  const changed = (o: CommandOutcome, key: string) => (o.outcome === 'noop' ? { changed: false } : { changed: true, [key]: o.result });
+
+  route('patch', '/v1/conversations/:id', async (ctx) => {
+    const conversationId = idParam(ctx.request, 0, 'the conversation id');
+    const payload = validate('conversation.update', { ...(ctx.body as object), conversationId });
+    sendJson(ctx.res, ctx.request, 200, changed(await decide(ctx, (c) => buildGroupAdmin('conversation.update', payload, c)), 'update'));
+  });
+
+  route('post', '/v1/conversations/:id/members', async (ctx) => {
+    const conversationId = idParam(ctx.request, 0, 'the conversation id');
+    const payload = validate('conversation.add_members', { ...(ctx.body as object), conversationId });
+    sendJson(ctx.res, ctx.request, 200, changed(await decide(ctx, (c) => buildGroupAdmin('conversation.add_members', payload, c)), 'joined'));
+  });
+
+  // Removing yourself is leaving (conversation.leave); anyone else, conversation.remove_member.
+  route('del', '/v1/conversations/:id/members/:userId', async (ctx) => {
+    const conversationId = idParam(ctx.request, 0, 'the conversation id');
+    const userId = idParam(ctx.request, 1, 'the user id');
+    const o =
+      userId === ctx.identity.userId
+        ? await decide(ctx, (c) => buildMembership('conversation.leave', validate('conversation.leave', { conversationId }), c))
+        : await decide(ctx, (c) => buildGroupAdmin('conversation.remove_member', validate('conversation.remove_member', { conversationId, userId }), c));
+    sendJson(ctx.res, ctx.request, 200, changed(o, 'left'));
+  });
+
+  route('patch', '/v1/conversations/:id/members/:userId', async (ctx) => {
+    const conversationId = idParam(ctx.request, 0, 'the conversation id');
+    const userId = idParam(ctx.request, 1, 'the user id');
+    const payload = validate('conversation.set_role', { ...(ctx.body as object), conversationId, userId });
+    sendJson(ctx.res, ctx.request, 200, changed(await decide(ctx, (c) => buildGroupAdmin('conversation.set_role', payload, c)), 'update'));
+  });
+
+  route('post', '/v1/conversations/:id/join', async (ctx) => {
+    const conversationId = idParam(ctx.request, 0, 'the conversation id');
+    const payload = validate('conversation.join', { conversationId });
+    sendJson(ctx.res, ctx.request, 200, changed(await decide(ctx, (c) => buildMembership('conversation.join', payload, c)), 'joined'));
+  });
 
   route('post', '/v1/conversations/:id/read', async (ctx) => {
     const conversationId = idParam(ctx.request, 0, 'the conversation id');

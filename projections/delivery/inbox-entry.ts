@@ -1,6 +1,6 @@
 import type { ConversationEvent, InboxEntry, MessageStatus, UserEvent } from '../../schemas/index.js';
 import { sendersBetween, type ConversationState } from '../../lib/conversation-state.js';
-import { toWireConversation, toWireDeleted, toWireEdited, toWireMessage, toWireReaction } from '../../lib/wire.js';
+import { toWireConversation, toWireDeleted, toWireEdited, toWireJoined, toWireLeft, toWireMessage, toWireReaction, toWireUpdated } from '../../lib/wire.js';
 
 export type Delivery = { recipients: string[]; entry: InboxEntry };
 
@@ -22,7 +22,7 @@ export function subjectUserOf(event: ConversationEvent): string | undefined {
 
 /**
  * Who sees a conversation event, given what was known before it and the state after it. Pure.
- * A leaver gets their own `member_left` (their other devices learn of it); receipts go to the
+ * A leaver (or a removed member) gets their own `member_left` (their other devices learn of it); receipts go to the
  * senders of the messages they cover (never to the reader for their own messages), and a read
  * is confirmed to the reader's devices.
  */
@@ -33,29 +33,14 @@ export function deliveriesFor(event: ConversationEvent, eventSeq: number, before
     case 'ConversationCreated':
       return [{ recipients: members(), entry: { type: 'conversation.created', payload: { conversation: toWireConversation(event) }, eventSeq, ...origin } }];
     case 'MembersAdded':
-      return [
-        {
-          recipients: members(),
-          entry: {
-            type: 'conversation.member_joined',
-            payload: { conversationId: event.conversationId, members: event.data.members, at: event.at },
-            eventSeq,
-            ...origin,
-          },
-        },
-      ];
+      return [{ recipients: members(), entry: { type: 'conversation.member_joined', payload: toWireJoined(event), eventSeq, ...origin } }];
+    // The one who left or was removed is told too: the last thing they get from the conversation.
     case 'MemberLeft':
-      return [
-        {
-          recipients: before.members,
-          entry: {
-            type: 'conversation.member_left',
-            payload: { conversationId: event.conversationId, userId: event.data.userId, at: event.at },
-            eventSeq,
-            ...origin,
-          },
-        },
-      ];
+    case 'MemberRemoved':
+      return [{ recipients: before.members, entry: { type: 'conversation.member_left', payload: toWireLeft(event), eventSeq, ...origin } }];
+    case 'ConversationUpdated':
+    case 'MemberRoleChanged':
+      return [{ recipients: members(), entry: { type: 'conversation.updated', payload: toWireUpdated(event), eventSeq, ...origin } }];
     case 'MessageSent':
       return [{ recipients: members(), entry: { type: 'message.new', payload: { message: toWireMessage(event) }, eventSeq, ...origin } }];
     case 'MessageEdited':
@@ -150,6 +135,7 @@ export function unreadAffected(event: ConversationEvent, before: Before): string
     case 'MembersAdded':
       return event.data.members.map((m) => m.userId);
     case 'MemberLeft':
+    case 'MemberRemoved':
       return [event.data.userId];
     default:
       return [];

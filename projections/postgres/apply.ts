@@ -1,6 +1,13 @@
 import type { ConversationCreated, MessageSent } from '../../schemas/index.js';
 import { blockedStatements, unblockedStatements } from './block-statements.js';
-import { createdStatements, creationStatements, memberLeftStatements, membersAddedStatements } from './conversation-statements.js';
+import {
+  conversationUpdatedStatements,
+  createdStatements,
+  creationStatements,
+  memberLeftStatements,
+  memberRoleChangedStatements,
+  membersAddedStatements,
+} from './conversation-statements.js';
 import { messageDeletedStatements, messageEditedStatements } from './message-change-statements.js';
 import { reactionAddedStatements, reactionRemovedStatements } from './reaction-statements.js';
 import { messageRunStatements, messageSentStatements } from './message-statements.js';
@@ -25,7 +32,10 @@ import type { LoggedEvent, ProjectedEvent, Statement } from './statement.js';
  *   after it. It is read from `conversations.last_message_seq` inside the statement, which the
  *   batch plan makes current first (a membership change ends the run of messages before it). A
  *   re-added current member keeps theirs: they never stopped seeing the conversation;
- * - a leaver's member row is deleted (so a rejoin is a new row, history from the rejoin);
+ * - a leaver's member row is deleted, and so is a removed member's (so a rejoin is a new row,
+ *   history from the rejoin);
+ * - an update sets only the group settings its event holds (title, avatar — null clears it —,
+ *   join_policy); a role change sets the member's role, never the owner's;
  * - a group's `join_policy` is its event's, absent meaning invite; a direct conversation has none;
  * - an edit replaces a message's content (`edited_at`); a delete leaves a tombstone (`deleted_at`,
  *   no content or media) and takes it out of unread, as evolve does (message-change-statements.ts);
@@ -45,7 +55,12 @@ function eventStatements(logged: LoggedEvent, bump: boolean): Statement[] {
     case 'MembersAdded':
       return membersAddedStatements({ seq, event: e }, bump);
     case 'MemberLeft':
+    case 'MemberRemoved':
       return memberLeftStatements({ seq, event: e }, bump);
+    case 'ConversationUpdated':
+      return conversationUpdatedStatements({ seq, event: e }, bump);
+    case 'MemberRoleChanged':
+      return memberRoleChangedStatements({ seq, event: e }, bump);
     case 'MessageSent':
       return messageSentStatements({ seq, event: e }); // its conversation UPDATE moves log_seq itself
     case 'MessageEdited':

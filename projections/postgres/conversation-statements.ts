@@ -1,7 +1,7 @@
-import { DEFAULT_JOIN_POLICY, type ConversationCreated, type MemberLeft, type MembersAdded } from '../../schemas/index.js';
+import { DEFAULT_JOIN_POLICY, type ConversationCreated, type ConversationUpdated, type MemberLeft, type MemberRemoved, type MemberRoleChanged, type MembersAdded } from '../../schemas/index.js';
 import type { LoggedEvent, Statement } from './statement.js';
 
-/** Conversations and their members: creation, joins, leaves (see apply.ts for the rules they mirror). */
+/** Conversations and their members: creation, joins, leaves, removals, settings, roles (see apply.ts for the rules they mirror). */
 
 /** The join_policy column of a created conversation: the group's policy, NULL for a direct one. */
 const joinPolicyOf = (e: ConversationCreated): string | null => (e.data.kind === 'group' ? (e.data.joinPolicy ?? DEFAULT_JOIN_POLICY) : null);
@@ -66,11 +66,42 @@ export function membersAddedStatements({ seq, event: e }: LoggedEvent<MembersAdd
   ];
 }
 
-export function memberLeftStatements({ seq, event: e }: LoggedEvent<MemberLeft>, bump: boolean): Statement[] {
+/** A leave and a removal alike: the member's row goes. */
+export function memberLeftStatements({ seq, event: e }: LoggedEvent<MemberLeft | MemberRemoved>, bump: boolean): Statement[] {
   return [
     {
       text: 'DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2',
       values: [e.conversationId, e.data.userId],
+    },
+    ...bumpIf(bump, e.conversationId, seq),
+  ];
+}
+
+/**
+ * A group's settings: only the fields the event holds change (one statement whatever they are, a
+ * flag per field); `avatar: null` clears it. A direct conversation has none to change.
+ */
+export function conversationUpdatedStatements({ seq, event: e }: LoggedEvent<ConversationUpdated>, bump: boolean): Statement[] {
+  const d = e.data;
+  return [
+    {
+      text: `UPDATE conversations
+                SET title = CASE WHEN $2 THEN $3 ELSE title END,
+                    avatar = CASE WHEN $4 THEN $5 ELSE avatar END,
+                    join_policy = CASE WHEN $6 THEN $7 ELSE join_policy END
+              WHERE id = $1 AND kind = 'group'`,
+      values: [e.conversationId, d.title !== undefined, d.title ?? null, d.avatar !== undefined, d.avatar ?? null, d.joinPolicy !== undefined, d.joinPolicy ?? null],
+    },
+    ...bumpIf(bump, e.conversationId, seq),
+  ];
+}
+
+/** A member's new role; the owner's never changes (the decider refuses it; the statement holds it too). */
+export function memberRoleChangedStatements({ seq, event: e }: LoggedEvent<MemberRoleChanged>, bump: boolean): Statement[] {
+  return [
+    {
+      text: `UPDATE conversation_members SET role = $3 WHERE conversation_id = $1 AND user_id = $2 AND role <> 'owner'`,
+      values: [e.conversationId, e.data.userId, e.data.role],
     },
     ...bumpIf(bump, e.conversationId, seq),
   ];

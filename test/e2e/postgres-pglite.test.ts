@@ -39,7 +39,7 @@ t.test('no DATABASE_URL: PGlite, one connection, the same migrations and rows as
   const version = (await db.pool.query('SELECT version() AS v')).rows[0].v as string;
   t.match(version, /PGlite/);
 
-  t.strictSame((await migrate(db.pool, db.schema)).applied, ['001_read_models', '002_checkpoint_source', '003_privacy', '004_parked_events', '005_presence', '006_reactions']);
+  t.strictSame((await migrate(db.pool, db.schema)).applied, ['001_read_models', '002_checkpoint_source', '003_privacy', '004_parked_events', '005_presence', '006_reactions', '007_group_admin']);
   const events = generateEvents({ count: 1_500, conversations: 10, users: 14, seed: 61 });
   const entries = events.map((event, i) => ({ seq: i + 1, event }));
   for (let i = 0; i < entries.length; i += 300) await projectBatch(db.pool, db.schema, entries.slice(i, i + 300));

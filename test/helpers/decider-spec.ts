@@ -25,6 +25,13 @@ import type { ErrorCode } from '../../lib/errors.js';
 import { directConversationId, editCommandId, sendCommandId } from '../../lib/ids.js';
 import type {
   Actor,
+  AddMembers,
+  ConversationUpdated,
+  MemberRemoved,
+  MemberRoleChanged,
+  RemoveMember,
+  SetRole,
+  UpdateConversation,
   BlockUser,
   ConversationCommand,
   ConversationCreated,
@@ -139,6 +146,24 @@ export function join(by: string, conversationId: string = GROUP, opts: Meta = {}
 
 export function leave(by: string, conversationId: string = GROUP, opts: Meta = {}): LeaveConversation {
   return { type: 'conversation.leave', ...meta(by, `cmd-leave-${by}-${conversationId}`, opts), conversationId, data: {} };
+}
+
+/* Group administration: `by` is the owner or admin acting. */
+
+export function update(by: string, data: UpdateConversation['data'], conversationId: string = GROUP, opts: Meta = {}): UpdateConversation {
+  return { type: 'conversation.update', ...meta(by, `cmd-update-${by}-${conversationId}`, opts), conversationId, data };
+}
+
+export function addMembers(by: string, userIds: string[], conversationId: string = GROUP, opts: Meta = {}): AddMembers {
+  return { type: 'conversation.add_members', ...meta(by, `cmd-add-${by}-${conversationId}`, opts), conversationId, data: { userIds } };
+}
+
+export function removeMember(by: string, userId: string, conversationId: string = GROUP, opts: Meta = {}): RemoveMember {
+  return { type: 'conversation.remove_member', ...meta(by, `cmd-remove-${by}-${userId}`, opts), conversationId, data: { userId } };
+}
+
+export function setRole(by: string, userId: string, role: 'admin' | 'member', conversationId: string = GROUP, opts: Meta = {}): SetRole {
+  return { type: 'conversation.set_role', ...meta(by, `cmd-role-${by}-${userId}`, opts), conversationId, data: { userId, role } };
 }
 
 export type SendOpts = Meta & {
@@ -310,6 +335,26 @@ export function memberLeft(userId: string, conversationId: string = GROUP, m: Pa
     ...envelopeOf('MemberLeft', userId, conversationId, { commandId: `cmd-leave-${userId}-${conversationId}`, ...m }),
     data: { userId },
   };
+}
+
+/** The MembersAdded of `addMembers(by, userIds)`. */
+export function membersAddedBy(by: string, userIds: string[], conversationId: string = GROUP, m: Partial<EventMeta> = {}): MembersAdded {
+  return {
+    ...envelopeOf('MembersAdded', by, conversationId, { commandId: `cmd-add-${by}-${conversationId}`, ...m }),
+    data: { members: userIds.map((userId) => ({ userId, role: 'member' as const })) },
+  };
+}
+
+export function memberRemoved(by: string, userId: string, conversationId: string = GROUP, m: Partial<EventMeta> = {}): MemberRemoved {
+  return { ...envelopeOf('MemberRemoved', by, conversationId, { commandId: `cmd-remove-${by}-${userId}`, ...m }), data: { userId } };
+}
+
+export function conversationUpdated(by: string, data: ConversationUpdated['data'], conversationId: string = GROUP, m: Partial<EventMeta> = {}): ConversationUpdated {
+  return { ...envelopeOf('ConversationUpdated', by, conversationId, { commandId: `cmd-update-${by}-${conversationId}`, ...m }), data };
+}
+
+export function memberRoleChanged(by: string, userId: string, role: 'admin' | 'member', conversationId: string = GROUP, m: Partial<EventMeta> = {}): MemberRoleChanged {
+  return { ...envelopeOf('MemberRoleChanged', by, conversationId, { commandId: `cmd-role-${by}-${userId}`, ...m }), data: { userId, role } };
 }
 
 /** The MessageSent of `send(by, conversationId, opts)` with message number `seq`. */

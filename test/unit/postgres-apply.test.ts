@@ -29,6 +29,9 @@ import {
   reactionAdded,
   reactionRemoved,
   messageRead,
+  memberRemoved,
+  conversationUpdated,
+  memberRoleChanged,
   messageSent,
   userBlocked,
   userUnblocked,
@@ -425,6 +428,9 @@ t.test('every event type has its statements (the switch is exhaustive)', async (
     ReactionRemoved: reactionRemoved('bob', 'm_t1', 1, '👍'),
     MessageDelivered: messageDelivered('bob', 1),
     MessageRead: messageRead('bob', 1),
+    MemberRemoved: memberRemoved('alice', 'bob'),
+    ConversationUpdated: conversationUpdated('alice', { title: 'New' }),
+    MemberRoleChanged: memberRoleChanged('alice', 'bob', 'admin'),
     UserBlocked: userBlocked('alice', 'bob'),
     UserUnblocked: userUnblocked('alice', 'bob'),
   };
@@ -559,8 +565,8 @@ t.test('migrations: two processes migrating one fresh schema at once apply each 
   const other = new pg.Pool({ connectionString: (db.describe as string), max: 2 });
   t.teardown(() => other.end());
   const [a, b] = await Promise.all([migrate(db.pool, schema), migrate(other, schema)]);
-  t.strictSame([...a.applied, ...b.applied].sort(), ['001_read_models', '002_checkpoint_source', '003_privacy', '004_parked_events', '005_presence', '006_reactions'], 'each migration applied by one of them');
+  t.strictSame([...a.applied, ...b.applied].sort(), ['001_read_models', '002_checkpoint_source', '003_privacy', '004_parked_events', '005_presence', '006_reactions', '007_group_admin'], 'each migration applied by one of them');
   const versions = (await db.pool.query(`SELECT version FROM ${ident(schema)}.schema_migrations ORDER BY version`)).rows.map((r) => r.version);
-  t.strictSame(versions, ['001', '002', '003', '004', '005', '006']);
+  t.strictSame(versions, ['001', '002', '003', '004', '005', '006', '007']);
   t.strictSame(await migrate(db.pool, schema), { applied: [] }, 'a restart applies nothing');
 });

@@ -35,6 +35,8 @@ export function validOf(schema: TSchema): fc.Arbitrary<unknown> {
       const max = Math.max(min, Math.min((schema.maxItems as number | undefined) ?? MAX_GENERATED_ITEMS, MAX_GENERATED_ITEMS));
       return fc.array(validOf(schema.items as TSchema), { minLength: min, maxLength: max });
     }
+    case 'Null':
+      return fc.constant(null);
     case 'Unknown':
       return fc.jsonValue({ maxDepth: 2 });
     default:

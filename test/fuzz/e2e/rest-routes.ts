@@ -30,4 +30,7 @@ export const bodyOfRoute: Record<string, ClientFrameType> = {
   'POST /v1/conversations': 'conversation.create',
   'POST /v1/conversations/:id/read': 'message.read',
   'PATCH /v1/conversations/:id/messages/:messageId': 'message.edit',
+  'PATCH /v1/conversations/:id': 'conversation.update',
+  'POST /v1/conversations/:id/members': 'conversation.add_members',
+  'PATCH /v1/conversations/:id/members/:userId': 'conversation.set_role',
 };

@@ -13,6 +13,7 @@ import {
   buildDeleteMessage,
   buildEditMessage,
   buildMembership,
+  buildGroupAdmin,
   buildReaction,
   buildReceipt,
   buildSendMessage,
@@ -56,6 +57,10 @@ const commandOf: { [T in ClientFrameType]: ((payload: never, ctx: CommandContext
   'message.send': buildSendMessage,
   'message.edit': buildEditMessage,
   'message.delete': buildDeleteMessage,
+  'conversation.update': (p, c) => buildGroupAdmin('conversation.update', p, c),
+  'conversation.add_members': (p, c) => buildGroupAdmin('conversation.add_members', p, c),
+  'conversation.remove_member': (p, c) => buildGroupAdmin('conversation.remove_member', p, c),
+  'conversation.set_role': (p, c) => buildGroupAdmin('conversation.set_role', p, c),
   'reaction.add': (p, c) => buildReaction('reaction.add', p, c),
   'reaction.remove': (p, c) => buildReaction('reaction.remove', p, c),
   'message.delivered': (p, c) => buildReceipt('receipt.delivered', p, c),
@@ -172,6 +177,11 @@ function conversationStates(command: ConversationCommand): ConversationState[] {
     const own = { sender: peer, messageId: command.data.messageId };
     states.push(setUp(id, peer, [peer, actor], own));
     if (command.type === 'reaction.remove') states.push(setUp(id, peer, [peer, actor], { ...own, reaction: { userId: actor, emoji: command.data.emoji } }));
+  }
+  // Group administration by the group's owner, with the member it names in the group: decided, not only refused.
+  if (command.type === 'conversation.update' || command.type === 'conversation.add_members') states.push(setUp(id, actor, [actor, peer]));
+  if (command.type === 'conversation.remove_member' || command.type === 'conversation.set_role') {
+    states.push(setUp(id, actor, [...new Set([actor, peer, command.data.userId])]));
   }
   return states;
 }
