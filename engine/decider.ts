@@ -196,6 +196,7 @@ function decideJoin(command: JoinConversation, state: ConversationState): Decisi
     return reject('already_a_member', 'already a member of this conversation');
   }
   if (!state.exists || !isOpen(state)) return notFound(command.conversationId);
+  if (state.members.size >= limits.groupMaxMembers) return reject('validation_error', `this group is full (${limits.groupMaxMembers} members)`);
   return {
     kind: 'append',
     events: [{ ...envelope(command, 'MembersAdded', command.id), data: { members: [{ userId: command.actor.id, role: 'member' }] } }],

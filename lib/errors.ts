@@ -15,8 +15,9 @@ export const errorCodes = {
   conversation_not_found: { http: 404, temporary: false },
   conversation_exists: { http: 409, temporary: false },
   /**
-   * No longer sent: a non-member hears conversation_not_found, as for an id that does not exist
-   * (conversationNotFound). Kept so that clients which know the code still find it here.
+   * Not for the actor: a non-member hears conversation_not_found, as for an id that does not exist
+   * (conversationNotFound). Only for the member an owner or admin names (remove_member,
+   * set_role) when that user is not in the group: they know the members already.
    */
   not_a_member: { http: 403, temporary: false },
   already_a_member: { http: 409, temporary: false },

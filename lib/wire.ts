@@ -15,6 +15,7 @@ import {
   type WireConversation,
   type WireMessage,
 } from '../schemas/index.js';
+import type { ConversationState } from './conversation-state.js';
 
 /** How events look to clients. The delivery projector and the engine's duplicate answers share it. */
 export function toWireMessage(event: MessageSent): WireMessage {
@@ -45,6 +46,20 @@ export function toWireConversation(event: ConversationCreated): WireConversation
     members: event.data.members,
     createdBy: event.actor.id,
     createdAt: event.at,
+  };
+}
+
+/** A conversation as it is now, from its folded state: what a new member is shown of it. */
+export function toWireConversationNow(state: ConversationState): WireConversation {
+  return {
+    id: state.id,
+    kind: state.kind,
+    ...(state.title !== undefined ? { title: state.title } : {}),
+    ...(state.avatar !== undefined ? { avatar: state.avatar } : {}),
+    ...(state.kind === 'group' ? { joinPolicy: state.joinPolicy ?? DEFAULT_JOIN_POLICY } : {}),
+    members: [...state.members].map(([userId, role]) => ({ userId, role })),
+    createdBy: state.createdBy,
+    createdAt: state.createdAt,
   };
 }
 

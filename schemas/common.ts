@@ -107,7 +107,7 @@ export const Avatar = Type.String({
   maxLength: 2048,
   // RFC 3986's characters less the quote and parentheses: nothing that ends an HTML attribute or
   // a CSS url() (a client can percent-encode them).
-  pattern: "^https?://[A-Za-z0-9._~:/?#\\[\\]@!$&*+,;=%-]+$",
+  pattern: "^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~:/?#\\[\\]@!$&*+,;=%-]+$",
   description: "an http(s) URL of RFC 3986's characters but quotes and parentheses (percent-encode them), at most 2,048 characters",
 });
 

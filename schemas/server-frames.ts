@@ -131,6 +131,11 @@ export const serverPayloads = {
     members: Type.Array(Member),
     /** Present when an owner or admin added them (conversation.add_members); absent for a join. */
     addedBy: Type.Optional(UserId),
+    /**
+     * In the new members' copy only: the group as it is now (title, avatar, join policy, every
+     * member with their role), which they had no other way to learn from the socket.
+     */
+    conversation: Type.Optional(WireConversation),
     at: Timestamp,
   }),
   'conversation.member_left': Type.Object({

@@ -1,6 +1,6 @@
 import type { ConversationEvent, InboxEntry, MessageStatus, UserEvent } from '../../schemas/index.js';
 import { sendersBetween, type ConversationState } from '../../lib/conversation-state.js';
-import { toWireConversation, toWireDeleted, toWireEdited, toWireJoined, toWireLeft, toWireMessage, toWireReaction, toWireUpdated } from '../../lib/wire.js';
+import { toWireConversation, toWireConversationNow, toWireDeleted, toWireEdited, toWireJoined, toWireLeft, toWireMessage, toWireReaction, toWireUpdated } from '../../lib/wire.js';
 
 export type Delivery = { recipients: string[]; entry: InboxEntry };
 
@@ -32,8 +32,20 @@ export function deliveriesFor(event: ConversationEvent, eventSeq: number, before
   switch (event.type) {
     case 'ConversationCreated':
       return [{ recipients: members(), entry: { type: 'conversation.created', payload: { conversation: toWireConversation(event) }, eventSeq, ...origin } }];
-    case 'MembersAdded':
-      return [{ recipients: members(), entry: { type: 'conversation.member_joined', payload: toWireJoined(event), eventSeq, ...origin } }];
+    // The members before hear who came; the new ones also get the group as it is now, which
+    // nothing else tells them (they were not there for its conversation.created or updates).
+    case 'MembersAdded': {
+      const joined = toWireJoined(event);
+      const newcomers = new Set(event.data.members.map((m) => m.userId).filter((u) => after.members.has(u)));
+      const existing = before.members.filter((u) => !newcomers.has(u));
+      const deliveries: Delivery[] = [];
+      if (newcomers.size > 0) {
+        const payload = { ...joined, conversation: toWireConversationNow(after) };
+        deliveries.push({ recipients: [...newcomers], entry: { type: 'conversation.member_joined', payload, eventSeq, ...origin } });
+      }
+      if (existing.length > 0) deliveries.push({ recipients: existing, entry: { type: 'conversation.member_joined', payload: joined, eventSeq, ...origin } });
+      return deliveries;
+    }
     // The one who left or was removed is told too: the last thing they get from the conversation.
     case 'MemberLeft':
     case 'MemberRemoved':

@@ -84,16 +84,38 @@ t.test("a group's join policy on the wire: its event's, or invite for an event f
   t.equal('joinPolicy' in toWireConversation(directCreated('alice', 'bob')), false);
 });
 
-t.test('MembersAdded goes to the members after it, the joiner included', async (t) => {
-  t.strictSame(deliveryFor(membersAdded('carol'), 12, ['alice', 'bob'], ['alice', 'bob', 'carol']), {
-    recipients: ['alice', 'bob', 'carol'],
-    entry: {
-      type: 'conversation.member_joined',
-      payload: { conversationId: GROUP, members: [{ userId: 'carol', role: 'member' }], at: AT_ISO },
-      eventSeq: 12,
-      origin: ORIGIN,
+t.test('MembersAdded goes to the members after it: the joiner with the group as it is now, the others without', async (t) => {
+  const state = initialState(GROUP);
+  evolve(state, groupCreated('alice', { members: ['alice', 'bob'] }), 1);
+  evolve(state, membersAdded('carol'), 12);
+  const joined = { conversationId: GROUP, members: [{ userId: 'carol', role: 'member' }], at: AT_ISO };
+  t.strictSame(deliveriesFor(membersAdded('carol'), 12, { members: ['alice', 'bob'], delivered: 0, read: 0 }, state), [
+    {
+      recipients: ['carol'],
+      entry: {
+        type: 'conversation.member_joined',
+        payload: {
+          ...joined,
+          conversation: {
+            id: GROUP,
+            kind: 'group',
+            title: 'Team',
+            joinPolicy: 'invite',
+            members: [
+              { userId: 'alice', role: 'owner' },
+              { userId: 'bob', role: 'member' },
+              { userId: 'carol', role: 'member' },
+            ],
+            createdBy: 'alice',
+            createdAt: AT_ISO,
+          },
+        },
+        eventSeq: 12,
+        origin: ORIGIN,
+      },
     },
-  });
+    { recipients: ['alice', 'bob'], entry: { type: 'conversation.member_joined', payload: joined, eventSeq: 12, origin: ORIGIN } },
+  ]);
 });
 
 t.test('MemberLeft goes to the members before it, the leaver included', async (t) => {
@@ -170,13 +192,14 @@ t.test('the wire message carries optional fields only when the event has them', 
 t.test('without an origin the entry has no origin field', async (t) => {
   for (const event of [
     groupCreated('alice', { origin: null }),
-    membersAdded('carol', GROUP, { origin: null }),
     memberLeft('bob', GROUP, { origin: null }),
     messageSent('alice', GROUP, 1, { origin: null }),
   ]) {
     const d = deliveryFor(event, 1, ['alice', 'bob'], ['alice', 'bob']);
     t.equal('origin' in d.entry, false, event.type);
   }
+  const added = deliveriesFor(membersAdded('carol', GROUP, { origin: null }), 1, { members: ['alice', 'bob'], delivered: 0, read: 0 }, initialState(GROUP));
+  t.ok(added.every((d) => !('origin' in d.entry)), 'MembersAdded');
 });
 
 t.test('recipients are copies: iterables are consumed, not kept', async (t) => {
