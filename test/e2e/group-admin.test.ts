@@ -20,7 +20,8 @@ function timeline(client: TestClient, conversationId: string): unknown[] {
     else if (f.type === 'message.new' || f.type === 'message.sent') out.push(['message', p.message.content]);
     else if (f.type === 'message.deleted') out.push(['deleted', p.deletedBy]);
     else if (f.type === 'conversation.updated' || f.type === 'conversation.member_joined' || f.type === 'conversation.member_left') {
-      const { conversationId: _id, at: _at, ...rest } = p;
+      // The group as it is now, in a new member's member_joined, is checked where it is received.
+      const { conversationId: _id, at: _at, conversation: _now, ...rest } = p;
       out.push([f.type.slice('conversation.'.length), rest]);
     }
   }
@@ -42,9 +43,12 @@ async function accepted(client: TestClient, ref: string, type: string, payload: 
 
 /** The payload without conversationId and at: what changed, and who changed it. */
 const what = (f: Frame) => {
-  const { conversationId: _id, at: _at, ...rest } = f.payload;
+  const { conversationId: _id, at: _at, conversation: _now, ...rest } = f.payload;
   return rest;
 };
+
+/** The members of the group as a new member's member_joined shows it, in order, with their roles. */
+const rosterOf = (f: Frame) => (f.payload.conversation?.members ?? []).map((m: { userId: string; role: string }) => `${m.userId}:${m.role}`);
 
 function rest(sys: TestSystem) {
   const base = sys.url.replace('ws://', 'http://').replace('/ws', '');
@@ -108,6 +112,8 @@ for (const codec of ['json', 'msgpack'] as const) {
     t.strictSame(what(await accepted(ann!, 'u4', 'conversation.update', { conversationId: id, joinPolicy: 'open' }, 'conversation.updated')), { joinPolicy: 'open', updatedBy: 'ann' });
     const joined = await accepted(dan!, 'j2', 'conversation.join', { conversationId: id }, 'conversation.member_joined');
     t.strictSame(what(joined), { members: [{ userId: 'dan', role: 'member' }] }, 'a join has no addedBy');
+    t.match(joined.payload.conversation, { id, kind: 'group', joinPolicy: 'open', createdBy: 'ann' }, "the joiner's copy shows the group as it is now");
+    t.ok(rosterOf(joined).includes('dan:member') && rosterOf(joined).includes('ann:owner'), 'with every member and their role');
     await accepted(ann!, 'u5', 'conversation.update', { conversationId: id, joinPolicy: 'invite' }, 'conversation.updated');
     t.equal(await refused(eve!, 'j3', 'conversation.join', { conversationId: id }), 'conversation_not_found');
 
@@ -213,7 +219,12 @@ for (const codec of ['json', 'msgpack'] as const) {
     const added = await accepted(ann!, 'a1', 'conversation.add_members', { conversationId: id, userIds: ['dan', 'eve', 'ben', 'dan'] }, 'conversation.member_joined');
     const newcomers = { members: [{ userId: 'dan', role: 'member' }, { userId: 'eve', role: 'member' }], addedBy: 'ann' };
     t.strictSame(what(added), newcomers);
-    for (const member of [dan!, eve!]) t.strictSame(what(await member.next('conversation.member_joined')), newcomers, 'the added are told too');
+    t.equal(added.payload.conversation, undefined, "a member who was there already gets no copy of the group");
+    for (const member of [dan!, eve!]) {
+      const told = await member.next('conversation.member_joined');
+      t.strictSame(what(told), newcomers, 'the added are told too');
+      t.strictSame(rosterOf(told), ['ann:owner', 'ben:admin', 'cat:member', 'dan:member', 'eve:member'], 'with the group as it is now: every member and their role');
+    }
 
     // They send and receive at once; their history starts at the add.
     await say(dan!, 'hi from dan', eve!);
