@@ -5,7 +5,8 @@ import { ident } from '../../lib/pg.js';
 import { projectBatch } from '../../projections/postgres/apply-batch.js';
 import type { LogEntry } from '../../projections/postgres/decode.js';
 import type { LoggedEvent, ProjectedEvent } from '../../projections/postgres/statement.js';
-import type { ConversationEvent } from '../../schemas/index.js';
+import type { ConversationCommand, ConversationEvent } from '../../schemas/index.js';
+import { decide } from '../../engine/decider.js';
 import {
   DIRECT_AB,
   GROUP,
@@ -18,7 +19,7 @@ import {
   messageRead,
   messageSent,
 } from '../helpers/decider-spec.js';
-import { applyEach, checksums, testDatabase } from '../helpers/pg.js';
+import { applyEach, checksums, generateEvents, testDatabase } from '../helpers/pg.js';
 
 /**
  * Group administration in the read models: batched = event by event, and the group's settings,
@@ -176,3 +177,47 @@ t.test('a log mixing administration with messages and receipts: batched (one bat
   t.strictSame(await conversation(q), { title: 'Crew', avatar: null, join_policy: 'open', log_seq: '17' });
   t.match(await q('SELECT message_count, last_message_seq FROM §conversations'), [{ message_count: 7, last_message_seq: 7 }]);
 });
+
+t.test('the generated log (with administration) is one the decider accepts, event for event', async (t) => {
+  // The generator models the rules itself; this holds it to the decider's: every administration
+  // event (and every delete) is what deciding its command on the folded state appends.
+  const events = generateEvents({ count: 4000, conversations: 12, users: 15, seed: 41, changes: true, admin: true });
+  const states = new Map<string, ConversationState>();
+  const checked = new Map<string, number>();
+  events.forEach((e, i) => {
+    if (!('conversationId' in e)) return;
+    const state = states.get(e.conversationId) ?? initialState(e.conversationId);
+    states.set(e.conversationId, state);
+    const command = commandOf(e);
+    if (command) {
+      const decision = decide(command, state);
+      const data = decision.kind === 'append' && decision.events.length === 1 ? decision.events[0]!.data : decision;
+      if (JSON.stringify(data) !== JSON.stringify(e.data)) t.fail(`event ${i + 1} (${e.type}) is not what the decider decides`, { event: e, decision });
+      checked.set(e.type, (checked.get(e.type) ?? 0) + 1);
+    }
+    evolve(state, e, i + 1);
+  });
+  t.strictSame([...checked.keys()].sort(), ['ConversationUpdated', 'MemberRemoved', 'MemberRoleChanged', 'MembersAdded', 'MessageDeleted'], 'every kind was checked');
+  t.ok([...checked.values()].every((n) => n >= 3), `several of each (${[...checked].map(([k, n]) => `${k} ${n}`).join(', ')})`);
+});
+
+/** The command that decided an administration event or a delete (undefined for any other event, or a self-join). */
+function commandOf(e: ConversationEvent): ConversationCommand | undefined {
+  const meta = { id: e.commandId, actor: e.actor, at: Date.parse(e.at), conversationId: e.conversationId };
+  switch (e.type) {
+    case 'ConversationUpdated':
+      return { type: 'conversation.update', ...meta, data: e.data };
+    case 'MembersAdded': {
+      const joined = e.data.members.length === 1 && e.data.members[0]!.userId === e.actor.id;
+      return joined ? undefined : { type: 'conversation.add_members', ...meta, data: { userIds: e.data.members.map((m) => m.userId) } };
+    }
+    case 'MemberRemoved':
+      return { type: 'conversation.remove_member', ...meta, data: { userId: e.data.userId } };
+    case 'MemberRoleChanged':
+      return { type: 'conversation.set_role', ...meta, data: { userId: e.data.userId, role: e.data.role } };
+    case 'MessageDeleted':
+      return { type: 'message.delete', ...meta, data: { messageId: e.data.messageId } };
+    default:
+      return undefined;
+  }
+}
