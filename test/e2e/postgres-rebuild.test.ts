@@ -16,7 +16,7 @@ t.test('a rebuild while the projector runs and events keep coming: swapped in wi
   const cfg = { ...s.config, postgres: { ...s.config.postgres, batchSize: 200, batchMs: 20 } };
   const projector = await startPostgresProjector({ nc: s.nc, config: cfg, names: s.names, log: testLog, db: s.db });
   t.teardown(() => projector.stop());
-  const all = generateEvents({ count: 12_000, conversations: 60, users: 80, seed: 21, changes: true });
+  const all = generateEvents({ count: 12_000, conversations: 60, users: 80, seed: 21, changes: true, admin: true });
   await appendEvents(s.nc, s.names, all.slice(0, 6_000));
   // More events arrive during the rebuild, in chunks, while the live projector keeps applying them.
   const writer = (async () => {

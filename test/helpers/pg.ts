@@ -115,6 +115,11 @@ type ConvModel = {
   delivered: Map<string, number>;
   read: Map<string, number>;
   sent: Sent[];
+  /** Groups: who runs it (the owner until they leave, the admins), and what an update compares with. */
+  owner?: string;
+  admins: Set<string>;
+  avatar?: string;
+  joinPolicy: 'open' | 'invite';
 };
 
 /**
@@ -135,6 +140,13 @@ export function generateEvents(opts: {
    * it changes the log a seed gives, which older tests' expectations were written against.
    */
   changes?: boolean;
+  /**
+   * Group administration too (opt-in for the same reason): updates (title, avatar set and removed,
+   * join policy), members added by the owner or an admin, members removed (never the owner; an
+   * admin only by the owner), roles given by the owner, and messages deleted by the owner or an
+   * admin. Takes half of the leaves' share.
+   */
+  admin?: boolean;
 }): ProjectedEvent[] {
   const rnd = prng(opts.seed ?? 1);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
@@ -157,6 +169,53 @@ export function generateEvents(opts: {
       commandId: `c_${n}`,
     };
   };
+  /** One administration event of group `c` as the decider would accept it, or undefined when there is none to make. */
+  const adminEvent = (c: ConvModel, members: string[]): ProjectedEvent | undefined => {
+    const runners = members.filter((u) => u === c.owner || c.admins.has(u));
+    if (runners.length === 0) return undefined;
+    const roll = rnd();
+    const by = pick(runners);
+    if (roll < 0.3) {
+      const data: { title?: string; avatar?: string | null; joinPolicy?: 'open' | 'invite' } = {};
+      if (rnd() < 0.5) data.title = `Group ${c.id} (${n + 1}) ${rnd() < 0.2 ? '“renamed” ✓' : ''}`.trim();
+      if (rnd() < 0.5) data.avatar = c.avatar !== undefined && rnd() < 0.4 ? null : `https://img.test/${c.id}/${n + 1}.png?v=1&x=[y]`;
+      if (rnd() < 0.3) data.joinPolicy = c.joinPolicy === 'open' ? 'invite' : 'open';
+      if (Object.keys(data).length === 0) data.title = `Group ${c.id} (${n + 1})`;
+      if (data.avatar === null) delete c.avatar;
+      else if (data.avatar !== undefined) c.avatar = data.avatar;
+      if (data.joinPolicy) c.joinPolicy = data.joinPolicy;
+      return { ...envelope(by), type: 'ConversationUpdated', conversationId: c.id, data };
+    }
+    if (roll < 0.55) {
+      const room = Math.min(1 + Math.floor(rnd() * 3), (opts.maxMembers ?? Infinity) - c.members.size);
+      const added = users.filter((u) => !c.members.has(u) && rnd() < 0.3).slice(0, Math.max(0, room));
+      if (added.length === 0) return undefined;
+      for (const u of added) {
+        c.members.add(u);
+        c.read.set(u, c.last);
+        c.delivered.set(u, c.last);
+      }
+      return { ...envelope(by), type: 'MembersAdded', conversationId: c.id, data: { members: added.map((userId) => ({ userId, role: 'member' as const })) } };
+    }
+    if (roll < 0.8) {
+      const targets = members.filter((u) => u !== by && u !== c.owner && (!c.admins.has(u) || by === c.owner));
+      if (targets.length === 0) return undefined;
+      const target = pick(targets);
+      c.members.delete(target);
+      c.admins.delete(target);
+      c.read.delete(target);
+      c.delivered.delete(target);
+      return { ...envelope(by), type: 'MemberRemoved', conversationId: c.id, data: { userId: target } };
+    }
+    if (c.owner === undefined || !c.members.has(c.owner)) return undefined;
+    const targets = members.filter((u) => u !== c.owner);
+    if (targets.length === 0) return undefined;
+    const target = pick(targets);
+    const role = c.admins.has(target) ? ('member' as const) : ('admin' as const);
+    if (role === 'admin') c.admins.add(target);
+    else c.admins.delete(target);
+    return { ...envelope(c.owner), type: 'MemberRoleChanged', conversationId: c.id, data: { userId: target, role } };
+  };
   while (events.length < opts.count) {
     const r = rnd();
     if (conversations.length < maxConversations && (conversations.length < 2 || r < 0.08)) {
@@ -165,7 +224,17 @@ export function generateEvents(opts: {
         const other = pick(users.filter((u) => u !== creator));
         const id = directConversationId(creator, other);
         if (conversations.some((c) => c.id === id)) continue;
-        conversations.push({ id, kind: 'direct', members: new Set([creator, other]), last: 0, delivered: new Map(), read: new Map(), sent: [] });
+        conversations.push({
+          id,
+          kind: 'direct',
+          members: new Set([creator, other]),
+          last: 0,
+          delivered: new Map(),
+          read: new Map(),
+          sent: [],
+          admins: new Set(),
+          joinPolicy: 'invite',
+        });
         events.push({
           ...envelope(creator),
           type: 'ConversationCreated',
@@ -177,7 +246,7 @@ export function generateEvents(opts: {
         // Mostly small groups, now and then a big one (up to a third of the users).
         const size = rnd() < 0.1 ? Math.floor(rnd() * (users.length / 3)) : Math.floor(rnd() * 6);
         const members = new Set([creator, ...Array.from({ length: Math.min(size, (opts.maxMembers ?? Infinity) - 1) }, () => pick(users))]);
-        conversations.push({ id, kind: 'group', members, last: 0, delivered: new Map(), read: new Map(), sent: [] });
+        conversations.push({ id, kind: 'group', members, last: 0, delivered: new Map(), read: new Map(), sent: [], owner: creator, admins: new Set(), joinPolicy: 'invite' });
         events.push({
           ...envelope(creator),
           type: 'ConversationCreated',
@@ -243,9 +312,15 @@ export function generateEvents(opts: {
       c.read.set(joiner, c.last);
       c.delivered.set(joiner, c.last);
       events.push({ ...envelope(joiner), type: 'MembersAdded', conversationId: c.id, data: { members: [{ userId: joiner, role: 'member' }] } });
+    } else if (opts.admin && r >= 0.95 && r < 0.97) {
+      if (c.kind !== 'group') continue;
+      const event = adminEvent(c, members);
+      if (event) events.push(event);
     } else if (r < 0.97) {
       if (c.kind !== 'group' || members.length < 2) continue;
       const leaver = pick(members);
+      if (leaver === c.owner) c.owner = undefined;
+      c.admins.delete(leaver);
       c.members.delete(leaver);
       c.read.delete(leaver);
       c.delivered.delete(leaver);
@@ -282,7 +357,10 @@ export function generateEvents(opts: {
         });
       } else {
         m.deleted = true;
-        events.push({ ...envelope(m.sender), type: 'MessageDeleted', conversationId: c.id, data: { messageId: m.messageId, seq: m.seq, sender: m.sender } });
+        // The owner or an admin may delete anyone's message.
+        const runners = opts.admin ? members.filter((u) => u === c.owner || c.admins.has(u)) : [];
+        const deleter = runners.length > 0 && rnd() < 0.3 ? pick(runners) : m.sender;
+        events.push({ ...envelope(deleter), type: 'MessageDeleted', conversationId: c.id, data: { messageId: m.messageId, seq: m.seq, sender: m.sender } });
       }
     } else {
       const by = pick(users);
