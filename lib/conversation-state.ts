@@ -247,7 +247,10 @@ export function evolve(state: ConversationState, event: ConversationEvent, strea
       state.read.delete(event.data.userId);
       state.unread.delete(event.data.userId);
       break;
+    // Groups only, and never the owner's role: what the decider writes, and what the read models
+    // apply (conversation-statements.ts), whatever a log holds.
     case 'ConversationUpdated': {
+      if (state.kind !== 'group') break;
       const d = event.data;
       if (d.title !== undefined) state.title = d.title;
       if (d.avatar === null) delete state.avatar;
@@ -255,10 +258,12 @@ export function evolve(state: ConversationState, event: ConversationEvent, strea
       if (d.joinPolicy !== undefined) state.joinPolicy = d.joinPolicy;
       break;
     }
-    case 'MemberRoleChanged':
+    case 'MemberRoleChanged': {
       // Only a member's role changes: one removed since is not brought back.
-      if (state.members.has(event.data.userId)) state.members.set(event.data.userId, event.data.role);
+      const role = state.members.get(event.data.userId);
+      if (role !== undefined && role !== 'owner') state.members.set(event.data.userId, event.data.role);
       break;
+    }
     case 'MessageSent':
       state.lastMessageSeq = event.data.seq;
       recordSender(state, event.data.seq, event.data.sender.id);

@@ -36,28 +36,47 @@ function deliver(event: ConversationEvent, eventSeq = 9) {
   return { deliveries: deliveriesFor(event, eventSeq, before, state), unread: unreadAffected(event, before) };
 }
 
-t.test('MembersAdded by an owner or admin: member_joined with addedBy to every member after, the added ones included', async (t) => {
+t.test('MembersAdded by an owner or admin: member_joined with addedBy to every member after; the added ones also get the group as it is now', async (t) => {
   const { deliveries, unread } = deliver(membersAddedBy('bob', ['dave', 'erin']));
+  const joined = {
+    conversationId: GROUP,
+    members: [
+      { userId: 'dave', role: 'member' },
+      { userId: 'erin', role: 'member' },
+    ],
+    addedBy: 'bob',
+    at: AT_ISO,
+  };
   t.strictSame(deliveries, [
     {
-      recipients: ['alice', 'bob', 'carol', 'dave', 'erin'],
+      recipients: ['dave', 'erin'],
       entry: {
         type: 'conversation.member_joined',
         payload: {
-          conversationId: GROUP,
-          members: [
-            { userId: 'dave', role: 'member' },
-            { userId: 'erin', role: 'member' },
-          ],
-          addedBy: 'bob',
-          at: AT_ISO,
+          ...joined,
+          conversation: {
+            id: GROUP,
+            kind: 'group',
+            title: 'Team',
+            joinPolicy: 'open',
+            members: [
+              { userId: 'alice', role: 'owner' },
+              { userId: 'bob', role: 'admin' },
+              { userId: 'carol', role: 'member' },
+              { userId: 'dave', role: 'member' },
+              { userId: 'erin', role: 'member' },
+            ],
+            createdBy: 'alice',
+            createdAt: AT_ISO,
+          },
         },
         eventSeq: 9,
         origin: ORIGIN,
       },
     },
+    { recipients: ['alice', 'bob', 'carol'], entry: { type: 'conversation.member_joined', payload: joined, eventSeq: 9, origin: ORIGIN } },
   ]);
-  t.ok(checkJoined(deliveries[0]!.entry.payload).ok, 'the payload is a valid conversation.member_joined');
+  for (const d of deliveries) t.ok(checkJoined(d.entry.payload).ok, 'the payload is a valid conversation.member_joined');
   t.strictSame(unread, ['dave', 'erin'], 'the added start with an unread count (0)');
 });
 
