@@ -125,6 +125,8 @@ function optionDiffs(a: any, b: any): string[] {
   const oa = a.options ?? {};
   const ob = b.options ?? {};
   const skip = new Set(['label', 'outDir', 'quiet', 'repeat']);
+  // a private nats-server (--private-nats) has new ports every run
+  if (oa.privateNats && ob.privateNats) for (const k of ['natsUrl', 'natsMonitor']) skip.add(k);
   return [...new Set([...Object.keys(oa), ...Object.keys(ob)])]
     .filter((k) => !skip.has(k) && JSON.stringify(oa[k]) !== JSON.stringify(ob[k]))
     .map((k) => `\`${k}\`: ${JSON.stringify(oa[k])} → ${JSON.stringify(ob[k])}`);

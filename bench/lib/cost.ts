@@ -114,7 +114,7 @@ export type RunCost = {
   windowS: number;
   cpu: CpuCost;
   nats: NatsCost;
-  /** What makes these figures lower than what a message really costs. */
+  /** What qualifies these figures: what makes them lower or higher than what a message really costs. */
   caveats: string[];
 };
 
@@ -169,6 +169,9 @@ function natsCost(x: RunCostInput): NatsCost {
 export function runCost(x: RunCostInput): RunCost {
   const b = x.basis;
   const caveats: string[] = [];
+  if (x.natsSource !== 'private' && x.processes.some((p) => p.name === 'nats-server' && x.isServer(p.name))) {
+    caveats.push(`nats-server's CPU is that of a server other clients may use too (${x.natsUrl}): their work counts as this run's; --private-nats measures this run alone`);
+  }
   if (x.rejected > 0) caveats.push(`${x.rejected} send(s) were refused: they count as sent but cost less than a message stored and delivered`);
   if (b.deliveries < 0.95 * x.expectedDeliveries) {
     caveats.push(

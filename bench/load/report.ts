@@ -14,7 +14,8 @@ const fmtB = (v: number) => (Number.isFinite(v) ? `${Math.round(v).toLocaleStrin
 /** One line for the verdict: CPU per message in all, and the NATS traffic per message when measured. */
 export function costLine(c: RunCost): string {
   const nats = c.nats.measured ? `${fmtCount(c.nats.perMessage.msgs)} NATS messages and ${fmtB(c.nats.perMessage.bytes)} through nats-server` : 'NATS traffic not measured';
-  return `Cost per message: ${fmtUs(c.cpu.total.usPerMessage)} CPU (all server processes), ${nats}.`;
+  const perDelivery = c.cpu.total.usPerDelivery !== undefined ? ` (${fmtUs(c.cpu.total.usPerDelivery)} per delivery)` : '';
+  return `Cost per message: ${fmtUs(c.cpu.total.usPerMessage)} CPU${perDelivery} (all server processes), ${nats}.`;
 }
 
 /** The "Cost per message" section: a compact table, what it is divided by, where the NATS figures come from. */
@@ -34,7 +35,7 @@ function costSection(c: RunCost, groups: boolean): string[] {
     );
   } else rows.push(['NATS messages and bytes', 'not measured', ...(groups ? ['not measured'] : []), '']);
   const lines = ['## Cost per message (measured window)', '', mdTable(head, rows), ''];
-  lines.push(`Divided by: ${c.basis}. CPU: the CPU seconds of each server process in the window (the process table below); "all server processes" leaves out the generators, the bench and the rest of the machine.`);
+  lines.push(`Divided by: ${c.basis}. CPU: the CPU seconds of each server process in the window (the process table below); "all server processes" leaves out the generators, the bench and the rest of the machine${c.cpu.processes.some((p) => p.name === 'postgres') ? '; postgres is every postgres process on the machine, so other work\'s queries count too' : ''}.`);
   lines.push('');
   lines.push(n.measured ? `NATS: /varz in_msgs, out_msgs, in_bytes, out_bytes over ${n.elapsedS.toFixed(1)} s; ${n.note}.` : `NATS: ${n.reason}`);
   for (const cv of c.caveats) lines.push(`- caveat: ${cv}`);

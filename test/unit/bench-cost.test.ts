@@ -113,7 +113,8 @@ t.test('run cost without a monitoring endpoint: not measured, and how to measure
   t.notOk('perMessage' in c.nats, 'no zeros standing in for a figure');
   t.equal(Math.round(c.cpu.total.usPerMessage), 815);
   t.match(c.basis, /messages sent in the measured window \(10,000 in 5 s\)/);
-  t.same(c.caveats, []);
+  t.equal(c.caveats.length, 1);
+  t.match(c.caveats[0], /nats-server's CPU is that of a server other clients may use too/);
 });
 
 t.test('run cost from a private server, from a shared one, and when the read failed', async (t) => {
@@ -122,6 +123,7 @@ t.test('run cost from a private server, from a shared one, and when the read fai
   t.equal(p.nats.measured && p.nats.perMessage.msgs, 19);
   t.equal(p.nats.measured && p.nats.perMessage.bytes, 600);
   t.match(p.nats.measured && p.nats.note, /this run's traffic only/);
+  t.same(p.caveats, [], 'a private nats-server: its CPU is this run\'s');
 
   const s = runCost(input({ nats: { monitorUrl: 'http://127.0.0.1:8222', ...window, port: 4222 }, natsSource: 'monitor' }));
   t.equal(s.nats.measured && s.nats.source, 'monitor');
@@ -136,12 +138,48 @@ t.test('run cost from a private server, from a shared one, and when the read fai
 });
 
 t.test('run cost caveats: refused sends, a system that fell behind; groups per delivery', async (t) => {
-  const c = runCost(input({ rejected: 12, basis: { messages: 10_000, deliveries: 9_000, members: 2 } }));
+  const c = runCost(input({ rejected: 12, basis: { messages: 10_000, deliveries: 9_000, members: 2 }, natsSource: 'private' }));
   t.equal(c.caveats.length, 2);
   t.match(c.caveats[0], /12 send\(s\) were refused/);
   t.match(c.caveats[1], /fell behind \(9,000 deliveries in the window of 10,000 expected\)/);
-  const g = runCost(input({ basis: { messages: 1000, deliveries: 49_000, members: 50 }, expectedDeliveries: 49_000 }));
+  const g = runCost(input({ basis: { messages: 1000, deliveries: 49_000, members: 50 }, expectedDeliveries: 49_000, natsSource: 'private' }));
   t.match(g.basis, /per delivery: ÷ message\.new received in the window \(49,000\)/);
   t.equal(Math.round(g.cpu.total.usPerDelivery!), Math.round(8.15e6 / 49_000));
   t.same(g.caveats, []);
+});
+
+t.test('load flags: --private-nats and --nats-monitor', async (t) => {
+  const { parseOptions } = await import('../../bench/load/options.js');
+  const o = parseOptions(['--private-nats']);
+  t.ok(o !== 'help' && o.privateNats && o.natsMonitor === undefined);
+  const m = parseOptions(['--nats', 'nats://127.0.0.1:5222', '--nats-monitor', 'http://127.0.0.1:8222']);
+  t.ok(m !== 'help' && !m.privateNats && m.natsMonitor === 'http://127.0.0.1:8222' && m.natsUrl === 'nats://127.0.0.1:5222');
+  for (const other of [['--nats', 'nats://127.0.0.1:5222'], ['--nats-monitor', 'http://127.0.0.1:8222'], ['--url', 'ws://127.0.0.1:1/ws'], ['--fake-gateway'], ['--keep']]) {
+    t.throws(() => parseOptions(['--private-nats', ...other]), new RegExp(`--private-nats and ${other[0]} exclude each other`));
+  }
+  t.throws(() => parseOptions(['--nats-monitor', 'nats://127.0.0.1:4222']), /--nats-monitor must be an http:\/\/ URL/);
+  t.throws(() => parseOptions(['--nats-monitor', 'http://127.0.0.1:8222', '--fake-gateway']), /exclude each other/);
+});
+
+t.test('compare: cost rows for runs that have them, none for older runs', async (t) => {
+  const { compareMarkdown } = await import('../../bench/compare.js');
+  const runCostResults = (us: number, msgs: number) => ({
+    cost: {
+      cpu: { total: { name: 'all server processes', cpuSeconds: 1, usPerMessage: us }, processes: [{ name: 'gateway', cpuSeconds: 1, usPerMessage: us / 4 }] },
+      nats: { measured: true, perMessage: { msgs, bytes: msgs * 300 } },
+    },
+  });
+  const run = (us: number, msgs: number) => ({
+    scenario: 'load',
+    options: { privateNats: true, natsUrl: `nats://127.0.0.1:${us}` },
+    results: runCostResults(us, msgs),
+  });
+  const md = compareMarkdown(run(800, 19.5), run(400, 8), 'a', 'b');
+  t.match(md, /\| CPU µs per message, all server processes \| 800 µs \| 400 µs \| 0\.50× ✓ \|/);
+  t.match(md, /\| CPU µs per message, gateway \| 200 µs \| 100 µs \| 0\.50× ✓ \|/);
+  t.match(md, /\| NATS messages per message \| 19\.5 \| 8\.0 \| 0\.41× ✓ \|/);
+  t.match(md, /\| NATS bytes per message \| 5850 \| 2400 \| 0\.41× ✓ \|/);
+  t.notMatch(md, /natsUrl/, 'private servers\' ports are not a difference');
+  const old = compareMarkdown({ scenario: 'load', results: {} }, { scenario: 'load', results: {} }, 'a', 'b');
+  t.notMatch(old, /per message/, 'runs without cost figures: no empty rows');
 });
