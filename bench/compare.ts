@@ -1,12 +1,12 @@
 /**
  * `npm run bench -- compare <a.json> <b.json>`: two runs side by side, with B/A ratios, as a
- * Markdown table. Load runs get a curated table (throughput, latency percentiles, loss, CPU per
- * process); other scenarios get every numeric figure under `results`.
+ * Markdown table. Load runs get a curated table (throughput, latency percentiles, loss, cost per
+ * message, CPU per process); other scenarios get every numeric figure under `results`.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlagError, flagsHelp, parseFlags, type FlagSpec } from './lib/flags.js';
-import { fmtMs, fmtRate, mdTable, RESULTS_DIR } from './lib/results.js';
+import { fmtMs, fmtRate, fmtUs, mdTable, RESULTS_DIR } from './lib/results.js';
 
 export const flags: FlagSpec[] = [
   { name: 'out', kind: 'string', value: '<file.md>', help: 'Also write the table to this file.' },
@@ -70,6 +70,18 @@ function loadRows(a: any, b: any): Row[] {
     { label: 'duplicated', a: get(a, 'results.duplicated'), b: get(b, 'results.duplicated'), fmt: int, better: 'lower' },
     { label: 'rejected', a: get(a, 'results.rejected'), b: get(b, 'results.rejected'), fmt: int, better: 'lower' },
   );
+  // cost per message (runs made before it existed have none: '-')
+  const us = (v: number) => fmtUs(v);
+  const one = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '-');
+  rows.push({ label: 'CPU µs per message, all server processes', a: get(a, 'results.cost.cpu.total.usPerMessage'), b: get(b, 'results.cost.cpu.total.usPerMessage'), fmt: us, better: 'lower', minDelta: 5 });
+  const costNames = [...new Set([...(a.results?.cost?.cpu?.processes ?? []), ...(b.results?.cost?.cpu?.processes ?? [])].map((p: any) => p.name as string))];
+  const costOf = (r: any, n: string) => (r.results?.cost?.cpu?.processes ?? []).find((p: any) => p.name === n)?.usPerMessage ?? Number.NaN;
+  for (const n of costNames) rows.push({ label: `CPU µs per message, ${n}`, a: costOf(a, n), b: costOf(b, n), fmt: us, better: 'lower', minDelta: 5 });
+  rows.push(
+    { label: 'CPU µs per delivery, all server processes', a: get(a, 'results.cost.cpu.total.usPerDelivery'), b: get(b, 'results.cost.cpu.total.usPerDelivery'), fmt: us, better: 'lower', minDelta: 5 },
+    { label: 'NATS messages per message', a: get(a, 'results.cost.nats.perMessage.msgs'), b: get(b, 'results.cost.nats.perMessage.msgs'), fmt: one, better: 'lower', minDelta: 0.5 },
+    { label: 'NATS bytes per message', a: get(a, 'results.cost.nats.perMessage.bytes'), b: get(b, 'results.cost.nats.perMessage.bytes'), fmt: int, better: 'lower', minDelta: 50 },
+  );
   const names = [...new Set([...(a.results?.processes ?? []), ...(b.results?.processes ?? [])].map((p: any) => p.name as string))];
   const proc = (r: any, n: string) => (r.results?.processes ?? []).find((p: any) => p.name === n);
   for (const n of names) {
@@ -113,6 +125,8 @@ function optionDiffs(a: any, b: any): string[] {
   const oa = a.options ?? {};
   const ob = b.options ?? {};
   const skip = new Set(['label', 'outDir', 'quiet', 'repeat']);
+  // a private nats-server (--private-nats) has new ports every run
+  if (oa.privateNats && ob.privateNats) for (const k of ['natsUrl', 'natsMonitor']) skip.add(k);
   return [...new Set([...Object.keys(oa), ...Object.keys(ob)])]
     .filter((k) => !skip.has(k) && JSON.stringify(oa[k]) !== JSON.stringify(ob[k]))
     .map((k) => `\`${k}\`: ${JSON.stringify(oa[k])} → ${JSON.stringify(ob[k])}`);

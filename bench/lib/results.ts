@@ -74,6 +74,11 @@ export function fmtMs(ms: number | undefined): string {
   return `${ms.toFixed(2)} ms`;
 }
 
+/** Microseconds, whole: `815 µs`; `-` when there is no figure. */
+export function fmtUs(us: number | undefined): string {
+  return us === undefined || !Number.isFinite(us) ? '-' : `${Math.round(us).toLocaleString('en-US')} µs`;
+}
+
 export function fmtRate(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return '-';
   return Math.round(v).toLocaleString('en-US');

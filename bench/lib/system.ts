@@ -253,7 +253,8 @@ export class SystemUnderTest {
   }
 }
 
-function freePort(): Promise<number> {
+/** A TCP port on loopback that was free a moment ago. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

@@ -5,6 +5,7 @@
  * (problems fail the run, warnings qualify it).
  */
 import type { BacklogSample } from '../lib/backlog.js';
+import { isServerProcess, runCost, type NatsWindow } from '../lib/cost.js';
 import { Histogram } from '../lib/histogram.js';
 import type { ProcSampler } from '../lib/procstats.js';
 import { fmtMs, gitInfo, machineInfo, median } from '../lib/results.js';
@@ -29,6 +30,9 @@ export type RunFacts = {
   setupFailed: number;
   stopNotes: string[];
   others: LoadResult['results']['otherProcesses'];
+  /** nats-server's counters over the window (--private-nats, --nats-monitor), or nothing. */
+  nats: NatsWindow;
+  privateNats?: LoadResult['environment']['privateNats'];
 };
 
 type Pipeline = NonNullable<LoadResult['results']['pipeline']>;
@@ -174,6 +178,7 @@ function environment(o: Options, x: RunFacts, load1Median: number, busyMedian: n
       ? { prefix: x.system.prefix, database: x.system.databaseDescription, systemEnv: Object.fromEntries(Object.entries(x.system.env).filter(([k]) => k !== 'PARLEY_JWT_SECRET' && k !== 'DATABASE_URL')) }
       : {}),
     natsUrl: o.natsUrl,
+    ...(x.privateNats ? { privateNats: x.privateNats } : {}),
     uws: x.uws,
     sourceAddresses: x.addresses,
   };
@@ -205,6 +210,19 @@ export function merge(o: Options, results: WorkerResult[], sampler: ProcSampler,
   const load1Median = median(windowSamples.map((s) => s.load1));
   const busyMedian = median(windowSamples.map((s) => s.machineBusy));
   const pipeline = pipelineSummary(backlog, wFrom, wTo);
+  const embedded = x.system !== undefined && x.system.database.kind !== 'postgres';
+  const cost = runCost({
+    processes,
+    // with the embedded PGlite the read models are inside the projector: the machine's postgres is not this run's
+    isServer: (n) => isServerProcess(n) && !(embedded && n === 'postgres'),
+    basis: { messages: win.sends, deliveries: win.deliveries, members: o.members },
+    windowS: o.durationS,
+    expectedDeliveries: win.sends * (o.members - 1),
+    rejected,
+    nats: x.nats,
+    ...(x.nats.monitorUrl !== undefined ? { natsSource: o.privateNats ? ('private' as const) : ('monitor' as const) } : {}),
+    natsUrl: o.natsUrl,
+  });
   const { problems, warnings } = judge(o, x, results, { counts, lag, rejected, lost, duplicated, busyMedian, ...(pipeline ? { pipeline } : {}), backlog });
 
   return {
@@ -247,6 +265,7 @@ export function merge(o: Options, results: WorkerResult[], sampler: ProcSampler,
       processes,
       otherProcesses: x.others,
       ...(pipeline ? { pipeline } : {}),
+      cost,
     },
     verdict: { ok: problems.length === 0, problems, warnings: [...warnings, ...x.stopNotes] },
     series,

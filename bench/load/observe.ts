@@ -6,6 +6,8 @@
 import { performance } from 'node:perf_hooks';
 import { BacklogSampler } from '../lib/backlog.js';
 import { allTicks, findByComm, findListener, findParleyRoles, topOthers, type Tracked } from '../lib/procstats.js';
+import { natsPort, varzUrl, type NatsCounters, type NatsWindow } from '../lib/cost.js';
+import { readVarz } from '../lib/nats-monitor.js';
 import type { SystemUnderTest } from '../lib/system.js';
 import type { Worker } from './generators.js';
 import type { Options } from './options.js';
@@ -30,12 +32,12 @@ export function trackedProcesses(o: Options, started: Started, workers: Worker[]
     }
     if (roles.length === 0) err('WARNING: no local `parley.mjs start` process found: no CPU figures for gateway, engine and projector');
   }
-  const natsPort = Number(new URL(o.natsUrl.split(',')[0]!.replace(/^nats:/, 'http:')).port || 4222);
-  const natsPid = findListener(natsPort);
-  if (natsPid) tracked.push({ name: 'nats-server', pids: () => [natsPid], note: `pid listening on port ${natsPort}` });
+  const port = natsPort(o.natsUrl);
+  const natsPid = findListener(port);
+  if (natsPid) tracked.push({ name: 'nats-server', pids: () => [natsPid], note: `pid listening on port ${port}${o.privateNats ? ', the private nats-server of --private-nats' : ''}` });
   else {
     const all = findByComm('nats-server');
-    if (all.length) tracked.push({ name: 'nats-server', pids: () => findByComm('nats-server'), note: `all ${all.length} nats-server processes (the listener on ${natsPort} was not found)` });
+    if (all.length) tracked.push({ name: 'nats-server', pids: () => findByComm('nats-server'), note: `all ${all.length} nats-server processes (the listener on ${port} was not found)` });
   }
   tracked.push({ name: 'postgres', pids: () => findByComm(/^postgres/), note: postgresNote(system) });
   workers.forEach((w, i) => tracked.push({ name: `generator-${i + 1}`, pids: () => [w.child.pid!] }));
@@ -59,6 +61,16 @@ export async function startBacklog(o: Options, system: SystemUnderTest | undefin
   return backlog;
 }
 
+/** Call `atStart` when the measured window begins and `atEnd` when it ends (times from `t0`); `cancel()` stops both timers. */
+function atWindowEdges(o: Options, t0: number, atStart: () => void, atEnd: () => void): () => void {
+  const start = setTimeout(atStart, Math.max(0, t0 + o.warmupS * 1000 - performance.now()));
+  const end = setTimeout(atEnd, Math.max(0, t0 + (o.warmupS + o.durationS) * 1000 - performance.now()));
+  return () => {
+    clearTimeout(start);
+    clearTimeout(end);
+  };
+}
+
 /**
  * Who else uses the machine during the measured window: CPU ticks of every process at its start
  * and end, but those of `tracked`. `result()` is empty until the window has ended; `cancel()`
@@ -67,17 +79,48 @@ export async function startBacklog(o: Options, system: SystemUnderTest | undefin
 export function watchOtherProcesses(o: Options, t0: number, tracked: Tracked[]): { result(): LoadResult['results']['otherProcesses']; cancel(): void } {
   let before: ReturnType<typeof allTicks> | undefined;
   let others: LoadResult['results']['otherProcesses'] = [];
-  const windowStart = setTimeout(() => (before = allTicks()), Math.max(0, t0 + o.warmupS * 1000 - performance.now()));
-  const windowEnd = setTimeout(() => {
-    if (!before) return;
-    const exclude = new Set(tracked.flatMap((t) => t.pids()));
-    others = topOthers(before, allTicks(), exclude, o.durationS);
-  }, Math.max(0, t0 + (o.warmupS + o.durationS) * 1000 - performance.now()));
-  return {
-    result: () => others,
-    cancel: () => {
-      clearTimeout(windowStart);
-      clearTimeout(windowEnd);
+  const cancel = atWindowEdges(
+    o,
+    t0,
+    () => (before = allTicks()),
+    () => {
+      if (!before) return;
+      const exclude = new Set(tracked.flatMap((t) => t.pids()));
+      others = topOthers(before, allTicks(), exclude, o.durationS);
     },
+  );
+  return { result: () => others, cancel };
+}
+
+/**
+ * With a monitoring endpoint (--nats-monitor, or the private server of --private-nats): /varz read
+ * when the measured window begins and when it ends. `result()` waits for the last read.
+ */
+export function watchNatsTraffic(o: Options, t0: number): { result(): Promise<NatsWindow>; cancel(): void } {
+  const monitorUrl = o.natsMonitor;
+  if (!monitorUrl) return { result: async () => ({}), cancel: () => undefined };
+  // never rejects: a read that fails is an Error to report (an unawaited rejection would end the bench)
+  const read = () => {
+    const at = performance.now();
+    return readVarz(monitorUrl).then(
+      (c) => ({ ...c, at }),
+      (e: Error) => e,
+    );
   };
+  let before: ReturnType<typeof read> | undefined;
+  let after: ReturnType<typeof read> | undefined;
+  const cancel = atWindowEdges(
+    o,
+    t0,
+    () => (before = read()),
+    () => (after = read()),
+  );
+  const counters = (c: NatsCounters): NatsCounters => ({ inMsgs: c.inMsgs, outMsgs: c.outMsgs, inBytes: c.inBytes, outBytes: c.outBytes });
+  const result = async (): Promise<NatsWindow> => {
+    const [b, a] = await Promise.all([before, after]);
+    if (!b || !a) return { monitorUrl, error: 'the measured window did not run to its end' };
+    if (b instanceof Error || a instanceof Error) return { monitorUrl, error: `could not read ${varzUrl(monitorUrl)}: ${(b instanceof Error ? b : (a as Error)).message}` };
+    return { monitorUrl, before: counters(b), after: counters(a), elapsedS: (a.at - b.at) / 1000, ...(a.port !== undefined ? { port: a.port } : {}) };
+  };
+  return { result, cancel };
 }

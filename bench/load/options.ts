@@ -7,6 +7,7 @@ import { FlagError, flagsHelp, getters, parseFlags, type FlagSpec } from '../lib
 import { planLoad } from '../lib/load-plan.js';
 import { RESULTS_DIR } from '../lib/results.js';
 import { DATABASE_HELP } from '../lib/database.js';
+import { varzUrl } from '../lib/cost.js';
 
 export const flags: FlagSpec[] = [
   { name: 'connections', kind: 'int', default: 200, min: 2, help: 'WebSocket connections, one user each.' },
@@ -36,6 +37,8 @@ export const flags: FlagSpec[] = [
   { name: 'fake-frames', kind: 'string', default: 'full', choices: ['full', 'minimal'], help: 'With --fake-gateway: `full` answers as Parley does, an unread.update behind every message.new (Parley coalesces those per user and conversation every 50 ms, so under group load it sends fewer); `minimal` sends message.sent and message.new only, the least socket I/O any server of this protocol does. A minimal run that cannot keep up shows the rate this machine cannot reach with the generators on it, whatever the server.' },
   { name: 'allow-fallback', kind: 'bool', help: 'Run even when the gateway uses the slow ws fallback of uWebSockets.js instead of the native server (the report says which was measured).' },
   { name: 'nats', kind: 'string', value: '<url>', help: 'NATS for the started system (default $PARLEY_NATS_URL or nats://127.0.0.1:4222). Only the run\'s own prefix is created and deleted.' },
+  { name: 'private-nats', kind: 'bool', help: 'Start a private nats-server for the run (/usr/sbin/nats-server -a 127.0.0.1 -p <free port> -m <free port> -js -sd <tmpdir>; stopped and its directory removed at the end) and run the system on it: its monitoring endpoint (/varz) gives the NATS messages and bytes per chat message, counting nothing but this run.' },
+  { name: 'nats-monitor', kind: 'string', value: '<http-url>', help: 'The monitoring endpoint (nats-server -m) of the NATS the system uses, e.g. http://127.0.0.1:8222: its /varz gives the NATS messages and bytes per chat message. Everything else on that server counts too. Without this or --private-nats those figures are not measured (the machine\'s nats-server runs without monitoring).' },
   { name: 'database-url', kind: 'string', value: '<url>', help: DATABASE_HELP },
   { name: 'processes', kind: 'string', default: 'separate', choices: ['separate', 'two', 'one'], help: 'How the started system runs: `separate` = engine, projector and gateway each in a process of its own (as when scaling out); `two` = `--role backend` (engine and projectors) and `--role gateway`; `one` = one `parley start --role all` process (fewest processes to wake per message, one event loop for all).' },
   { name: 'env', kind: 'list', value: '<KEY=VALUE>', help: 'Extra environment for the started roles, e.g. --env PARLEY_PARTITIONS=16 (repeatable; applied last).' },
@@ -67,6 +70,10 @@ errors, and missing or duplicated message.sent / message.new after a drain perio
 from /proc. The sender loop's lag is reported: when the generator cannot keep the schedule, the
 figures are the generator's, not the server's.
 
+Cost per message: CPU µs of each server process and of all of them (their CPU seconds in the
+measured window ÷ messages sent in it; for groups also ÷ deliveries), and, with --private-nats or
+--nats-monitor, the NATS messages and bytes through nats-server per chat message (/varz).
+
 Output: bench/results/<run>.json (everything, per-second series included), <run>.md (summary) and
 <run>.svg (latency percentiles, throughput and CPU over time). Exit code 0 when nothing was lost,
 duplicated or rejected, 1 otherwise, 2 on a usage error.
@@ -76,6 +83,7 @@ ${flagsHelp(flags)}
 
 Examples:
   npm run bench -- load --connections 200 --rate 1000 --duration 10
+  npm run bench -- load --connections 200 --rate 1000 --duration 10 --private-nats   # + NATS msgs/bytes per message
   npm run bench -- load --connections 2000 --rate 5000 --duration 60
   npm run bench -- load --connections 2000 --members 50 --rate 2000 --duration 60
   npm run bench -- load --url ws://127.0.0.1:8080/ws --connections 100 --rate 200
@@ -112,6 +120,9 @@ export type Options = {
   fakeFrames: 'full' | 'minimal';
   allowFallback: boolean;
   natsUrl: string;
+  /** With --private-nats: the private server's monitoring endpoint, set once it runs. */
+  natsMonitor?: string;
+  privateNats: boolean;
   databaseUrl?: string;
   env: Record<string, string>;
   processes: 'separate' | 'two' | 'one';
@@ -172,6 +183,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
     fakeFrames: g.str('fake-frames') as 'full' | 'minimal',
     allowFallback: g.bool('allow-fallback'),
     natsUrl: g.optStr('nats') ?? process.env.PARLEY_NATS_URL ?? 'nats://127.0.0.1:4222',
+    ...(g.optStr('nats-monitor') ? { natsMonitor: g.str('nats-monitor') } : {}),
+    privateNats: g.bool('private-nats'),
     ...(g.optStr('database-url') ? { databaseUrl: g.str('database-url') } : {}),
     env,
     processes: g.str('processes') as 'separate' | 'two' | 'one',
@@ -185,6 +198,18 @@ export function parseOptions(argv: string[]): Options | 'help' {
   };
   if (o.fakeGateway && o.url) throw new FlagError('--fake-gateway and --url exclude each other');
   if (o.fakeFrames !== 'full' && !o.fakeGateway) throw new FlagError('--fake-frames needs --fake-gateway');
+  if (o.natsMonitor !== undefined) {
+    try {
+      varzUrl(o.natsMonitor);
+    } catch (e) {
+      throw new FlagError(`--nats-monitor must be an http:// URL, got ${JSON.stringify(o.natsMonitor)} (${(e as Error).message})`);
+    }
+  }
+  if (o.privateNats) {
+    const clash = [['nats', g.optStr('nats')], ['nats-monitor', o.natsMonitor], ['url', o.url], ['fake-gateway', o.fakeGateway || undefined], ['keep', o.keep || undefined]].find(([, v]) => v !== undefined);
+    if (clash) throw new FlagError(`--private-nats and --${clash[0]} exclude each other (--private-nats starts the system on a nats-server of its own, removed at the end)`);
+  }
+  if (o.natsMonitor !== undefined && o.fakeGateway) throw new FlagError('--nats-monitor and --fake-gateway exclude each other (the fake gateway uses no NATS)');
   // fail on an impossible plan now, not after starting the system
   planLoad({ connections: o.connections, members: o.members, ...(o.conversations ? { conversations: o.conversations } : {}), workers: o.workers, rate: o.rate, runTag: 'check' });
   return o;

@@ -1,10 +1,46 @@
 /** The Markdown summary of a load run (<run>.md, and what the run prints at the end). */
+import type { RunCost } from '../lib/cost.js';
 import type { Summary } from '../lib/histogram.js';
-import { fmtBytes, fmtMs, fmtRate, mdTable } from '../lib/results.js';
+import { fmtBytes, fmtMs, fmtRate, fmtUs, mdTable } from '../lib/results.js';
 import type { LoadResult } from './result.js';
 
 function latencyRow(name: string, s: Summary): (string | number)[] {
   return [name, fmtMs(s.p50), fmtMs(s.p90), fmtMs(s.p99), fmtMs(s.p999), fmtMs(s.max), fmtMs(s.mean), s.count.toLocaleString('en-US')];
+}
+
+const fmtCount = (v: number) => (Number.isFinite(v) ? (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1)) : '-');
+const fmtB = (v: number) => (Number.isFinite(v) ? `${Math.round(v).toLocaleString('en-US')} B` : '-');
+
+/** One line for the verdict: CPU per message in all, and the NATS traffic per message when measured. */
+export function costLine(c: RunCost): string {
+  const nats = c.nats.measured ? `${fmtCount(c.nats.perMessage.msgs)} NATS messages and ${fmtB(c.nats.perMessage.bytes)} through nats-server` : 'NATS traffic not measured';
+  const perDelivery = c.cpu.total.usPerDelivery !== undefined ? ` (${fmtUs(c.cpu.total.usPerDelivery)} per delivery)` : '';
+  return `Cost per message: ${fmtUs(c.cpu.total.usPerMessage)} CPU${perDelivery} (all server processes), ${nats}.`;
+}
+
+/** The "Cost per message" section: a compact table, what it is divided by, where the NATS figures come from. */
+function costSection(c: RunCost, groups: boolean): string[] {
+  const head = ['', 'per message sent', ...(groups ? ['per delivery'] : []), 'in the window'];
+  const cpuRow = (p: RunCost['cpu']['processes'][number], bold: boolean) => {
+    const b = (v: string) => (bold ? `**${v}**` : v);
+    return [b(p.name === 'all server processes' ? 'CPU, all server processes' : `CPU ${p.name}`), b(fmtUs(p.usPerMessage)), ...(groups ? [b(fmtUs(p.usPerDelivery))] : []), `${p.cpuSeconds.toFixed(2)} CPU-s`];
+  };
+  const rows: (string | number)[][] = [...c.cpu.processes.map((p) => cpuRow(p, false)), cpuRow(c.cpu.total, true)];
+  const n = c.nats;
+  if (n.measured) {
+    const d = n.delta;
+    rows.push(
+      ['NATS messages in / out / **total**', `${fmtCount(n.perMessage.inMsgs)} / ${fmtCount(n.perMessage.outMsgs)} / **${fmtCount(n.perMessage.msgs)}**`, ...(groups ? [fmtCount(n.perDelivery?.msgs ?? Number.NaN)] : []), `${fmtCount(d.inMsgs)} / ${fmtCount(d.outMsgs)}`],
+      ['NATS bytes in / out / **total**', `${fmtB(n.perMessage.inBytes)} / ${fmtB(n.perMessage.outBytes)} / **${fmtB(n.perMessage.bytes)}**`, ...(groups ? [fmtB(n.perDelivery?.bytes ?? Number.NaN)] : []), `${fmtBytes(d.inBytes)} / ${fmtBytes(d.outBytes)}`],
+    );
+  } else rows.push(['NATS messages and bytes', 'not measured', ...(groups ? ['not measured'] : []), '']);
+  const lines = ['## Cost per message (measured window)', '', mdTable(head, rows), ''];
+  lines.push(`Divided by: ${c.basis}. CPU: the CPU seconds of each server process in the window (the process table below); "all server processes" leaves out the generators, the bench and the rest of the machine${c.cpu.processes.some((p) => p.name === 'postgres') ? '; postgres is every postgres process on the machine, so other work\'s queries count too' : ''}.`);
+  lines.push('');
+  lines.push(n.measured ? `NATS: /varz in_msgs, out_msgs, in_bytes, out_bytes over ${n.elapsedS.toFixed(1)} s; ${n.note}.` : `NATS: ${n.reason}`);
+  for (const cv of c.caveats) lines.push(`- caveat: ${cv}`);
+  lines.push('');
+  return lines;
 }
 
 export function markdown(r: LoadResult): string {
@@ -22,6 +58,7 @@ export function markdown(r: LoadResult): string {
       `Sends ${fmtRate(t.sendsPerSec)}/s (target ${fmtRate(t.targetRate)}), deliveries ${fmtRate(t.deliveriesPerSec)}/s (expected ${fmtRate(t.expectedDeliveriesPerSec)}; lowest second ${fmtRate(t.minDeliveriesPerSec)}), ` +
       `p99 send → message.new ${fmtMs(r.results.latency.new.p99)}.`,
   );
+  if (r.results.cost) lines.push('', costLine(r.results.cost));
   for (const p of r.verdict.problems) lines.push(`- problem: ${p}`);
   for (const w of r.verdict.warnings) lines.push(`- warning: ${w}`);
   lines.push('');
@@ -36,6 +73,7 @@ export function markdown(r: LoadResult): string {
     ),
   );
   lines.push('');
+  if (r.results.cost) lines.push(...costSection(r.results.cost, o.members > 2));
   lines.push('## Throughput and counts');
   lines.push('');
   const c = r.results.counts;

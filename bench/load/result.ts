@@ -1,4 +1,5 @@
 /** What one load run produces: the result written as <run>.json, and its per-second series. */
+import type { RunCost } from '../lib/cost.js';
 import type { ProfileSummary } from '../lib/cpuprofile.js';
 import type { Histogram, Summary } from '../lib/histogram.js';
 import type { ProcSummary } from '../lib/procstats.js';
@@ -42,6 +43,8 @@ export type LoadResult = {
     url: string;
     prefix?: string;
     natsUrl: string;
+    /** With --private-nats: the private nats-server's pid, its monitoring endpoint and store directory (removed at the end). */
+    privateNats?: { pid: number; monitorUrl: string; storeDir: string };
     uws: { native: boolean | 'unknown'; reason?: string };
     systemEnv?: Record<string, string>;
     /** Where the started system's read models were (Postgres or the embedded PGlite). */
@@ -70,6 +73,8 @@ export type LoadResult = {
     processes: ProcSummary[];
     /** The busiest other processes on the machine during the window (% of one core). */
     otherProcesses: { name: string; cpu: number; pids: number }[];
+    /** What a message cost over the measured window: CPU µs per process and in all, NATS messages and bytes (absent in runs made before it existed). */
+    cost?: RunCost;
     /** Stage rates (mean over the window) and consumer backlogs, from JetStream. */
     pipeline?: {
       commandsPerSec: number;

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import type { BacklogSampler } from '../lib/backlog.js';
 import { summarizeDir } from '../lib/cpuprofile.js';
+import { startPrivateNats, type PrivateNats } from '../lib/nats-monitor.js';
 import { planLoad } from '../lib/load-plan.js';
 import { loadAverage, ProcSampler } from '../lib/procstats.js';
 import { fmtRate, gitInfo, machineInfo, rel, runId, writeRun } from '../lib/results.js';
@@ -16,7 +17,7 @@ import { chart } from './chart.js';
 import { closeGenerators, connectGenerators, connectSummary, expect, progressPrinter, setUpConversations, spawnWorker, type Worker } from './generators.js';
 import { merge } from './merge.js';
 import type { Options } from './options.js';
-import { startBacklog, trackedProcesses, watchOtherProcesses } from './observe.js';
+import { startBacklog, trackedProcesses, watchNatsTraffic, watchOtherProcesses } from './observe.js';
 import type { ToWorker } from './protocol.js';
 import { markdown } from './report.js';
 import type { LoadResult } from './result.js';
@@ -38,7 +39,7 @@ function isLoopback(url: string): boolean {
 }
 
 /** What a run has started so far, for stopping it whatever happens. */
-type Running = Started & { workers: Worker[]; sampler?: ProcSampler; backlog?: BacklogSampler };
+type Running = Started & { workers: Worker[]; sampler?: ProcSampler; backlog?: BacklogSampler; nats?: PrivateNats };
 
 /** Kill everything synchronously when the process exits; stop the generators on the first signal. */
 function onExitAndSignals(running: Running): () => void {
@@ -46,6 +47,7 @@ function onExitAndSignals(running: Running): () => void {
     running.system?.kill();
     running.fake?.kill('SIGKILL');
     for (const w of running.workers) w.child.kill('SIGKILL');
+    running.nats?.kill();
   };
   process.on('exit', onExit);
   let stopping = false;
@@ -65,7 +67,8 @@ function onExitAndSignals(running: Running): () => void {
   };
 }
 
-export async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'failed'> {
+export async function runOnce(options: Options): Promise<LoadResult | 'refused' | 'failed'> {
+  let o = options;
   const id = runId('load', o.label);
   const profDir = o.cpuProf ? join(o.cpuProf, id) : undefined;
   const runTag = `b${randomBytes(3).toString('hex')}`.slice(0, 6);
@@ -75,6 +78,13 @@ export async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'fai
   const running: Running = { workers: [] };
   const off = onExitAndSignals(running);
   try {
+    // ------------------------------------------------ a private nats-server (--private-nats)
+    if (o.privateNats) {
+      const nats = (running.nats = await startPrivateNats());
+      o = { ...o, natsUrl: nats.url, natsMonitor: nats.monitorUrl };
+      out(`Private nats-server: pid ${nats.pid}, ${nats.url}, monitoring ${nats.monitorUrl}, store ${nats.storeDir} (removed at the end)`);
+    }
+
     // ------------------------------------------------ the target
     const target = await startTarget(o, id, profDir, running);
     if (target === 'failed') return 'failed';
@@ -107,18 +117,22 @@ export async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'fai
     sampler.start();
     running.backlog = await startBacklog(o, running.system, t0);
     const others = watchOtherProcesses(o, t0, tracked);
+    const natsTraffic = watchNatsTraffic(o, t0);
 
     // ------------------------------------------------ go
     for (const w of workers) w.child.send({ kind: 'start', startAtEpochMs } satisfies ToWorker);
     const budget = (o.warmupS + o.durationS + o.drainS) * 1000 + o.graceMs + 60_000;
     const results = await Promise.all(workers.map((w) => expect(w, 'result', budget)));
     others.cancel();
+    natsTraffic.cancel();
+    const nats = await natsTraffic.result();
     sampler.stop();
     await running.backlog?.stop();
     const loadEnd = loadAverage();
     await closeGenerators(workers);
     const stopNotes = running.system ? await running.system.stop({ keepStreams: o.keep }) : [];
     running.fake?.kill('SIGTERM');
+    await running.nats?.stop();
     for (const n of stopNotes) err(`note: ${n}`);
 
     // ------------------------------------------------ merge
@@ -137,6 +151,8 @@ export async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'fai
       setupFailed: setUp.failed,
       stopNotes: [...setUp.ready.flatMap((r) => (r.firstError ? [`set-up: ${r.firstError}`] : [])), ...stopNotes],
       others: others.result(),
+      nats,
+      ...(running.nats ? { privateNats: { pid: running.nats.pid, monitorUrl: running.nats.monitorUrl, storeDir: running.nats.storeDir } } : {}),
     });
     writeResult(o, id, result, profDir);
     return result;
@@ -147,6 +163,7 @@ export async function runOnce(o: Options): Promise<LoadResult | 'refused' | 'fai
     for (const w of running.workers) w.child.kill('SIGKILL');
     running.fake?.kill('SIGKILL');
     if (running.system) for (const n of await running.system.stop({ keepStreams: o.keep }).catch(() => [])) err(`note: ${n}`);
+    await running.nats?.stop().catch((e: Error) => err(`note: could not stop the private nats-server: ${e.message}`));
     return 'failed';
   } finally {
     off();
