@@ -164,7 +164,7 @@ export function describeEvent(event: unknown): string {
     case 'MemberRemoved':
       return clean(`${String(d.userId)} removed`, 100);
     case 'MemberRoleChanged':
-      return clean(`${String(d.userId)} is now ${String(d.role)}`, 100);
+      return clean(`${String(d.userId)} is now ${String(d.role)}${typeof d.previousOwner === 'string' ? ` (${d.previousOwner} handed it over, now admin)` : ''}`, 100);
     case 'ConversationUpdated': {
       const changes = [
         typeof d.title === 'string' ? `title "${d.title}"` : '',

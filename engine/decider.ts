@@ -206,6 +206,10 @@ function decideJoin(command: JoinConversation, state: ConversationState): Decisi
 function decideLeave(command: LeaveConversation, state: ConversationState): Decision {
   if (!state.members.has(command.actor.id)) return notFound(command.conversationId);
   if (state.kind === 'direct') return reject('forbidden', 'a direct conversation cannot be left');
+  // Else the group would have nobody to give roles or remove admins, for good.
+  if (state.members.get(command.actor.id) === 'owner' && state.members.size > 1) {
+    return reject('forbidden', 'the owner cannot leave a group that has other members; hand it over first (conversation.set_role with role owner)');
+  }
   return { kind: 'append', events: [{ ...envelope(command, 'MemberLeft', command.id), data: { userId: command.actor.id } }] };
 }
 
@@ -288,16 +292,22 @@ function decideRemoveMember(command: RemoveMember, state: ConversationState): De
   return { kind: 'append', events: [{ ...envelope(command, 'MemberRemoved', command.id), data: { userId: target } }] };
 }
 
-/** The owner makes a member an admin or an admin a member; giving the role they have is a no-op. */
+/**
+ * The owner makes a member an admin or an admin a member; giving the role they have is a no-op.
+ * `owner` hands the group over: the member becomes its owner and the owner an admin, in one event
+ * (the only way the owner's role changes, so a group never has two owners or, while its owner is
+ * in it, none).
+ */
 function decideSetRole(command: SetRole, state: ConversationState): Decision {
   const refused = adminRefusal(command, state, true);
   if (refused) return refused;
   const { userId, role } = command.data;
   const current = state.members.get(userId);
   if (current === undefined) return reject('not_a_member', `${userId} is not a member of this conversation`);
-  if (current === 'owner') return reject('forbidden', "the group owner's role cannot change");
+  if (current === 'owner') return reject('forbidden', "the group owner's own role cannot be set; hand the group over with role owner");
   if (current === role) return { kind: 'noop' };
-  return { kind: 'append', events: [{ ...envelope(command, 'MemberRoleChanged', command.id), data: { userId, role } }] };
+  const data = role === 'owner' ? { userId, role, previousOwner: command.actor.id } : { userId, role };
+  return { kind: 'append', events: [{ ...envelope(command, 'MemberRoleChanged', command.id), data }] };
 }
 
 function decideSend(command: SendMessage, state: ConversationState, context: DecideContext): Decision {

@@ -259,9 +259,16 @@ export function evolve(state: ConversationState, event: ConversationEvent, strea
       break;
     }
     case 'MemberRoleChanged': {
-      // Only a member's role changes: one removed since is not brought back.
-      const role = state.members.get(event.data.userId);
-      if (role !== undefined && role !== 'owner') state.members.set(event.data.userId, event.data.role);
+      // Only a member's role changes (one removed since is not brought back), and an owner's only
+      // by handing the group over to a member, who takes their place.
+      const { userId, role, previousOwner } = event.data;
+      const current = state.members.get(userId);
+      if (current === undefined || current === 'owner') break;
+      if (role === 'owner') {
+        if (previousOwner === undefined || state.members.get(previousOwner) !== 'owner') break;
+        state.members.set(previousOwner, 'admin');
+      }
+      state.members.set(userId, role);
       break;
     }
     case 'MessageSent':

@@ -81,7 +81,12 @@ export function toWireReaction(event: ReactionAdded | ReactionRemoved): ServerPa
 /** conversation.updated: the settings that changed, or the member whose role did. */
 export function toWireUpdated(event: ConversationUpdated | MemberRoleChanged): ServerPayload<'conversation.updated'> {
   const base = { conversationId: event.conversationId, updatedBy: event.actor.id, at: event.at };
-  if (event.type === 'MemberRoleChanged') return { ...base, roles: [{ userId: event.data.userId, role: event.data.role }] };
+  if (event.type === 'MemberRoleChanged') {
+    const { userId, role, previousOwner } = event.data;
+    // A handover changes two roles: the new owner's, and the previous owner's to admin.
+    const handover = role === 'owner' && previousOwner !== undefined ? [{ userId: previousOwner, role: 'admin' as const }] : [];
+    return { ...base, roles: [{ userId, role }, ...handover] };
+  }
   const d = event.data;
   return {
     conversationId: event.conversationId,

@@ -1,5 +1,5 @@
 import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
-import { AssignableRole, Avatar, ConversationId, Count, Emoji, Id, JoinPolicy, Media, MessageType, Ref, TempId, UserId, limits } from './common.js';
+import { Avatar, Role, ConversationId, Count, Emoji, Id, JoinPolicy, Media, MessageType, Ref, TempId, UserId, limits } from './common.js';
 
 /**
  * Client → server frames: `{ type, ref?, payload }`. A text frame is JSON, a binary frame msgpack.
@@ -48,7 +48,7 @@ export const clientPayloads = {
     userIds: Type.Array(UserId, { minItems: 1, maxItems: limits.addMembersMax }),
   }),
   'conversation.remove_member': Payload({ conversationId: ConversationId, userId: UserId }),
-  'conversation.set_role': Payload({ conversationId: ConversationId, userId: UserId, role: AssignableRole }),
+  'conversation.set_role': Payload({ conversationId: ConversationId, userId: UserId, role: Role }),
   'message.send': Payload({
     conversationId: Type.Optional(ConversationId),
     toUserId: Type.Optional(UserId),

@@ -1,5 +1,5 @@
 import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
-import { Actor, AssignableRole, Avatar, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, Media, MessageType, Origin, TempId, UserId, limits } from './common.js';
+import { Actor, Avatar, Role, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, Media, MessageType, Origin, TempId, UserId, limits } from './common.js';
 
 /** A command's data: exactly these fields (commands become events, kept for good). */
 const Data = <P extends TProperties>(fields: P) => Type.Object(fields, { additionalProperties: false });
@@ -39,7 +39,7 @@ export const JoinConversation = command('conversation.join', Data({}));
 export const LeaveConversation = command('conversation.leave', Data({}));
 
 /**
- * Running a group (owner or admin; set_role owner only). An update names only what it changes;
+ * Running a group (owner or admin; set_role owner only: role owner hands the group over). An update names only what it changes;
  * `avatar: null` removes the picture.
  */
 export const UpdateConversation = command(
@@ -52,7 +52,7 @@ export const UpdateConversation = command(
 );
 export const AddMembers = command('conversation.add_members', Data({ userIds: Type.Array(UserId, { minItems: 1, maxItems: limits.addMembersMax }) }));
 export const RemoveMember = command('conversation.remove_member', Data({ userId: UserId }));
-export const SetRole = command('conversation.set_role', Data({ userId: UserId, role: AssignableRole }));
+export const SetRole = command('conversation.set_role', Data({ userId: UserId, role: Role }));
 
 export const SendMessage = command(
   'message.send',

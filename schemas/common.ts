@@ -71,15 +71,14 @@ export const Origin = Type.Object({
 export type Origin = Static<typeof Origin>;
 
 /**
- * A member's role in a group: the `owner` (its creator: runs everything, cannot be removed), an
+ * A member's role in a group: the `owner` (its creator, or whom they handed it to: runs
+ * everything, gives roles, cannot be removed), an
  * `admin` (made so by the owner: updates the group, adds members, removes members, deletes
  * messages) or a `member`. Both members of a direct conversation are `member`.
  */
 export const Role = Type.Union([Type.Literal('owner'), Type.Literal('admin'), Type.Literal('member')]);
 export type Role = Static<typeof Role>;
-/** The roles conversation.set_role can give: the owner is the creator, never assigned. */
-export const AssignableRole = Type.Union([Type.Literal('admin'), Type.Literal('member')]);
-export type AssignableRole = Static<typeof AssignableRole>;
+
 
 export const Member = Type.Object({ userId: UserId, role: Role });
 export type Member = Static<typeof Member>;

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { AssignableRole, Avatar, StoredActor, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, StoredMedia, Member, MessageType, Origin, TempId, Timestamp, UserId, limits } from './common.js';
+import { Avatar, Role, StoredActor, ConversationId, ConversationKind, Emoji, Id, JoinPolicy, StoredMedia, Member, MessageType, Origin, TempId, Timestamp, UserId, limits } from './common.js';
 
 /**
  * The audit log. Every event is `{ type, v, id, conversationId, actor, at, commandId, origin?, data }`,
@@ -64,11 +64,18 @@ export const ConversationUpdated = event(
   "A group's title, avatar or join policy changed.",
 );
 
-/** The owner made a member an admin, or an admin a member again. */
+/**
+ * The owner made a member an admin, or an admin a member again, or handed the group over: with
+ * `role: owner`, `previousOwner` (the actor) is an admin from then on.
+ */
 export const MemberRoleChanged = event(
   'MemberRoleChanged',
-  Type.Object({ userId: UserId, role: AssignableRole }),
-  "A group member's role changed (owner only).",
+  Type.Object({
+    userId: UserId,
+    role: Role,
+    previousOwner: Type.Optional(UserId),
+  }),
+  "A group member's role changed, or the owner handed the group over (owner only).",
 );
 
 export const MessageSent = event(

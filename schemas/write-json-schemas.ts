@@ -47,7 +47,7 @@ const clientDescriptions: Record<string, string> = {
     'Client frame `conversation.create`: a direct conversation with one other user (its id is derived from the pair; if it exists, the existing conversation is answered), or a group with a title, members (the creator is added as owner) and `joinPolicy`: `invite` (the default; only those added are members) or `open` (anyone who knows the id may join).',
   'conversation.join':
     'Client frame `conversation.join`: join an open group by id. Members are told with `conversation.member_joined`. Any other id (an invite-only group, a direct conversation, an id that does not exist) is `conversation_not_found`, the same answer whichever it is.',
-  'conversation.leave': 'Client frame `conversation.leave`: leave a group conversation. Members (the leaver included) are told with `conversation.member_left`.',
+  'conversation.leave': 'Client frame `conversation.leave`: leave a group conversation. Members (the leaver included) are told with `conversation.member_left`. The owner leaves only a group they are alone in (they hand it over first with `conversation.set_role`).',
   'conversation.update':
     'Client frame `conversation.update`: the group\'s owner or an admin changes its `title`, `avatar` (an http(s) URL; null removes it) or `joinPolicy`; at least one. Members are told with `conversation.updated` holding what changed; an update that changes nothing is answered with nothing. A member who does not run the group gets `forbidden`.',
   'conversation.add_members':
@@ -55,7 +55,7 @@ const clientDescriptions: Record<string, string> = {
   'conversation.remove_member':
     'Client frame `conversation.remove_member`: the group\'s owner removes a member or an admin; an admin removes a member. The owner cannot be removed. The members before, the removed user included, get `conversation.member_left` (with `removedBy`); from then on the removed user gets nothing from the group and is refused as a stranger.',
   'conversation.set_role':
-    'Client frame `conversation.set_role`: the group\'s owner makes a member an `admin`, or an admin a `member` again. Members are told with `conversation.updated` (`roles`).',
+    'Client frame `conversation.set_role`: the group\'s owner makes a member an `admin`, or an admin a `member` again, or hands the group over (`owner`: the member becomes the owner and the previous owner an admin). Members are told with `conversation.updated` (`roles`).',
   'message.send':
     'Client frame `message.send`: send to a conversation (`conversationId`) or to a user (`toUserId`: their direct conversation, created on first use); exactly one of the two. Needs content or media; a text message needs non-blank content. `tempId` makes the send idempotent: a retry with the same tempId is answered with the original message.',
   ack: 'Client frame `ack`: acknowledges the inbox cursor `seq`. Accepted but without effect today (delivery receipts are coming); the client keeps its cursor and resumes with `?cursor=`.',
@@ -95,7 +95,7 @@ const commandDescriptions: Record<string, string> = {
   'conversation.update': 'Engine command on <prefix>.cmd.<partition>: the actor (owner or admin) changes the group\'s title, avatar or joinPolicy.',
   'conversation.add_members': 'Engine command on <prefix>.cmd.<partition>: the actor (owner or admin) adds `data.userIds` to the group.',
   'conversation.remove_member': 'Engine command on <prefix>.cmd.<partition>: the actor (owner or admin) removes `data.userId` from the group.',
-  'conversation.set_role': 'Engine command on <prefix>.cmd.<partition>: the actor (the owner) gives `data.userId` the role `data.role` (admin or member).',
+  'conversation.set_role': 'Engine command on <prefix>.cmd.<partition>: the actor (the owner) gives `data.userId` the role `data.role` (admin or member; owner hands the group over).',
   'message.send':
     'Engine command on <prefix>.cmd.<partition>: send a message. Its id is `<userId>:<tempId>` (the idempotency key); `data.directWith` is set when the client addressed a user, so the direct conversation may be created.',
   'receipt.delivered': 'Engine command on <prefix>.cmd.<partition>: the actor\'s devices received the conversation up to `data.upToSeq` (a watermark).',

@@ -35,7 +35,8 @@ import type { LoggedEvent, ProjectedEvent, Statement } from './statement.js';
  * - a leaver's member row is deleted, and so is a removed member's (so a rejoin is a new row,
  *   history from the rejoin);
  * - an update sets only the group settings its event holds (title, avatar — null clears it —,
- *   join_policy); a role change sets the member's role, never the owner's;
+ *   join_policy); a role change sets the member's role, and the owner's only in a handover (the
+ *   new owner and the previous one, admin from then, together);
  * - a group's `join_policy` is its event's, absent meaning invite; a direct conversation has none;
  * - an edit replaces a message's content (`edited_at`); a delete leaves a tombstone (`deleted_at`,
  *   no content or media) and takes it out of unread, as evolve does (message-change-statements.ts);

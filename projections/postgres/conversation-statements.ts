@@ -96,12 +96,22 @@ export function conversationUpdatedStatements({ seq, event: e }: LoggedEvent<Con
   ];
 }
 
-/** A member's new role; the owner's never changes (the decider refuses it; the statement holds it too). */
+/**
+ * A member's new role. The owner's row changes only in a handover (role owner): the member becomes
+ * owner and the previous owner admin, both or neither — only when the one is a member and not the
+ * owner and the other is the owner, as evolve folds it.
+ */
 export function memberRoleChangedStatements({ seq, event: e }: LoggedEvent<MemberRoleChanged>, bump: boolean): Statement[] {
+  const d = e.data;
   return [
     {
-      text: `UPDATE conversation_members SET role = $3 WHERE conversation_id = $1 AND user_id = $2 AND role <> 'owner'`,
-      values: [e.conversationId, e.data.userId, e.data.role],
+      text: `UPDATE conversation_members cm SET role = CASE WHEN cm.user_id = $2 THEN $3 ELSE 'admin' END
+              WHERE cm.conversation_id = $1
+                AND ((cm.user_id = $2 AND cm.role <> 'owner') OR ($3 = 'owner' AND cm.user_id = $4 AND cm.role = 'owner'))
+                AND ($3 <> 'owner' OR (
+                      EXISTS (SELECT 1 FROM conversation_members t WHERE t.conversation_id = $1 AND t.user_id = $2 AND t.role <> 'owner')
+                  AND EXISTS (SELECT 1 FROM conversation_members o WHERE o.conversation_id = $1 AND o.user_id = $4 AND o.role = 'owner')))`,
+      values: [e.conversationId, d.userId, d.role, d.previousOwner ?? null],
     },
     ...bumpIf(bump, e.conversationId, seq),
   ];

@@ -74,7 +74,7 @@ t.test('REST group administration: the same rules and codes as the frames, {chan
   const promoted = await call('ann', 'PATCH', `${group}/members/ben`, { role: 'admin' });
   t.strictSame(changed(promoted), { changed: true, update: { conversationId: id, roles: [{ userId: 'ben', role: 'admin' }], updatedBy: 'ann' } });
   t.strictSame((await call('ann', 'PATCH', `${group}/members/ben`, { role: 'admin' })).body, { changed: false });
-  t.strictSame(await refusal('ann', 'PATCH', `${group}/members/ben`, { role: 'owner' }), [400, 'validation_error'], 'owner is not given');
+  t.strictSame(await refusal('ann', 'PATCH', `${group}/members/ben`, { role: 'boss' }), [400, 'validation_error'], 'no such role');
   t.strictSame(await refusal('ann', 'PATCH', `${group}/members/ben`, {}), [400, 'validation_error']);
   t.strictSame(await refusal('ann', 'PATCH', `${group}/members/ann`, { role: 'member' }), [403, 'forbidden'], "the owner's role");
   t.strictSame(await refusal('ann', 'PATCH', `${group}/members/mallory`, { role: 'admin' }), [403, 'not_a_member']);
@@ -137,4 +137,39 @@ t.test('REST group administration: the same rules and codes as the frames, {chan
   t.match(conversation, { title: 'Renamed', joinPolicy: 'open', role: 'owner' });
   t.equal(conversation.avatar, undefined, 'the avatar was removed');
   t.strictSame(conversation.members.map((m: { userId: string; role: string }) => `${m.userId}:${m.role}`).sort(), ['ann:owner', 'ben:admin', 'mallory:member']);
+});
+
+t.test('handing a group over: the owner cannot leave while others are in; after PATCH {role: owner} they are an admin and can', async (t) => {
+  const sys = await startSystem(t);
+  const base = sys.url.replace('ws://', 'http://').replace('/ws', '');
+  const call = async (who: string, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${await sys.token(who)}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+  const ben = await sys.connect('ben');
+  const created = await call('ann', 'POST', '/v1/conversations', { kind: 'group', title: 'Team', members: ['ben', 'cat'] });
+  const id = created.body.conversation.id as string;
+  const group = `/v1/conversations/${id}`;
+  await ben.next('conversation.created');
+
+  const stay = await call('ann', 'DELETE', `${group}/members/ann`);
+  t.strictSame([stay.status, stay.body.error?.code], [403, 'forbidden'], 'the owner cannot leave a group with others in it');
+
+  const handed = await call('ann', 'PATCH', `${group}/members/ben`, { role: 'owner' });
+  t.equal(handed.status, 200);
+  t.strictSame(handed.body.update.roles, [
+    { userId: 'ben', role: 'owner' },
+    { userId: 'ann', role: 'admin' },
+  ]);
+  const told = await ben.next('conversation.updated');
+  t.strictSame(told.payload.roles, handed.body.update.roles, 'the members are told both roles');
+
+  t.strictSame([(await call('ann', 'PATCH', `${group}/members/cat`, { role: 'admin' })).status], [403], 'the previous owner gives no roles any more');
+  const left = await call('ann', 'DELETE', `${group}/members/ann`);
+  t.strictSame([left.status, left.body.changed], [200, true], 'and, an admin now, can leave');
+  t.strictSame([(await call('ben', 'PATCH', `${group}/members/cat`, { role: 'admin' })).status], [200], 'the new owner runs the group');
 });

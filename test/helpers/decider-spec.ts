@@ -30,6 +30,7 @@ import type {
   MemberRemoved,
   MemberRoleChanged,
   RemoveMember,
+  Role,
   SetRole,
   UpdateConversation,
   BlockUser,
@@ -162,7 +163,7 @@ export function removeMember(by: string, userId: string, conversationId: string 
   return { type: 'conversation.remove_member', ...meta(by, `cmd-remove-${by}-${userId}`, opts), conversationId, data: { userId } };
 }
 
-export function setRole(by: string, userId: string, role: 'admin' | 'member', conversationId: string = GROUP, opts: Meta = {}): SetRole {
+export function setRole(by: string, userId: string, role: Role, conversationId: string = GROUP, opts: Meta = {}): SetRole {
   return { type: 'conversation.set_role', ...meta(by, `cmd-role-${by}-${userId}`, opts), conversationId, data: { userId, role } };
 }
 
@@ -353,8 +354,10 @@ export function conversationUpdated(by: string, data: ConversationUpdated['data'
   return { ...envelopeOf('ConversationUpdated', by, conversationId, { commandId: `cmd-update-${by}-${conversationId}`, ...m }), data };
 }
 
-export function memberRoleChanged(by: string, userId: string, role: 'admin' | 'member', conversationId: string = GROUP, m: Partial<EventMeta> = {}): MemberRoleChanged {
-  return { ...envelopeOf('MemberRoleChanged', by, conversationId, { commandId: `cmd-role-${by}-${userId}`, ...m }), data: { userId, role } };
+/** With role owner, a handover: `by` is the previous owner. */
+export function memberRoleChanged(by: string, userId: string, role: Role, conversationId: string = GROUP, m: Partial<EventMeta> = {}): MemberRoleChanged {
+  const data = role === 'owner' ? { userId, role, previousOwner: by } : { userId, role };
+  return { ...envelopeOf('MemberRoleChanged', by, conversationId, { commandId: `cmd-role-${by}-${userId}`, ...m }), data };
 }
 
 /** The MessageSent of `send(by, conversationId, opts)` with message number `seq`. */

@@ -143,8 +143,9 @@ export function generateEvents(opts: {
   /**
    * Group administration too (opt-in for the same reason): updates (title, avatar set and removed,
    * join policy), members added by the owner or an admin, members removed (never the owner; an
-   * admin only by the owner), roles given by the owner, and messages deleted by the owner or an
-   * admin. Takes half of the leaves' share.
+   * admin only by the owner), roles given by the owner (now and then the group handed over), and
+   * messages deleted by the owner or an admin; the owner leaves only when alone. Takes half of the
+   * leaves' share.
    */
   admin?: boolean;
 }): ProjectedEvent[] {
@@ -211,6 +212,14 @@ export function generateEvents(opts: {
     const targets = members.filter((u) => u !== c.owner);
     if (targets.length === 0) return undefined;
     const target = pick(targets);
+    // Now and then the owner hands the group over: the target owns it, the owner is an admin.
+    if (rnd() < 0.2) {
+      const previousOwner = c.owner;
+      c.admins.delete(target);
+      c.admins.add(previousOwner);
+      c.owner = target;
+      return { ...envelope(previousOwner), type: 'MemberRoleChanged', conversationId: c.id, data: { userId: target, role: 'owner' as const, previousOwner } };
+    }
     const role = c.admins.has(target) ? ('member' as const) : ('admin' as const);
     if (role === 'admin') c.admins.add(target);
     else c.admins.delete(target);
@@ -319,6 +328,8 @@ export function generateEvents(opts: {
     } else if (r < 0.97) {
       if (c.kind !== 'group' || members.length < 2) continue;
       const leaver = pick(members);
+      // With administration, as the decider has it: the owner leaves only a group they are alone in.
+      if (opts.admin && leaver === c.owner && members.length > 1) continue;
       if (leaver === c.owner) c.owner = undefined;
       c.admins.delete(leaver);
       c.members.delete(leaver);

@@ -16,6 +16,7 @@ import {
   groupCreated,
   join,
   leave,
+  memberLeft,
   memberRemoved,
   memberRoleChanged,
   membersAdded,
@@ -301,6 +302,31 @@ t.test('conversation.set_role', async (t) => {
     g.when(removeMember('carol', 'bob')).thenRejects(t, 'forbidden');
   });
 
+  t.test('role owner hands the group over: one MemberRoleChanged, the new owner runs it and the previous one is an admin', async (t) => {
+    given(GROUP, team()).when(setRole('alice', 'carol', 'owner')).then(t, [memberRoleChanged('alice', 'carol', 'owner')]);
+    given(GROUP, team()).when(setRole('alice', 'bob', 'owner')).then(t, [memberRoleChanged('alice', 'bob', 'owner')]);
+    const g = given(GROUP, [...team(), memberRoleChanged('alice', 'carol', 'owner')]);
+    t.strictSame([...g.state.members], [['alice', 'admin'], ['bob', 'admin'], ['carol', 'owner'], ['dave', 'member']], 'one owner, the previous one an admin');
+    g.when(setRole('alice', 'dave', 'admin')).thenRejects(t, 'forbidden');
+    g.when(removeMember('alice', 'carol')).thenRejects(t, 'forbidden');
+    g.when(setRole('carol', 'alice', 'member')).then(t, [memberRoleChanged('carol', 'alice', 'member')]);
+    g.when(removeMember('carol', 'alice')).then(t, [memberRemoved('carol', 'alice')]);
+    g.when(leave('alice')).then(t, [memberLeft('alice')]);
+  });
+
+  t.test('a handover folded that does not hold (the giver is not the owner, or the taker not a member) changes nothing', async (t) => {
+    const notOwner = given(GROUP, [...team(), memberRoleChanged('bob', 'carol', 'owner', GROUP, { commandId: 'bogus' })]);
+    t.strictSame([...notOwner.state.members], [['alice', 'owner'], ['bob', 'admin'], ['carol', 'member'], ['dave', 'member']]);
+    const gone = given(GROUP, [...team(), memberRemoved('alice', 'carol'), memberRoleChanged('alice', 'carol', 'owner')]);
+    t.equal(gone.state.members.get('alice'), 'owner');
+    t.notOk(gone.state.members.has('carol'));
+  });
+
+  t.test('the owner cannot leave a group with other members (forbidden); alone, they can', async (t) => {
+    given(GROUP, team()).when(leave('alice')).thenRejects(t, 'forbidden');
+    given(GROUP, [groupCreated('alice', { members: ['alice', 'bob'] }), memberRemoved('alice', 'bob')]).when(leave('alice')).then(t, [memberLeft('alice')]);
+  });
+
   t.test('a role change folded for someone no longer a member does not bring them back', async (t) => {
     const g = given(GROUP, [...team(), memberRemoved('alice', 'carol'), memberRoleChanged('alice', 'carol', 'admin')]);
     t.notOk(g.state.members.has('carol'));
@@ -374,7 +400,8 @@ t.test('schemas', async (t) => {
   });
 
   t.test('roles, member lists and fields outside the rules fail the schemas', async (t) => {
-    t.notOk(validateCommand({ ...setRole('alice', 'carol', 'admin'), data: { userId: 'carol', role: 'owner' } }).ok, 'owner is not assignable');
+    t.notOk(validateCommand({ ...setRole('alice', 'carol', 'admin'), data: { userId: 'carol', role: 'boss' } }).ok, 'no such role');
+    t.ok(validateEvent(memberRoleChanged('alice', 'carol', 'owner')).ok, 'a handover is a valid event');
     t.notOk(validateCommand(addMembers('alice', [])).ok, 'nobody to add');
     t.notOk(validateCommand(addMembers('alice', Array.from({ length: limits.addMembersMax + 1 }, (_, i) => `u${i}`))).ok, `more than ${limits.addMembersMax}`);
     t.ok(validateCommand(addMembers('alice', Array.from({ length: limits.addMembersMax }, (_, i) => `u${i}`))).ok, `${limits.addMembersMax} is fine`);

@@ -291,8 +291,8 @@ t.test('leave', async (t) => {
       ]);
   });
 
-  t.test('the owner may leave', async (t) => {
-    given(GROUP, [team()]).when(leave('alice')).then(t, [memberLeft('alice')]);
+  t.test('the owner may not leave while others are in the group: forbidden (they hand it over first)', async (t) => {
+    given(GROUP, [team()]).when(leave('alice')).thenRejects(t, 'forbidden');
   });
 });
 

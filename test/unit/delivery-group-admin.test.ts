@@ -152,6 +152,22 @@ t.test('MemberRoleChanged: conversation.updated to every member with the roles',
   t.strictSame(unread, []);
 });
 
+t.test('a handover: conversation.updated with both roles, the new owner and the previous one, now admin', async (t) => {
+  const { deliveries } = deliver(memberRoleChanged('alice', 'carol', 'owner'));
+  t.strictSame(deliveries[0]!.recipients, ['alice', 'bob', 'carol']);
+  t.strictSame(deliveries[0]!.entry.payload, {
+    conversationId: GROUP,
+    roles: [
+      { userId: 'carol', role: 'owner' },
+      { userId: 'alice', role: 'admin' },
+    ],
+    updatedBy: 'alice',
+    at: AT_ISO,
+  });
+  t.ok(checkUpdated(deliveries[0]!.entry.payload).ok, 'the payload is a valid conversation.updated');
+  t.equal(describeEvent(memberRoleChanged('alice', 'carol', 'owner')), 'carol is now owner (alice handed it over, now admin)');
+});
+
 t.test('without an origin (an event of another path) no origin is carried', async (t) => {
   for (const event of [
     membersAddedBy('alice', ['dave'], GROUP, { origin: null }),

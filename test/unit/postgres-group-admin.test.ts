@@ -112,10 +112,27 @@ t.test('MemberRoleChanged sets admin and back to member; the owner’s row never
   ]);
   t.strictSame(await back('SELECT role FROM §conversation_members WHERE user_id = $1', ['bob']), [{ role: 'member' }]);
 
-  // Not an event the decider writes: the read model holds the owner's row all the same (evolve
-  // would change the role, hence no comparison with it).
-  const owner = await given(t, [team(), memberRoleChanged('alice', 'alice', 'member')], false);
+  // Not an event the decider writes: the read model holds the owner's row all the same, as evolve does.
+  const owner = await given(t, [team(), memberRoleChanged('alice', 'alice', 'member')]);
   t.strictSame(await owner("SELECT role FROM §conversation_members WHERE user_id = 'alice'"), [{ role: 'owner' }]);
+});
+
+t.test('a handover (role owner): the member becomes owner and the previous owner admin, together or not at all', async (t) => {
+  const q = await given(t, [team(), memberRoleChanged('alice', 'bob', 'owner')]);
+  t.strictSame(await q('SELECT user_id, role FROM §conversation_members ORDER BY user_id'), [
+    { user_id: 'alice', role: 'admin' },
+    { user_id: 'bob', role: 'owner' },
+    { user_id: 'carol', role: 'member' },
+  ]);
+  // Handovers the decider never writes change nothing, in the read model as in evolve: from someone
+  // not the owner, to someone no longer a member.
+  const bogus = await given(t, [team(), memberRoleChanged('bob', 'carol', 'owner', GROUP, { commandId: 'bogus' })]);
+  t.strictSame(await bogus("SELECT user_id FROM §conversation_members WHERE role = 'owner'"), [{ user_id: 'alice' }]);
+  const gone = await given(t, [team(), memberRemoved('alice', 'carol'), memberRoleChanged('alice', 'carol', 'owner')]);
+  t.strictSame(await gone('SELECT user_id, role FROM §conversation_members ORDER BY user_id'), [
+    { user_id: 'alice', role: 'owner' },
+    { user_id: 'bob', role: 'member' },
+  ]);
 });
 
 t.test('MemberRoleChanged for someone no longer a member adds no row', async (t) => {
