@@ -6,12 +6,12 @@
 import t from 'tap';
 import { directConversationId } from '../../lib/ids.js';
 import { pollUntil } from '../helpers/poll.js';
-import { startSystem } from '../helpers/system.js';
+import { startSystem, type TestSystem } from '../helpers/system.js';
 
-t.test('REST group administration: the same rules and codes as the frames, {changed, …} answers, frames to the members', async (t) => {
-  const sys = await startSystem(t);
+/** A REST call as `who` (their token), with a JSON body when given: the status and the JSON answer. */
+function restCaller(sys: TestSystem) {
   const base = sys.url.replace('ws://', 'http://').replace('/ws', '');
-  const call = async (who: string, method: string, path: string, body?: unknown) => {
+  return async (who: string, method: string, path: string, body?: unknown) => {
     const res = await fetch(`${base}${path}`, {
       method,
       headers: { authorization: `Bearer ${await sys.token(who)}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -19,6 +19,11 @@ t.test('REST group administration: the same rules and codes as the frames, {chan
     });
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
+}
+
+t.test('REST group administration: the same rules and codes as the frames, {changed, …} answers, frames to the members', async (t) => {
+  const sys = await startSystem(t);
+  const call = restCaller(sys);
   /** The status and error code of a refused call. */
   const refusal = async (who: string, method: string, path: string, body?: unknown) => {
     const r = await call(who, method, path, body);
@@ -141,15 +146,7 @@ t.test('REST group administration: the same rules and codes as the frames, {chan
 
 t.test('handing a group over: the owner cannot leave while others are in; after PATCH {role: owner} they are an admin and can', async (t) => {
   const sys = await startSystem(t);
-  const base = sys.url.replace('ws://', 'http://').replace('/ws', '');
-  const call = async (who: string, method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${await sys.token(who)}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
-  };
+  const call = restCaller(sys);
   const ben = await sys.connect('ben');
   const created = await call('ann', 'POST', '/v1/conversations', { kind: 'group', title: 'Team', members: ['ben', 'cat'] });
   const id = created.body.conversation.id as string;

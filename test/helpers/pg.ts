@@ -8,6 +8,7 @@ import { JetStreamPublisher } from '../../lib/js-publisher.js';
 import type { Names } from '../../lib/names.js';
 import { ident, inTransaction, type Database } from '../../lib/pg.js';
 import { apply } from '../../projections/postgres/apply.js';
+import { projectBatch } from '../../projections/postgres/apply-batch.js';
 import { migrate } from '../../projections/postgres/migrate.js';
 import { connectNats, deleteStreams, ensureStreams, jetstreamManager, type NatsConnection } from '../../lib/nats.js';
 import { makeNames } from '../../lib/names.js';
@@ -58,6 +59,23 @@ export async function testDatabase(t: Test, schema = testSchema()): Promise<Data
 }
 
 /** Fold events with `apply` one by one (the reference form), no checkpoint, one transaction. */
+/**
+ * The events, at log seq 1, 2, 3 …, projected as the projector does (batched) into a fresh schema,
+ * checked against the reference form (`apply`, event by event) in another: that schema, to query.
+ */
+export async function projectedBothWays(t: Test, events: ProjectedEvent[]): Promise<Database> {
+  const db = await testDatabase(t);
+  const reference = await testDatabase(t);
+  const entries = events.map((event, i) => ({ seq: i + 1, event }));
+  await projectBatch(db.pool, db.schema, entries);
+  await applyEach(reference.pool, reference.schema, entries as LoggedEvent[]);
+  const [a, b] = [await checksums(db.pool, db.schema), await checksums(reference.pool, reference.schema)];
+  delete a.checkpoint;
+  delete b.checkpoint;
+  t.strictSame(a, b, 'batched statements = event-by-event statements');
+  return db;
+}
+
 export async function applyEach(pool: pg.Pool, schema: string, events: LoggedEvent[]): Promise<void> {
   await inTransaction(pool, async (client) => {
     await client.query(`SET LOCAL search_path TO ${ident(schema)}`);

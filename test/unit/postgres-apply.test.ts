@@ -36,7 +36,7 @@ import {
   userBlocked,
   userUnblocked,
 } from '../helpers/decider-spec.js';
-import { applyEach, checksums, generateEvents, testDatabase, testSchema } from '../helpers/pg.js';
+import { applyEach, checksums, generateEvents, projectedBothWays, testDatabase, testSchema } from '../helpers/pg.js';
 import pg from 'pg';
 
 const at = (minute: number) => new Date(Date.UTC(2024, 4, 1, 12, minute, 0)).toISOString();
@@ -46,14 +46,7 @@ type Spec = { pool: pg.Pool; schema: string; q: (sql: string, values?: unknown[]
 
 /** Given these events (log seq 1, 2, 3 …): the batched projection, checked against the reference one. */
 async function given(t: Test, events: ProjectedEvent[]): Promise<Spec> {
-  const db = await testDatabase(t);
-  const reference = await testDatabase(t);
-  await projectBatch(db.pool, db.schema, logged(events));
-  await applyEach(reference.pool, reference.schema, logged(events) as LoggedEvent[]);
-  const [a, b] = [await checksums(db.pool, db.schema), await checksums(reference.pool, reference.schema)];
-  delete a.checkpoint;
-  delete b.checkpoint;
-  t.strictSame(a, b, 'batched statements = event-by-event statements');
+  const db = await projectedBothWays(t, events);
   const s = ident(db.schema);
   return {
     pool: db.pool,

@@ -2,9 +2,6 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { evolve, initialState, type ConversationState } from '../../lib/conversation-state.js';
 import { ident } from '../../lib/pg.js';
-import { projectBatch } from '../../projections/postgres/apply-batch.js';
-import type { LogEntry } from '../../projections/postgres/decode.js';
-import type { LoggedEvent, ProjectedEvent } from '../../projections/postgres/statement.js';
 import type { ConversationCommand, ConversationEvent } from '../../schemas/index.js';
 import { decide } from '../../engine/decider.js';
 import {
@@ -19,25 +16,17 @@ import {
   messageRead,
   messageSent,
 } from '../helpers/decider-spec.js';
-import { applyEach, checksums, generateEvents, testDatabase } from '../helpers/pg.js';
+import { generateEvents, projectedBothWays } from '../helpers/pg.js';
 
 /**
  * Group administration in the read models: batched = event by event, and the group's settings,
  * members and roles as the engine's evolve folds them.
  */
 
-const logged = (events: ProjectedEvent[]): LogEntry[] => events.map((event, i) => ({ seq: i + 1, event }));
 
 /** `asEvolve: false` for an event the decider never writes, where only the read model holds the rule. */
 async function given(t: Test, events: ConversationEvent[], asEvolve = true) {
-  const db = await testDatabase(t);
-  const reference = await testDatabase(t);
-  await projectBatch(db.pool, db.schema, logged(events));
-  await applyEach(reference.pool, reference.schema, logged(events) as LoggedEvent[]);
-  const [a, b] = [await checksums(db.pool, db.schema), await checksums(reference.pool, reference.schema)];
-  delete a.checkpoint;
-  delete b.checkpoint;
-  t.strictSame(a, b, 'batched statements = event-by-event statements');
+  const db = await projectedBothWays(t, events);
   const states = new Map<string, ConversationState>();
   events.forEach((e, i) => {
     const state = states.get(e.conversationId) ?? initialState(e.conversationId);

@@ -2,26 +2,15 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { evolve, initialState } from '../../lib/conversation-state.js';
 import { ident } from '../../lib/pg.js';
-import { projectBatch } from '../../projections/postgres/apply-batch.js';
-import type { LogEntry } from '../../projections/postgres/decode.js';
-import type { LoggedEvent, ProjectedEvent } from '../../projections/postgres/statement.js';
 import type { ConversationEvent } from '../../schemas/index.js';
 import { GROUP, groupCreated, messageDeleted, messageEdited, messageIdOf, messageRead, messageSent } from '../helpers/decider-spec.js';
-import { applyEach, checksums, testDatabase } from '../helpers/pg.js';
+import { projectedBothWays } from '../helpers/pg.js';
 
 /** Edits and deletes in the read models: batched = event by event, and unread as the engine folds it. */
 
-const logged = (events: ProjectedEvent[]): LogEntry[] => events.map((event, i) => ({ seq: i + 1, event }));
 
 async function given(t: Test, events: ConversationEvent[]) {
-  const db = await testDatabase(t);
-  const reference = await testDatabase(t);
-  await projectBatch(db.pool, db.schema, logged(events));
-  await applyEach(reference.pool, reference.schema, logged(events) as LoggedEvent[]);
-  const [a, b] = [await checksums(db.pool, db.schema), await checksums(reference.pool, reference.schema)];
-  delete a.checkpoint;
-  delete b.checkpoint;
-  t.strictSame(a, b, 'batched statements = event-by-event statements');
+  const db = await projectedBothWays(t, events);
   const state = initialState(GROUP);
   events.forEach((e, i) => evolve(state, e, i + 1));
   const s = ident(db.schema);
