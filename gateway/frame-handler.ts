@@ -31,7 +31,7 @@ import {
 import type { Connection } from './connection.js';
 import type { PresenceSubscriptions } from './presence-subscriptions.js';
 import type { TypingRelay } from './typing-relay.js';
-import type { UserRateLimits } from './user-limits.js';
+import { FAN_OUT_COMMANDS, FAN_OUT_LIMITED_MESSAGE, type UserRateLimits } from './user-limits.js';
 
 export type FrameHandlerDeps = {
   names: Names;
@@ -173,6 +173,10 @@ export class FrameHandler {
 
   #submit(conn: Connection, built: Built, refs: Refs): void {
     if (!built.ok) return this.reject(conn, built.code, built.message, refs);
+    if (FAN_OUT_COMMANDS.has(built.command.type)) {
+      const wait = this.#d.userLimits.takeSend(built.command.actor.id);
+      if (wait > 0) return this.reject(conn, 'rate_limited', FAN_OUT_LIMITED_MESSAGE, { ...refs, retryAfterMs: wait });
+    }
     let published: Promise<unknown>;
     try {
       published = this.publish(built.command);

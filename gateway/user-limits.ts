@@ -30,6 +30,21 @@ export interface UserRateLimits {
   takeSend(userId: string): number;
 }
 
+/**
+ * Commands besides message.send that take a token from the user's send bucket: each writes a frame
+ * to the inbox of every member of a group of up to 1,000 (its creation, its administration), which
+ * the frame rate alone (200/s) would let one user do hundreds of times a second. A join or a leave
+ * is the user's own membership and stays on the frame rate.
+ */
+export const FAN_OUT_COMMANDS: ReadonlySet<string> = new Set([
+  'conversation.create',
+  'conversation.update',
+  'conversation.add_members',
+  'conversation.remove_member',
+  'conversation.set_role',
+]);
+export const FAN_OUT_LIMITED_MESSAGE = 'too many conversation changes from this user; slow down';
+
 /** Users tracked at most (each ~100 bytes); past it the oldest buckets are forgotten. */
 const MAX_USERS = 200_000;
 

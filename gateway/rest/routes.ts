@@ -23,7 +23,7 @@ import { ALLOWED_METHODS, type OriginPolicy } from '../origins.js';
 import { mountAdminRoutes } from './admin-routes.js';
 import { bearer, capture, idParam, readJson, sendError, sendFailure, sendJson, type Request } from './http.js';
 import type { OutcomeWaiter } from './outcome-waiter.js';
-import type { UserRateLimits } from '../user-limits.js';
+import { FAN_OUT_COMMANDS, FAN_OUT_LIMITED_MESSAGE, type UserRateLimits } from '../user-limits.js';
 import type { AskPresence } from '../presence-query.js';
 import { presenceUsersParam } from './presence-params.js';
 import { conversationsOf, memberSince, messagesPage, unreadOf, type ReadDb } from './read-models.js';
@@ -120,6 +120,11 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
     if (!built.ok) {
       deps.waiter.cancel(connectionId);
       throw new ParleyError(built.code, built.message);
+    }
+    const wait = FAN_OUT_COMMANDS.has(built.command.type) ? deps.userLimits.takeSend(ctx.identity.userId) : 0;
+    if (wait > 0) {
+      deps.waiter.cancel(connectionId);
+      throw new ParleyError('rate_limited', FAN_OUT_LIMITED_MESSAGE, { retryAfterMs: wait });
     }
     try {
       await deps.submit(built.command);

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { defaultConfig, type Config } from '../../lib/config.js';
 import { startSystem, type TestSystem } from '../helpers/system.js';
 import { flood } from '../helpers/flood.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const high = { connectsPerSecond: 1_000_000, connectBurst: 1_000_000, maxUnauthenticated: 1_000_000 };
@@ -62,6 +63,31 @@ t.test('REST sends over the per-user limit get 429 with Retry-After, from the sa
   const err = await ws.next('error', (f) => f.ref === 'w');
   t.match(err.error, { code: 'rate_limited', tempId: 'w1' });
   t.ok((err.error as { retryAfterMs?: number }).retryAfterMs! > 0, 'with retryAfterMs');
+});
+
+t.test('creating and running groups takes from the send bucket (each fans out to every member): over it, rate_limited on the socket and 429 over REST', async (t) => {
+  const sys = await startSystem(t, { rateLimits: rateLimits({ sendsPerSecond: 1, sendBurst: 3 }) });
+  const ws = await sys.connect('alice');
+  for (let i = 0; i < 5; i++) ws.send({ type: 'conversation.create', ref: `g${i}`, payload: { kind: 'group', title: `G${i}`, members: ['bob'] } });
+  const answered = (f: { ref?: string }) => f.ref !== undefined && /^g\d$/.test(f.ref);
+  const frames = await pollUntil(async () => ws.frames.filter(answered), (fs) => fs.length >= 5);
+  const answers = frames.map((f) => (f.type === 'error' ? f.error!.code : f.type));
+  t.equal(answers.filter((a) => a === 'conversation.created').length, 3, 'the burst of 3 is created');
+  t.equal(answers.filter((a) => a === 'rate_limited').length, 2, 'the rest: rate_limited');
+  const id = (await ws.next('conversation.created')).payload.conversation.id as string;
+
+  const base = sys.url.replace('ws://', 'http://').replace('/ws', '');
+  const res = await fetch(`${base}/v1/conversations/${id}`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${await sys.token('alice')}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ title: 'Renamed' }),
+  });
+  t.equal(res.status, 429, 'an update from the same emptied bucket: 429');
+  t.match((await res.json()).error, { code: 'rate_limited', temporary: true });
+  // A join is the user's own membership: not counted (the group is invite-only, so it is refused as not found).
+  const bob = await sys.connect('bob');
+  bob.send({ type: 'conversation.join', ref: 'j', payload: { conversationId: 'g_nowhere' } });
+  t.equal((await bob.next('error', (f) => f.ref === 'j')).error!.code, 'conversation_not_found');
 });
 
 /** The HTTP status an upgrade gets (101 when it opens), and its Retry-After; the socket is left open in `sockets`. */
