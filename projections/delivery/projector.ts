@@ -14,6 +14,7 @@ import { AggregateStore, conversations } from '../../lib/aggregate-store.js';
 import { snapshotsFor } from '../../lib/snapshots.js';
 import type { ConversationEvent, UserEvent } from '../../schemas/index.js';
 import { beforeOf, deliveriesFor, subjectUserOf, unreadAffected, userDeliveriesFor, type Delivery } from './inbox-entry.js';
+import { InboxWriter } from './inbox-writer.js';
 import { LiveUnreadUpdates } from './live-unread.js';
 import { UnreadTotals } from './unread-totals.js';
 
@@ -36,9 +37,9 @@ export type DeliveryProjector = Component<DeliveryProjectorStats>;
 /**
  * Reads the event log in order and writes each event to the inbox of every member who should see
  * it. Membership, watermarks and unread counts come from folding the same events with the
- * engine's `evolve`. Inbox writes are pipelined (published in log order on one connection, so each
- * inbox keeps log order) and idempotent (Nats-Msg-Id `<eventSeq>:<userId>[:n]`); an event is acked
- * once all its writes are stored. Unread changes go out live on the ephemeral subject and into the
+ * engine's `evolve`. Inbox writes are pipelined across inboxes and in order within each (one
+ * at a time per inbox, a failed one retried in place: inbox-writer.ts), and idempotent (Nats-Msg-Id
+ * `<eventSeq>:<userId>[:n]`); an event is acked once all its writes are stored. Unread changes go out live on the ephemeral subject and into the
  * unread KV bucket (coalesced: see unread-totals.ts).
  */
 export async function startDeliveryProjector(opts: {
@@ -52,6 +53,8 @@ export async function startDeliveryProjector(opts: {
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const publisher = new JetStreamPublisher(nc, { coalesceWrites: true });
+  // Each inbox in log order, whatever fails (inbox-writer.ts); different inboxes stay pipelined.
+  const inboxes = new InboxWriter((subject, bytes, msgId) => publisher.publish(subject, bytes, { msgId }), { log });
   const snapshots = snapshotsFor('delivery', { jsm, publisher, names, config, log });
   const memberships = new AggregateStore(new StreamReader(jsm, names.streams.events), conversations(names), config.engine.cacheSize, snapshots);
   const unread = new UnreadTotals(
@@ -90,7 +93,7 @@ export async function startDeliveryProjector(opts: {
       // One event may write several entries to one inbox (two status ranges): number them.
       const suffix = i === 0 ? '' : `:${i}`;
       for (const userId of d.recipients) {
-        writes.push(publisher.publish(names.subjects.inbox(userId), bytes, { msgId: `${eventSeq}:${userId}${suffix}` }));
+        writes.push(inboxes.write(userId, names.subjects.inbox(userId), bytes, `${eventSeq}:${userId}${suffix}`));
       }
     });
     return writes;
@@ -178,6 +181,8 @@ export async function startDeliveryProjector(opts: {
       // A redelivery of an event still in progress (a nak, a long ack wait) is projected again: its
       // writes are idempotent. One already covered by our ack needs nothing.
       if (acks.track(m) === 'already-acked') continue;
+      // Inbox writes queued behind their inbox's earlier ones count too: they are not published yet.
+      if (inboxes.queued >= MAX_PENDING_WRITES) await inboxes.whenQueuedBelow(MAX_PENDING_WRITES / 2);
       if (publisher.pending >= MAX_PENDING_WRITES) await publisher.whenPendingBelow(MAX_PENDING_WRITES / 2);
       try {
         await project(m);
@@ -196,6 +201,8 @@ export async function startDeliveryProjector(opts: {
       stopped = true;
       messages?.stop();
       await loop;
+      // What is in flight drains; a write that fails from now on is given up, not retried.
+      inboxes.stop();
       // In-flight events wait for their unread writes: flush them rather than wait for the timer
       // (once the counts being loaded are in).
       await unreadLanes.idle();
