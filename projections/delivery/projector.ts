@@ -37,10 +37,10 @@ export type DeliveryProjector = Component<DeliveryProjectorStats>;
 /**
  * Reads the event log in order and writes each event to the inbox of every member who should see
  * it. Membership, watermarks and unread counts come from folding the same events with the
- * engine's `evolve`. Inbox writes are pipelined across inboxes and in order within each (one
- * at a time per inbox, a failed one retried in place: inbox-writer.ts), and idempotent (Nats-Msg-Id
- * `<eventSeq>:<userId>[:n]`); an event is acked once all its writes are stored. Unread changes go out live on the ephemeral subject and into the
- * unread KV bucket (coalesced: see unread-totals.ts).
+ * engine's `evolve`. Inbox writes are pipelined across inboxes and in order within each (one at a
+ * time per inbox, a failed one retried in place: inbox-writer.ts), and idempotent (Nats-Msg-Id
+ * `<eventSeq>:<userId>[:n]`); an event is acked once all its writes are stored. Unread changes go
+ * out live on the ephemeral subject and into the unread KV bucket (coalesced: see unread-totals.ts).
  */
 export async function startDeliveryProjector(opts: {
   nc: NatsConnection;
