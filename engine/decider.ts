@@ -248,7 +248,7 @@ function decideUpdate(command: UpdateConversation, state: ConversationState): De
   }
   const trimmed = title?.trim();
   if (trimmed !== undefined && trimmed.length === 0) return reject('validation_error', 'a group needs a title');
-  const data: { title?: string; avatar?: string | null; joinPolicy?: 'open' | 'invite' } = {};
+  const data: UpdateConversation['data'] = {};
   if (trimmed !== undefined && trimmed !== state.title) data.title = trimmed;
   if (avatar !== undefined && avatar !== (state.avatar ?? null)) data.avatar = avatar;
   if (joinPolicy !== undefined && joinPolicy !== (state.joinPolicy ?? DEFAULT_JOIN_POLICY)) data.joinPolicy = joinPolicy;

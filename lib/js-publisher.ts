@@ -1,5 +1,6 @@
 import { headers as natsHeaders, nuid, type NatsConnection, type Subscription, type Msg, type MsgHdrs } from '@nats-io/nats-core';
 import { headers } from './names.js';
+import { BelowMark } from './below-mark.js';
 import { writeCoalescer } from './write-coalescing.js';
 
 /**
@@ -43,7 +44,7 @@ export class JetStreamPublisher {
   #next = 1;
   #closed = false;
   /** Callers waiting for the number of unacknowledged publishes to fall below their mark. */
-  #waiters: { below: number; resolve: () => void }[] = [];
+  readonly #below = new BelowMark(() => this.#pending.size);
   readonly #coalesce: (() => void) | undefined;
 
   /**
@@ -67,14 +68,7 @@ export class JetStreamPublisher {
 
   /** Resolves once fewer than `below` publishes await their acknowledgement (at once if so already). */
   whenPendingBelow(below: number): Promise<void> {
-    if (this.#pending.size < below) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ below, resolve }));
-  }
-
-  #settled(): void {
-    if (this.#waiters.length === 0) return;
-    const size = this.#pending.size;
-    this.#waiters = this.#waiters.filter((w) => (size < w.below ? (w.resolve(), false) : true));
+    return this.#below.when(below);
   }
 
   publish(subject: string, data: Uint8Array, options: PublishOptions = {}): Promise<PubAck> {
@@ -105,7 +99,7 @@ export class JetStreamPublisher {
     const pending = this.#pending.get(id);
     if (!pending) return; // timed out already
     this.#pending.delete(id);
-    this.#settled();
+    this.#below.settled();
     if (msg.headers?.code === 503) {
       pending.reject(new PublishError('no_stream', `no stream listens on this subject`));
       return;
@@ -133,7 +127,7 @@ export class JetStreamPublisher {
         p.reject(new PublishError('timeout', 'no acknowledgement from the stream in time'));
       }
     }
-    this.#settled();
+    this.#below.settled();
   }
 
   /** Waits (bounded) for outstanding acknowledgements, then stops. */
@@ -145,6 +139,6 @@ export class JetStreamPublisher {
     this.#sub.unsubscribe();
     for (const p of this.#pending.values()) p.reject(new PublishError('closed', 'publisher closed'));
     this.#pending.clear();
-    this.#settled();
+    this.#below.settled();
   }
 }

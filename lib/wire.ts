@@ -80,22 +80,19 @@ export function toWireReaction(event: ReactionAdded | ReactionRemoved): ServerPa
 
 /** conversation.updated: the settings that changed, or the member whose role did. */
 export function toWireUpdated(event: ConversationUpdated | MemberRoleChanged): ServerPayload<'conversation.updated'> {
-  const base = { conversationId: event.conversationId, updatedBy: event.actor.id, at: event.at };
-  if (event.type === 'MemberRoleChanged') {
-    const { userId, role, previousOwner } = event.data;
-    // A handover changes two roles: the new owner's, and the previous owner's to admin.
-    const handover = role === 'owner' && previousOwner !== undefined ? [{ userId: previousOwner, role: 'admin' as const }] : [];
-    return { ...base, roles: [{ userId, role }, ...handover] };
+  return { conversationId: event.conversationId, ...changesOf(event), updatedBy: event.actor.id, at: event.at };
+}
+
+function changesOf(event: ConversationUpdated | MemberRoleChanged) {
+  if (event.type === 'ConversationUpdated') {
+    // Only what the event holds: `avatar: null` (removed) is a change too.
+    const { title, avatar, joinPolicy } = event.data;
+    return { ...(title !== undefined ? { title } : {}), ...(avatar !== undefined ? { avatar } : {}), ...(joinPolicy !== undefined ? { joinPolicy } : {}) };
   }
-  const d = event.data;
-  return {
-    conversationId: event.conversationId,
-    ...(d.title !== undefined ? { title: d.title } : {}),
-    ...(d.avatar !== undefined ? { avatar: d.avatar } : {}),
-    ...(d.joinPolicy !== undefined ? { joinPolicy: d.joinPolicy } : {}),
-    updatedBy: event.actor.id,
-    at: event.at,
-  };
+  const { userId, role, previousOwner } = event.data;
+  // A handover changes two roles: the new owner's, and the previous owner's to admin.
+  const handover = role === 'owner' && previousOwner !== undefined ? [{ userId: previousOwner, role: 'admin' as const }] : [];
+  return { roles: [{ userId, role }, ...handover] };
 }
 
 /** conversation.member_joined: `addedBy` when someone else added them (add_members), not for a join. */

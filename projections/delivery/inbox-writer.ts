@@ -1,3 +1,4 @@
+import { BelowMark } from '../../lib/below-mark.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
 import type { Logger } from '../../lib/log.js';
 
@@ -34,7 +35,7 @@ export class InboxWriter {
   readonly #abandoned = new Set<string>();
   /** Wakes the back-off sleeps at stop. */
   readonly #sleepers = new Set<() => void>();
-  #belowWaiters: { below: number; resolve: () => void }[] = [];
+  readonly #below = new BelowMark(() => this.#queued);
 
   constructor(store: StoreEntry, options: InboxWriterOptions) {
     this.#store = store;
@@ -63,14 +64,13 @@ export class InboxWriter {
       })
       .finally(() => {
         this.#queued--;
-        this.#settled();
+        this.#below.settled();
       });
   }
 
   /** Resolves once fewer than `below` writes are queued (at once if so already). */
   whenQueuedBelow(below: number): Promise<void> {
-    if (this.#queued < below) return Promise.resolve();
-    return new Promise((resolve) => this.#belowWaiters.push({ below, resolve }));
+    return this.#below.when(below);
   }
 
   /**
@@ -110,10 +110,5 @@ export class InboxWriter {
       const timer = setTimeout(wake, ms);
       this.#sleepers.add(wake);
     });
-  }
-
-  #settled(): void {
-    if (this.#belowWaiters.length === 0) return;
-    this.#belowWaiters = this.#belowWaiters.filter((w) => (this.#queued < w.below ? (w.resolve(), false) : true));
   }
 }
