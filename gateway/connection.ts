@@ -1,6 +1,7 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { closes, errorBody, type Close, type ErrorCode } from '../lib/errors.js';
 import type { Faults } from '../lib/faults.js';
+import type { UnreadCount } from '../lib/unread-header.js';
 import type { InboxEntry } from '../schemas/index.js';
 import type { Identity } from './auth.js';
 import { encodeFrame, type Codec } from './codec.js';
@@ -8,8 +9,8 @@ import { MinuteCounter, TokenBucket } from './rate-limit.js';
 
 const UNACKED_KEPT = 4_096;
 
-/** A live inbox entry held back while the socket catches up. */
-export type PendingLive = { seq: number; prev: number; entry: InboxEntry };
+/** A live inbox entry held back while the socket catches up, with the unread count it carried. */
+export type PendingLive = { seq: number; prev: number; entry: InboxEntry; unread: UnreadCount | undefined };
 
 /** What uWS keeps per socket, filled in at upgrade. */
 export type SocketData = {
@@ -53,6 +54,8 @@ export class Connection {
   recheck = false;
   /** connection.success has been sent: frames may flow. */
   started = false;
+  /** When this socket was last sent an unread.update from a live entry (gateway/unread-frames.ts). */
+  unreadSentAt = Number.NEGATIVE_INFINITY;
   // What follows is allocated on first use: an idle socket is most sockets, and every object it
   // holds is paid for per connection (see bench/connections.ts).
   pending?: PendingLive[];

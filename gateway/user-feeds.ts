@@ -3,11 +3,13 @@ import { closes } from '../lib/errors.js';
 import { decodeJson } from '../lib/json.js';
 import type { Logger } from '../lib/log.js';
 import { headers, type Names } from '../lib/names.js';
+import { parseUnreadHeader, type UnreadCount } from '../lib/unread-header.js';
 import type { InboxEntry } from '../schemas/index.js';
 import type { Connection } from './connection.js';
 import type { DirectReader } from './direct-get.js';
 import type { FeedSubscriptions } from './feed-subscriptions.js';
 import type { InboxReplay } from './inbox-replay.js';
+import { UnreadFrames } from './unread-frames.js';
 
 /** What `attach` decided for a socket. `end`: the user's last inbox seq when it looked. */
 export type AttachResult = { cursor: number; resumed: boolean; end: number; reset?: { requestedCursor: number; reason: string } };
@@ -30,6 +32,7 @@ export class UserFeeds {
   #subscriptions?: FeedSubscriptions;
   /** Ephemeral frames it handles (typing: gateway/typing-feed.ts) are not forwarded as they are. */
   #ephemeralHandler?: (userId: string, frame: object) => boolean;
+  readonly #unreadFrames = new UnreadFrames();
 
   constructor(names: Names, inbox: DirectReader, replay: InboxReplay, log: Logger) {
     this.#names = names;
@@ -127,8 +130,10 @@ export class UserFeeds {
       this.#log.error({ err, seq }, 'unreadable inbox entry');
       return;
     }
-    if (held instanceof Set) for (const conn of held) this.#offer(conn, seq, prev, entry);
-    else this.#offer(held, seq, prev, entry);
+    // The user's new unread count, when the entry's event changed it.
+    const unread = parseUnreadHeader(msg.headers?.get(headers.unread));
+    if (held instanceof Set) for (const conn of held) this.#offer(conn, seq, prev, entry, unread);
+    else this.#offer(held, seq, prev, entry, unread);
   }
 
   onEphemeral(userId: string, msg: Msg): void {
@@ -146,20 +151,37 @@ export class UserFeeds {
     } else if (held.started && !held.closed) held.send(frame);
   }
 
-  #offer(conn: Connection, seq: number, prev: number, entry: InboxEntry): void {
+  /**
+   * A live entry for one socket. Its unread count is live-only (a stored entry read back carries
+   * one that may be old): it goes with the entry, or alone when the socket already has the entry
+   * (a catch-up read it first).
+   */
+  #offer(conn: Connection, seq: number, prev: number, entry: InboxEntry, unread: UnreadCount | undefined): void {
     if (conn.closed) return;
     if (conn.catchingUp) {
-      (conn.pending ??= []).push({ seq, prev, entry });
+      (conn.pending ??= []).push({ seq, prev, entry, unread });
       return;
     }
-    if (seq <= conn.lastSeq) return;
+    if (seq <= conn.lastSeq) {
+      if (unread) this.#unreadFrames.offer(conn, unread);
+      return;
+    }
     if (prev > conn.lastSeq) {
-      (conn.pending ??= []).push({ seq, prev, entry });
+      (conn.pending ??= []).push({ seq, prev, entry, unread });
       conn.catchingUp = true;
       void this.#catchUp(conn, prev);
       return;
     }
-    conn.deliver(seq, entry);
+    this.#deliverLive(conn, seq, entry, unread);
+  }
+
+  /** A live entry and its count: one socket write. */
+  #deliverLive(conn: Connection, seq: number, entry: InboxEntry, unread: UnreadCount | undefined): void {
+    if (!unread) return conn.deliver(seq, entry);
+    conn.ws.cork(() => {
+      conn.deliver(seq, entry);
+      this.#unreadFrames.offer(conn, unread);
+    });
   }
 
   /**
@@ -191,12 +213,15 @@ export class UserFeeds {
         let gapAt = -1;
         for (let i = 0; i < pending.length; i++) {
           const p = pending[i]!;
-          if (p.seq <= conn.lastSeq) continue;
+          if (p.seq <= conn.lastSeq) {
+            if (p.unread) this.#unreadFrames.offer(conn, p.unread);
+            continue;
+          }
           if (p.prev > conn.lastSeq) {
             gapAt = i;
             break;
           }
-          conn.deliver(p.seq, p.entry);
+          this.#deliverLive(conn, p.seq, p.entry, p.unread);
         }
         if (gapAt < 0) {
           if (conn.recheck) {
@@ -245,6 +270,7 @@ export class UserFeeds {
   }
 
   close(): void {
+    this.#unreadFrames.stop();
     for (const userId of this.#users.keys()) this.#subscriptions?.remove(userId);
     this.#subscriptions?.close();
     this.#users.clear();

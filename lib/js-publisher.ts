@@ -16,6 +16,8 @@ export type PublishOptions = {
   msgId?: string;
   /** Optimistic concurrency: the subject's last stream sequence must be this (0: no message yet). */
   expectedLastSubjectSequence?: number;
+  /** Further headers, stored with the message (e.g. an inbox entry's unread count). */
+  headers?: Readonly<Record<string, string>>;
 };
 
 export type PublishErrorCode = 'wrong_last_sequence' | 'no_stream' | 'timeout' | 'closed' | 'api_error';
@@ -75,12 +77,13 @@ export class JetStreamPublisher {
     if (this.#closed) return Promise.reject(new PublishError('closed', 'publisher closed'));
     const id = this.#next++;
     let hdrs: MsgHdrs | undefined;
-    if (options.msgId !== undefined || options.expectedLastSubjectSequence !== undefined) {
+    if (options.msgId !== undefined || options.expectedLastSubjectSequence !== undefined || options.headers !== undefined) {
       hdrs = natsHeaders();
       if (options.msgId !== undefined) hdrs.set(headers.msgId, options.msgId);
       if (options.expectedLastSubjectSequence !== undefined) {
         hdrs.set(headers.expectedLastSubjectSequence, String(options.expectedLastSubjectSequence));
       }
+      if (options.headers !== undefined) for (const [name, value] of Object.entries(options.headers)) hdrs.set(name, value);
     }
     return new Promise<PubAck>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, deadline: Date.now() + this.#timeoutMs });

@@ -25,6 +25,8 @@ export const headers = {
   sequence: 'Nats-Sequence',
   lastSequence: 'Nats-Last-Sequence',
   subject: 'Nats-Subject',
+  /** On an inbox entry: the recipient's unread counts after its event (lib/unread-header.ts). */
+  unread: 'Parley-Unread',
 } as const;
 
 /**

@@ -2,8 +2,11 @@ import { BelowMark } from '../../lib/below-mark.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
 import type { Logger } from '../../lib/log.js';
 
-/** Stores one inbox entry (a JetStream publish with its Nats-Msg-Id); rejects when it was not stored. */
-export type StoreEntry = (subject: string, bytes: Uint8Array, msgId: string) => Promise<unknown>;
+/**
+ * Stores one inbox entry (a JetStream publish with its Nats-Msg-Id, and the recipient's unread
+ * count header when the event changed it); rejects when it was not stored.
+ */
+export type StoreEntry = (subject: string, bytes: Uint8Array, msgId: string, unread: string | undefined) => Promise<unknown>;
 
 export type InboxWriterOptions = {
   /** Back-off between attempts at a write that failed: from the first to the last, doubling. */
@@ -48,15 +51,20 @@ export class InboxWriter {
     return this.#queued;
   }
 
-  /** Resolves once `userId`'s entry is stored, after every entry written to that inbox before it. */
-  write(userId: string, subject: string, bytes: Uint8Array, msgId: string): Promise<void> {
+  /**
+   * Resolves once `userId`'s entry is stored, after every entry written to that inbox before it.
+   * `unread`: the count header it carries, known once the user's counts are loaded; the inbox
+   * waits for it (that user's alone), and a count that could not be had leaves the entry without one.
+   */
+  write(userId: string, subject: string, bytes: Uint8Array, msgId: string, unread?: Promise<string | undefined>): Promise<void> {
     this.#queued++;
     return this.#lanes
       .run(userId, async () => {
         // Behind a write given up at the stop, nothing newer may be stored in this inbox.
         if (this.#abandoned.has(userId)) throw new Error(`inbox write ${msgId} not attempted: an earlier one for this inbox was not stored`);
+        const header = unread === undefined ? undefined : await unread.catch(() => undefined);
         try {
-          await this.#untilStored(subject, bytes, msgId);
+          await this.#untilStored(subject, bytes, msgId, header);
         } catch (err) {
           this.#abandoned.add(userId);
           throw err;
@@ -84,11 +92,11 @@ export class InboxWriter {
     this.#sleepers.clear();
   }
 
-  async #untilStored(subject: string, bytes: Uint8Array, msgId: string): Promise<void> {
+  async #untilStored(subject: string, bytes: Uint8Array, msgId: string, unread: string | undefined): Promise<void> {
     let delay = this.#retry.first;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#store(subject, bytes, msgId);
+        await this.#store(subject, bytes, msgId, unread);
         if (attempt > 1) this.#log.info({ msgId, attempt }, 'inbox write stored after retrying');
         return;
       } catch (err) {

@@ -6,9 +6,10 @@ import { AckFloor } from '../../lib/ack-floor.js';
 import { durableFromAckFloor } from '../../lib/durable-consumer.js';
 import { decodeJson, encodeJson } from '../../lib/json.js';
 import { JetStreamPublisher } from '../../lib/js-publisher.js';
+import { formatUnreadHeader, type UnreadCount } from '../../lib/unread-header.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
 import type { Logger } from '../../lib/log.js';
-import type { Names } from '../../lib/names.js';
+import { headers, type Names } from '../../lib/names.js';
 import { StreamReader } from '../../lib/stream-reader.js';
 import { AggregateStore, conversations } from '../../lib/aggregate-store.js';
 import { snapshotsFor } from '../../lib/snapshots.js';
@@ -39,8 +40,9 @@ export type DeliveryProjector = Component<DeliveryProjectorStats>;
  * it. Membership, watermarks and unread counts come from folding the same events with the
  * engine's `evolve`. Inbox writes are pipelined across inboxes and in order within each (one at a
  * time per inbox, a failed one retried in place: inbox-writer.ts), and idempotent (Nats-Msg-Id
- * `<eventSeq>:<userId>[:n]`); an event is acked once all its writes are stored. Unread changes go
- * out live on the ephemeral subject and into the unread KV bucket (coalesced: see unread-totals.ts).
+ * `<eventSeq>:<userId>[:n]`); an event is acked once all its writes are stored. A changed unread
+ * count rides on the recipient's entry (header, lib/unread-header.ts: the gateway sends it with the
+ * entry) and goes into the unread KV bucket (coalesced: see unread-totals.ts).
  */
 export async function startDeliveryProjector(opts: {
   nc: NatsConnection;
@@ -54,7 +56,10 @@ export async function startDeliveryProjector(opts: {
   const js = jetstream(nc);
   const publisher = new JetStreamPublisher(nc, { coalesceWrites: true });
   // Each inbox in log order, whatever fails (inbox-writer.ts); different inboxes stay pipelined.
-  const inboxes = new InboxWriter((subject, bytes, msgId) => publisher.publish(subject, bytes, { msgId }), { log });
+  const inboxes = new InboxWriter(
+    (subject, bytes, msgId, unread) => publisher.publish(subject, bytes, { msgId, ...(unread !== undefined ? { headers: { [headers.unread]: unread } } : {}) }),
+    { log },
+  );
   const snapshots = snapshotsFor('delivery', { jsm, publisher, names, config, log });
   const memberships = new AggregateStore(new StreamReader(jsm, names.streams.events), conversations(names), config.engine.cacheSize, snapshots);
   const unread = new UnreadTotals(
@@ -86,14 +91,21 @@ export async function startDeliveryProjector(opts: {
   let stopped = false;
   let messages: ConsumerMessages | undefined;
 
-  const write = (deliveries: Delivery[], eventSeq: number): Promise<unknown>[] => {
+  /**
+   * `counts`: the unread changes of the event, per user; the first entry the event writes to that
+   * user carries it, and is taken out of the map (what is left had no entry to ride on).
+   */
+  const write = (deliveries: Delivery[], eventSeq: number, counts?: Map<string, Promise<UnreadCount | undefined>>): Promise<unknown>[] => {
     const writes: Promise<unknown>[] = [];
     deliveries.forEach((d, i) => {
       const bytes = encodeJson(d.entry);
       // One event may write several entries to one inbox (two status ranges): number them.
       const suffix = i === 0 ? '' : `:${i}`;
       for (const userId of d.recipients) {
-        writes.push(inboxes.write(userId, names.subjects.inbox(userId), bytes, `${eventSeq}:${userId}${suffix}`));
+        const count = counts?.get(userId);
+        if (count) counts!.delete(userId);
+        const header = count?.then((c) => (c ? formatUnreadHeader(c) : undefined));
+        writes.push(inboxes.write(userId, names.subjects.inbox(userId), bytes, `${eventSeq}:${userId}${suffix}`, header));
       }
     });
     return writes;
@@ -101,9 +113,10 @@ export async function startDeliveryProjector(opts: {
 
   /**
    * What projecting one event started: its inbox writes, its unread-count writes (the ack waits for
-   * both) and the live unread frames, which go once the inbox writes are stored, so a client never
-   * sees a count before the message that caused it. They do not wait for the KV write: that one is
-   * coalesced over `unreadFlushMs` (a second by default), far longer than a badge may lag.
+   * both), and what goes once the inbox writes are stored: a changed count that no entry carried,
+   * on the user's ephemeral subject, so a client never sees a count before the message that caused
+   * it. Neither waits for the KV write: that one is coalesced over `unreadFlushMs` (a second by
+   * default), far longer than a badge may lag.
    */
   type Projected = { inboxWrites: Promise<unknown>[]; unreadWrites: Promise<unknown>[]; unreadUsers: string[]; afterInbox: (() => void)[] };
   const nothingProjected = (): Projected => ({ inboxWrites: [], unreadWrites: [], unreadUsers: [], afterInbox: [] });
@@ -112,19 +125,12 @@ export async function startDeliveryProjector(opts: {
   // load starting on cold users stalled delivery at ~100 events/s); a user's writes keep their order.
   const unreadLanes = new KeyedQueue();
 
-  /** Record a changed unread count. */
-  const updateUnread = (userId: string, conversationId: string, value: number, out: Projected): void => {
+  /** Record a count; resolves to the user's new counts, or undefined when it did not change. */
+  const updateUnread = (userId: string, conversationId: string, value: number, out: Projected): Promise<UnreadCount | undefined> => {
     out.unreadUsers.push(userId);
     const changed = unreadLanes.run(userId, () => unread.set(userId, conversationId, value));
     out.unreadWrites.push(changed.then((c) => c?.stored));
-    out.afterInbox.push(() => {
-      void changed.then(
-        (c) => {
-          if (c) liveUnread.queue(userId, { conversationId, unread: value, totalUnread: c.total });
-        },
-        () => undefined, // the failure is the ack's to handle (unreadWrites)
-      );
-    });
+    return changed.then((c) => (c ? { conversationId, unread: value, totalUnread: c.total } : undefined));
   };
 
   const projectConversation = async (m: JsMsg, conversationId: string): Promise<Projected> => {
@@ -137,8 +143,17 @@ export async function startDeliveryProjector(opts: {
       memberships.folded(state);
     }
     const out = nothingProjected();
-    out.inboxWrites = write(deliveriesFor(event, m.seq, before, state), m.seq);
-    for (const userId of unreadAffected(event, before)) updateUnread(userId, conversationId, state.unread.get(userId) ?? 0, out);
+    const counts = new Map<string, Promise<UnreadCount | undefined>>();
+    for (const userId of unreadAffected(event, before)) counts.set(userId, updateUnread(userId, conversationId, state.unread.get(userId) ?? 0, out));
+    out.inboxWrites = write(deliveriesFor(event, m.seq, before, state), m.seq, counts);
+    for (const [userId, count] of counts) {
+      out.afterInbox.push(() => {
+        void count.then(
+          (c) => c && liveUnread.queue(userId, c),
+          () => undefined, // the failure is the ack's to handle (unreadWrites)
+        );
+      });
+    }
     return out;
   };
 
