@@ -24,6 +24,8 @@ export type PrivateNats = {
   monitorUrl: string;
   pid: number;
   storeDir: string;
+  /** With `profile`: its net/http/pprof endpoint (nats-server --profile), e.g. http://127.0.0.1:<port>. */
+  profileUrl?: string;
   /** SIGTERM (SIGKILL after 10 s), wait for the exit, remove the store directory. Once only. */
   stop(): Promise<void>;
   /** Synchronous last resort (process exit): SIGKILL and remove the store directory. */
@@ -31,15 +33,19 @@ export type PrivateNats = {
 };
 
 /**
- * Start `nats-server -a 127.0.0.1 -p <free> -m <free> -js -sd <tmpdir>` and wait until it answers on
- * both ports. Throws (with the end of its output) when it exits or does not answer within 15 s.
+ * Start `nats-server -a 127.0.0.1 -p <free> -m <free> -js -sd <tmpdir>` (with `profile`, also
+ * `--profile <free>`: Go's pprof endpoint, idle until asked for a profile) and wait until it answers
+ * on the client and monitoring ports. Throws (with the end of its output) when it exits or does not
+ * answer within 15 s.
  */
-export async function startPrivateNats(): Promise<PrivateNats> {
+export async function startPrivateNats(opts: { profile?: boolean } = {}): Promise<PrivateNats> {
   const binary = findNatsServer();
   if (!binary) throw new Error('--private-nats: no nats-server on PATH or in /usr/sbin');
   const [port, mport] = [await freePort(), await freePort()];
+  const pport = opts.profile ? await freePort() : undefined;
   const storeDir = mkdtempSync(join(tmpdir(), 'parley-bench-nats-'));
-  const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-m', String(mport), '-js', '-sd', storeDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = ['-a', '127.0.0.1', '-p', String(port), '-m', String(mport), ...(pport ? ['--profile', String(pport)] : []), '-js', '-sd', storeDir];
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   child.stderr!.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4096)));
   let exited = false;
@@ -62,6 +68,7 @@ export async function startPrivateNats(): Promise<PrivateNats> {
     monitorUrl,
     pid: child.pid ?? -1,
     storeDir,
+    ...(pport ? { profileUrl: `http://127.0.0.1:${pport}` } : {}),
     stop: () =>
       (stopping ??= (async () => {
         if (!exited) {

@@ -1,13 +1,15 @@
 /**
  * What a load run watches besides its own figures: CPU and RSS of every process that takes part
- * (from /proc, once per sample interval), the pipeline backlog in JetStream (read-only), and who
- * else used the machine during the measured window.
+ * (from /proc, once per sample interval), the pipeline backlog in JetStream (read-only), who else
+ * used the machine during the measured window, and (--private-nats with --cpu-prof) nats-server's
+ * CPU profile of that window.
  */
 import { performance } from 'node:perf_hooks';
 import { BacklogSampler } from '../lib/backlog.js';
 import { allTicks, findByComm, findListener, findParleyRoles, topOthers, type Tracked } from '../lib/procstats.js';
 import { natsPort, varzUrl, type NatsCounters, type NatsWindow } from '../lib/cost.js';
 import { readVarz } from '../lib/nats-monitor.js';
+import { fetchCpuProfile } from '../lib/pprof-fetch.js';
 import type { SystemUnderTest } from '../lib/system.js';
 import type { Worker } from './generators.js';
 import type { Options } from './options.js';
@@ -123,4 +125,37 @@ export function watchNatsTraffic(o: Options, t0: number): { result(): Promise<Na
     return { monitorUrl, before: counters(b), after: counters(a), elapsedS: (a.at - b.at) / 1000, ...(a.port !== undefined ? { port: a.port } : {}) };
   };
   return { result, cancel };
+}
+
+/** nats-server's CPU profile of the measured window: the saved file, or why there is none. */
+export type NatsProfileFetch = { file: string; seconds: number } | { error: string };
+
+/**
+ * With --private-nats and --cpu-prof: ask nats-server's pprof endpoint for a CPU profile when the
+ * measured window starts, for the window's duration, and save it as `file`. `result()` never
+ * rejects (a profile that cannot be had is reported, it does not fail the run); `abort()` stops the
+ * timer and gives up a request in flight (a run that failed or was interrupted).
+ */
+export function watchNatsProfile(o: Options, t0: number, profileUrl: string, file: string): { result(): Promise<NatsProfileFetch>; abort(): void } {
+  const seconds = Math.max(1, Math.round(o.durationS));
+  const controller = new AbortController();
+  let fetching: Promise<NatsProfileFetch> | undefined;
+  const cancel = atWindowEdges(
+    o,
+    t0,
+    () =>
+      (fetching = fetchCpuProfile(profileUrl, seconds, file, controller.signal).then(
+        () => ({ file, seconds }),
+        // fetch's own message is just "fetch failed": the cause says why (refused, reset, timed out)
+        (e: Error) => ({ error: `no nats-server CPU profile from ${profileUrl}: ${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}` }),
+      )),
+    () => undefined,
+  );
+  return {
+    result: async () => (fetching ? await fetching : { error: 'no nats-server CPU profile: the measured window did not start' }),
+    abort: () => {
+      cancel();
+      controller.abort();
+    },
+  };
 }

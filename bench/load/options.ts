@@ -44,7 +44,7 @@ export const flags: FlagSpec[] = [
   { name: 'env', kind: 'list', value: '<KEY=VALUE>', help: 'Extra environment for the started roles, e.g. --env PARLEY_PARTITIONS=16 (repeatable; applied last).' },
   { name: 'keep', kind: 'bool', help: 'Keep the started system\'s streams and data directory (the prefix is printed).' },
   { name: 'sample-interval', kind: 'int', default: 1000, min: 100, value: '<ms>', help: 'How often process CPU and RSS are read from /proc.' },
-  { name: 'cpu-prof', kind: 'string', value: '<dir>', help: 'Write V8 CPU profiles (.cpuprofile, open in Chrome DevTools) of the generators and of the started roles into this directory.' },
+  { name: 'cpu-prof', kind: 'string', value: '<dir>', help: 'Write V8 CPU profiles (.cpuprofile, open in Chrome DevTools) of the generators and of the started roles into this directory; with --private-nats also a Go CPU profile of nats-server over the measured window (nats-server/cpu.pb.gz). The report summarises them ("Where the time goes").' },
   { name: 'repeat', kind: 'int', default: 1, min: 1, max: 20, help: 'Run the whole measurement this many times (a fresh system each time) and also report the median of each figure.' },
   { name: 'label', kind: 'string', help: 'A label for the run, part of the file names.' },
   { name: 'out', kind: 'string', value: '<dir>', help: 'Where run files go (default bench/results).' },

@@ -43,6 +43,37 @@ function costSection(c: RunCost, groups: boolean): string[] {
   return lines;
 }
 
+/** "Where the time goes": each Node process's V8 profile, then nats-server's Go profile (or why there is none). */
+function whereTheTimeGoes(r: LoadResult): string[] {
+  if (!r.profiles?.length && !r.natsProfile) return [];
+  const lines = ['## Where the time goes (CPU profiles, % of busy time)', ''];
+  const fnTable = (head: string, rows: { name: string; ms: number; pct: number }[], col = 'self') => mdTable([head, col, '%'], rows.map((f) => [`\`${f.name}\``, fmtMs(f.ms), `${f.pct.toFixed(1)} %`]));
+  for (const p of r.profiles ?? []) {
+    lines.push(`**${p.name}** (${p.file}): busy ${fmtMs(p.busyMs)} of ${fmtMs(p.totalMs)} profiled. ` + p.categories.map((c) => `${c.name} ${c.pct.toFixed(0)} %`).join(', '));
+    lines.push('');
+    lines.push(fnTable('function', p.functions));
+    lines.push('');
+  }
+  const n = r.natsProfile;
+  if (!n) lines.push('**nats-server**: not profiled (only with --private-nats, the nats-server the bench starts itself).', '');
+  else if ('error' in n) lines.push(`**nats-server**: ${n.error}`, '');
+  else {
+    // the process table's figure beside the profile's: samples are a sample, /proc is the CPU time
+    const proc = r.results.processes.find((p) => p.name === 'nats-server');
+    lines.push(
+      `**nats-server** (${n.file}, Go CPU profile of the measured window only, ${n.seconds} s): busy ${fmtMs(n.busyMs)} of ${fmtMs(n.durationMs)} = ${(n.durationMs > 0 ? n.busyMs / n.durationMs : 0).toFixed(2)} cores, ${n.samples.toLocaleString('en-US')} samples` +
+        `${proc ? ` (/proc: ${proc.cpuSeconds.toFixed(1)} CPU-s in the window)` : ''}. ` +
+        `Self time by package: ${n.categories.map((c) => `${c.name} ${c.pct.toFixed(0)} %`).join(', ')}.`,
+    );
+    lines.push('');
+    lines.push(fnTable('function (self time: where the samples landed)', n.self));
+    lines.push('');
+    lines.push(fnTable('function (cumulative: itself and all it calls)', n.cumulative, 'cumulative'));
+    lines.push('');
+  }
+  return lines;
+}
+
 export function markdown(r: LoadResult): string {
   const o = r.options;
   const t = r.results.throughput;
@@ -137,16 +168,7 @@ export function markdown(r: LoadResult): string {
     ),
   );
   lines.push('');
-  if (r.profiles?.length) {
-    lines.push('## Where the time goes (CPU profiles, self time, % of busy time)');
-    lines.push('');
-    for (const p of r.profiles) {
-      lines.push(`**${p.name}** (${p.file}): busy ${fmtMs(p.busyMs)} of ${fmtMs(p.totalMs)} profiled. ` + p.categories.map((c) => `${c.name} ${c.pct.toFixed(0)} %`).join(', '));
-      lines.push('');
-      lines.push(mdTable(['function', 'self', '%'], p.functions.map((f) => [`\`${f.name}\``, fmtMs(f.ms), `${f.pct.toFixed(1)} %`])));
-      lines.push('');
-    }
-  }
+  lines.push(...whereTheTimeGoes(r));
   lines.push('## Environment');
   lines.push('');
   lines.push(

@@ -2,6 +2,7 @@
 import type { RunCost } from '../lib/cost.js';
 import type { ProfileSummary } from '../lib/cpuprofile.js';
 import type { Histogram, Summary } from '../lib/histogram.js';
+import type { PprofSummary } from '../lib/pprof.js';
 import type { ProcSummary } from '../lib/procstats.js';
 import type { gitInfo, machineInfo } from '../lib/results.js';
 import type { Options } from './options.js';
@@ -90,4 +91,6 @@ export type LoadResult = {
   files?: { json: string; md?: string; svg?: string };
   /** With --cpu-prof: self time per package and function, per process. */
   profiles?: (ProfileSummary & { name: string })[];
+  /** With --cpu-prof and --private-nats: nats-server's CPU profile of the measured window (Go pprof, saved as `file`), or why there is none. */
+  natsProfile?: (PprofSummary & { file: string; seconds: number }) | { error: string; file?: string };
 };

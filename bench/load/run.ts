@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import type { BacklogSampler } from '../lib/backlog.js';
 import { summarizeDir } from '../lib/cpuprofile.js';
+import { summarizePprofFile } from '../lib/pprof.js';
 import { startPrivateNats, type PrivateNats } from '../lib/nats-monitor.js';
 import { planLoad } from '../lib/load-plan.js';
 import { loadAverage, ProcSampler } from '../lib/procstats.js';
@@ -17,7 +18,7 @@ import { chart } from './chart.js';
 import { closeGenerators, connectGenerators, connectSummary, expect, progressPrinter, setUpConversations, spawnWorker, type Worker } from './generators.js';
 import { merge } from './merge.js';
 import type { Options } from './options.js';
-import { startBacklog, trackedProcesses, watchNatsTraffic, watchOtherProcesses } from './observe.js';
+import { startBacklog, trackedProcesses, watchNatsProfile, watchNatsTraffic, watchOtherProcesses, type NatsProfileFetch } from './observe.js';
 import type { ToWorker } from './protocol.js';
 import { markdown } from './report.js';
 import type { LoadResult } from './result.js';
@@ -39,7 +40,7 @@ function isLoopback(url: string): boolean {
 }
 
 /** What a run has started so far, for stopping it whatever happens. */
-type Running = Started & { workers: Worker[]; sampler?: ProcSampler; backlog?: BacklogSampler; nats?: PrivateNats };
+type Running = Started & { workers: Worker[]; sampler?: ProcSampler; backlog?: BacklogSampler; nats?: PrivateNats; natsProfile?: { abort(): void } };
 
 /** Kill everything synchronously when the process exits; stop the generators on the first signal. */
 function onExitAndSignals(running: Running): () => void {
@@ -80,9 +81,9 @@ export async function runOnce(options: Options): Promise<LoadResult | 'refused' 
   try {
     // ------------------------------------------------ a private nats-server (--private-nats)
     if (o.privateNats) {
-      const nats = (running.nats = await startPrivateNats());
+      const nats = (running.nats = await startPrivateNats({ profile: profDir !== undefined }));
       o = { ...o, natsUrl: nats.url, natsMonitor: nats.monitorUrl };
-      out(`Private nats-server: pid ${nats.pid}, ${nats.url}, monitoring ${nats.monitorUrl}, store ${nats.storeDir} (removed at the end)`);
+      out(`Private nats-server: pid ${nats.pid}, ${nats.url}, monitoring ${nats.monitorUrl}${nats.profileUrl ? `, pprof ${nats.profileUrl}` : ''}, store ${nats.storeDir} (removed at the end)`);
     }
 
     // ------------------------------------------------ the target
@@ -118,6 +119,8 @@ export async function runOnce(options: Options): Promise<LoadResult | 'refused' 
     running.backlog = await startBacklog(o, running.system, t0);
     const others = watchOtherProcesses(o, t0, tracked);
     const natsTraffic = watchNatsTraffic(o, t0);
+    const natsProfile = (running.natsProfile =
+      profDir && running.nats?.profileUrl ? watchNatsProfile(o, t0, running.nats.profileUrl, join(profDir, 'nats-server', 'cpu.pb.gz')) : undefined);
 
     // ------------------------------------------------ go
     for (const w of workers) w.child.send({ kind: 'start', startAtEpochMs } satisfies ToWorker);
@@ -126,6 +129,8 @@ export async function runOnce(options: Options): Promise<LoadResult | 'refused' 
     others.cancel();
     natsTraffic.cancel();
     const nats = await natsTraffic.result();
+    if (interrupted) natsProfile?.abort(); // the window was cut short: do not wait out the profile's full length
+    const natsProf = await natsProfile?.result();
     sampler.stop();
     await running.backlog?.stop();
     const loadEnd = loadAverage();
@@ -154,10 +159,11 @@ export async function runOnce(options: Options): Promise<LoadResult | 'refused' 
       nats,
       ...(running.nats ? { privateNats: { pid: running.nats.pid, monitorUrl: running.nats.monitorUrl, storeDir: running.nats.storeDir } } : {}),
     });
-    writeResult(o, id, result, profDir);
+    writeResult(o, id, result, profDir, natsProf);
     return result;
   } catch (e) {
     err(`bench load: ${(e as Error).stack ?? String(e)}`);
+    running.natsProfile?.abort();
     running.sampler?.stop();
     await running.backlog?.stop();
     for (const w of running.workers) w.child.kill('SIGKILL');
@@ -170,10 +176,12 @@ export async function runOnce(options: Options): Promise<LoadResult | 'refused' 
   }
 }
 
-/** The profiles' summary (with --cpu-prof), then <run>.json, .md and .svg, and the summary on stdout. */
-function writeResult(o: Options, id: string, result: LoadResult, profDir: string | undefined): void {
+/** The profiles' summaries (with --cpu-prof), then <run>.json, .md and .svg, and the summary on stdout. */
+function writeResult(o: Options, id: string, result: LoadResult, profDir: string | undefined, natsProf: NatsProfileFetch | undefined): void {
   if (profDir) {
     result.profiles = summarizeDir(profDir).map((p) => ({ ...p, file: rel(p.file) }));
+    if (natsProf) result.natsProfile = natsProfileResult(natsProf);
+    if (result.natsProfile && 'error' in result.natsProfile) result.verdict.warnings.push(result.natsProfile.error);
     result.verdict.warnings.push(`CPU profiles were on (--cpu-prof): every process ran slower than it would without them`);
   }
   const md = markdown(result);
@@ -183,4 +191,14 @@ function writeResult(o: Options, id: string, result: LoadResult, profDir: string
   out('');
   out(md);
   out(`Files: ${rel(result.files.json)}, ${rel(result.files.md!)}, ${rel(result.files.svg!)}`);
+}
+
+/** The saved nats-server profile summarised; a profile that cannot be read is reported, not thrown. */
+function natsProfileResult(f: NatsProfileFetch): NonNullable<LoadResult['natsProfile']> {
+  if ('error' in f) return f;
+  try {
+    return { file: rel(f.file), seconds: f.seconds, ...summarizePprofFile(f.file, 15) };
+  } catch (e) {
+    return { file: rel(f.file), error: `cannot read nats-server's CPU profile ${rel(f.file)}: ${(e as Error).message}` };
+  }
 }
