@@ -39,7 +39,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     () => connectNats(config, `parley-${role}`, log),
     (connection) => drainWithin(connection, DRAIN_TIMEOUT_MS, log),
   );
-  await startUp.run(async () => ensureStreams(await jetstreamManager(nc), names, config));
+  await startUp.run(async () => ensureStreams(await jetstreamManager(nc), names, config, log));
   // The read-model database first: an unreachable DATABASE_URL fails start-up before anything runs.
   // A standalone gateway reads the models for REST when DATABASE_URL says where (never PGlite: one process).
   const projects = role === 'all' || role === 'projector' || role === 'backend';

@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, RetentionPolicy, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { Component } from '../lib/component.js';
-import { freshWorkQueueConsumer } from '../lib/durable-consumer.js';
+import { durableFromAckFloor, freshWorkQueueConsumer, type DurableSpec } from '../lib/durable-consumer.js';
 import type { Config } from '../lib/config.js';
 import { decodeJson, encodeJson } from '../lib/json.js';
 import { JetStreamEventStore } from '../lib/jetstream-event-store.js';
@@ -16,6 +16,10 @@ import { AggregateStore, conversations, users } from '../lib/aggregate-store.js'
 import { aggregateKey } from '../lib/partition.js';
 import { snapshotsFor } from '../lib/snapshots.js';
 import { CommandHandler } from './command-handler.js';
+import { eachAcked, floorAcks, type CommandAcks } from './command-acks.js';
+
+/** How often the decided prefix of each partition's commands is acked (command-acks.ts). */
+const ACK_EVERY_MS = 20;
 
 export type EngineStats = { processed: number; rejected: number; duplicates: number; failed: number; cached: number };
 
@@ -24,8 +28,8 @@ export type Engine = Component<EngineStats>;
 /**
  * The engine process: one durable pull consumer per command partition. Commands of one
  * conversation are decided in order (they share a partition and a KeyedQueue lane); a command is
- * acked only after its events are in the log, so a crash loses nothing — the command comes back
- * after ack_wait and its events' Nats-Msg-Ids make the second attempt a no-op.
+ * acked only after its events are in the log, so a crash loses nothing — the command comes again
+ * (from the ack floor, at the next start) and its events' Nats-Msg-Ids make the second attempt a no-op.
  */
 export async function startEngine(opts: { nc: NatsConnection; config: Config; names: Names; log: Logger }): Promise<Engine> {
   const { nc, config, names } = opts;
@@ -55,12 +59,13 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
   let stopped = false;
   // Replies and acks: one socket write per event-loop turn (appends go through the publisher, which does the same).
   const coalesceWrites = writeCoalescer(nc);
-  const process = (m: JsMsg, deliveredBefore: number): void => {
+  const process = (m: JsMsg, acks: CommandAcks, deliveredBefore: number): void => {
     if (stopped) {
       // Pulled but not started before the stop: hand it back now rather than after ack_wait.
       m.nak();
       return;
     }
+    if (!acks.arrived(m)) return;
     let command;
     try {
       const checked = validateCommand(decodeJson(m.data));
@@ -68,8 +73,8 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       command = checked.value;
     } catch (err) {
       // A command no engine can read will not get better by redelivery.
-      log.error({ err, seq: m.seq, subject: m.subject }, 'unreadable command, terminated');
-      m.term();
+      log.error({ err, seq: m.seq, subject: m.subject }, 'unreadable command, dropped');
+      acks.done(m);
       return;
     }
     void queue
@@ -79,7 +84,7 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
         counts.processed++;
         if (outcome === 'rejected') counts.rejected++;
         if (outcome === 'duplicate') counts.duplicates++;
-        m.ack();
+        acks.done(m);
       })
       .catch((err: unknown) => {
         counts.failed++;
@@ -88,16 +93,14 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       });
   };
 
-  const consumePartition = async (consumer: Consumer, deliveredBefore: number) => {
+  const consumePartition = async ({ consumer, acks, deliveredBefore }: PartitionConsumer) => {
     const messages = await consumer.consume({ max_messages: 512 });
     subscriptions.push(messages);
-    for await (const m of messages) process(m, deliveredBefore);
+    for await (const m of messages) process(m, acks, deliveredBefore);
   };
-  // Fresh consumers: what a stopped engine was holding comes first and in order, without waiting
-  // out its ack wait.
   const consumers = await Promise.all(
     Array.from({ length: config.partitions }, (_, p) =>
-      freshWorkQueueConsumer(
+      partitionConsumer(
         jsm,
         js,
         {
@@ -110,8 +113,11 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       ),
     ),
   );
-  consumers.forEach(({ consumer, deliveredBefore }, p) => {
-    loops.push(consumePartition(consumer, deliveredBefore).catch((err: unknown) => log.error({ err, partition: p }, 'partition consumer failed')));
+  const ackTimer = setInterval(() => {
+    for (const c of consumers) c.acks.flush();
+  }, ACK_EVERY_MS);
+  consumers.forEach((c, p) => {
+    loops.push(consumePartition(c).catch((err: unknown) => log.error({ err, partition: p }, 'partition consumer failed')));
   });
   log.info({ partitions: config.partitions }, 'engine consuming commands');
 
@@ -123,8 +129,26 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       for (const s of subscriptions) s.stop();
       await Promise.allSettled(loops);
       await queue.idle();
+      clearInterval(ackTimer);
+      for (const c of consumers) c.acks.flush();
       await publisher.close();
       log.info(counts, 'engine stopped');
     },
   };
+}
+
+type PartitionConsumer = { consumer: Consumer; acks: CommandAcks; deliveredBefore: number };
+
+/**
+ * A fresh consumer for one partition, so that what a stopped engine was holding comes first and in
+ * order, without waiting out its ack wait; acked as its stream's retention allows (command-acks.ts).
+ */
+async function partitionConsumer(jsm: JetStreamManager, js: JetStreamClient, spec: DurableSpec, log: Logger): Promise<PartitionConsumer> {
+  const stream = await jsm.streams.info(spec.stream);
+  if (stream.config.retention === RetentionPolicy.Workqueue) {
+    const { consumer, deliveredBefore } = await freshWorkQueueConsumer(jsm, js, spec, log);
+    return { consumer, acks: eachAcked(), deliveredBefore };
+  }
+  const { consumer, ackFloor, deliveredBefore } = await durableFromAckFloor(jsm, js, spec, log);
+  return { consumer, acks: floorAcks(ackFloor), deliveredBefore };
 }

@@ -7,7 +7,7 @@ const POLL_MS = 250;
 
 /**
  * Admission control: how much work waits before a sent message reaches its recipients, read four
- * times a second: the commands in the command streams (work queues: what is decided is gone) plus
+ * times a second: the commands not yet decided (lib/nats.ts undecidedCommands) plus
  * the events the delivery projector has not finished (not yet delivered to it, or not acked). The
  * rate at which the projector takes events, read at the same time, is the rate the pipeline drains
  * at: its ack floor moves in jumps (an event is acked once its users' unread counts are written, at
@@ -43,7 +43,7 @@ export class CommandBacklog {
   #timer: NodeJS.Timeout | undefined;
   #reading = false;
 
-  /** `commandsWaiting`: the commands in every partition stream (lib/nats.ts commandStreamInfos). */
+  /** `commandsWaiting`: the undecided commands in every partition stream (lib/nats.ts undecidedCommands). */
   constructor(jsm: JetStreamManager, commandsWaiting: () => Promise<number>, delivery: { stream: string; consumer: string }, limits: AdmissionLimits, log: Logger) {
     this.#jsm = jsm;
     this.#commandsWaiting = commandsWaiting;

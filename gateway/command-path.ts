@@ -4,7 +4,7 @@ import type { Config } from '../lib/config.js';
 import { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
-import { commandStreamInfos, connectNats, drainWithin } from '../lib/nats.js';
+import { connectNats, drainWithin, undecidedCommands } from '../lib/nats.js';
 import { CommandBacklog } from './command-backlog.js';
 
 /** How commands leave the gateway: their own NATS connection, a publisher on it, and the backlog that lets sends in. */
@@ -25,7 +25,7 @@ export async function openCommandPath(config: Config, names: Names, log: Logger)
   const jsm = await jetstreamManager(nc);
   const backlog = new CommandBacklog(
     jsm,
-    async () => (await commandStreamInfos(jsm, names)).reduce((n, s) => n + s.state.messages, 0),
+    () => undecidedCommands(jsm, names),
     { stream: names.streams.events, consumer: names.consumers.delivery },
     { maxBacklog: config.limits.maxCommandBacklog, maxWaitMs: config.limits.maxCommandWaitMs, ackLagMs: config.delivery.unreadFlushMs },
     log,

@@ -44,16 +44,19 @@ export async function durableConsumer(jsm: JetStreamManager, js: JetStreamClient
  * messages a stopped process was holding back only after their ack wait, and after newer ones. A
  * fresh consumer starting at floor + 1 delivers everything above the floor again, in order; the
  * messages the old process had finished but not yet acked come again and must be idempotent.
- * Only one process may consume the durable (it is deleted under anyone else).
+ * Only one process may consume the durable (it is deleted under anyone else). `deliveredBefore`:
+ * the highest stream sequence the previous consumer had delivered (at or below it, a message may
+ * have been handled already).
  */
 export async function durableFromAckFloor(
   jsm: JetStreamManager,
   js: JetStreamClient,
   spec: DurableSpec,
   log: Logger,
-): Promise<{ consumer: Consumer; ackFloor: number }> {
+): Promise<{ consumer: Consumer; ackFloor: number; deliveredBefore: number }> {
   const existing = await consumerInfoOrNull(jsm, spec.stream, spec.durable);
   const ackFloor = existing?.ack_floor.stream_seq ?? 0;
+  const deliveredBefore = existing?.delivered.stream_seq ?? 0;
   if (existing) {
     if (existing.num_ack_pending > 0 || existing.num_pending > 0) {
       log.info({ ackFloor, unacked: existing.num_ack_pending, pending: existing.num_pending }, 'consuming again from the ack floor');
@@ -68,7 +71,7 @@ export async function durableFromAckFloor(
     ack_wait: nanos(spec.ackWaitMs),
     max_ack_pending: spec.maxAckPending,
   });
-  return { consumer: await js.consumers.get(spec.stream, spec.durable), ackFloor };
+  return { consumer: await js.consumers.get(spec.stream, spec.durable), ackFloor, deliveredBefore };
 }
 
 /**

@@ -53,7 +53,7 @@ export function makeNames(prefix = 'chat') {
       inbox: `${P}_INBOX`,
     },
     /**
-     * Commands wait in one work-queue stream per partition (subject `<prefix>.cmd.<partition>`), so
+     * Commands wait in one stream per partition (subject `<prefix>.cmd.<partition>`), so
      * that each engine consumer reads a whole stream with no filter subject. In one shared stream
      * each consumer needed its partition as a filter, and nats-server 2.9 recounts a filtered
      * consumer's pending messages by comparing the subject of every one of them, on many

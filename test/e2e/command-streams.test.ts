@@ -1,9 +1,10 @@
-// One work-queue stream per command partition (lib/names.ts commandStreams): made at start, an
-// empty single command stream of earlier versions removed, a non-empty one refused, all deleted.
+// One stream per command partition (lib/names.ts commandStreams), kept by count and age: made at
+// start, an empty single command stream of earlier versions removed, a non-empty one refused, a
+// partition work queue of earlier versions made again once empty, all deleted.
 import t, { type Test } from 'tap';
 import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
-import { commandStreamNames, deleteStreams, ensureStreams } from '../../lib/nats.js';
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { commandStreamNames, deleteStreams, ensureStreams, undecidedCommands } from '../../lib/nats.js';
 import { makeNames } from '../../lib/names.js';
 import { testConfig } from '../helpers/system.js';
 
@@ -27,7 +28,8 @@ t.test('a stream per partition, each with its partition subject only', async (t)
   for (let p = 0; p < 3; p++) {
     const info = await jsm.streams.info(names.commandStreams.partition(p));
     t.same(info.config.subjects, [names.subjects.command(p)], `partition ${p}: its subject only`);
-    t.equal(info.config.retention, RetentionPolicy.Workqueue);
+    t.equal(info.config.retention, RetentionPolicy.Limits);
+    t.equal(info.config.max_msgs, 2 * config.limits.maxCommandBacklog, 'room for twice the backlog admission allows');
   }
   // A command lands in its partition's stream.
   const ack = await jetstream(nc).publish(names.subjects.command(1), '{}');
@@ -53,4 +55,41 @@ t.test('the single command stream of earlier versions: removed when empty, refus
   await ensureStreams(jsm, names, config);
   await t.rejects(jsm.streams.info(names.commandStreams.legacy), /not found/i, 'the empty one is removed');
   t.same((await commandStreamNames(jsm, names)).sort(), [0, 1].map(names.commandStreams.partition));
+});
+
+t.test('a partition work queue of earlier versions: made again when empty, kept (and counted) while it holds commands', async (t) => {
+  const { config, names, nc, jsm } = await isolated(t, 2);
+  for (let p = 0; p < 2; p++) {
+    await jsm.streams.add({ name: names.commandStreams.partition(p), subjects: [names.subjects.command(p)], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
+  }
+  await jetstream(nc).publish(names.subjects.command(1), '{"undecided":true}');
+
+  await ensureStreams(jsm, names, config);
+  t.equal((await jsm.streams.info(names.commandStreams.partition(0))).config.retention, RetentionPolicy.Limits, 'the empty one is made again');
+  const kept = await jsm.streams.info(names.commandStreams.partition(1));
+  t.equal(kept.config.retention, RetentionPolicy.Workqueue, 'the one holding a command stays a work queue');
+  t.equal(kept.state.messages, 1, 'its command is kept');
+  t.equal(await undecidedCommands(jsm, names), 1, 'and counted as undecided');
+
+  await jsm.streams.purge(names.commandStreams.partition(1)); // what the engine does by deciding it
+  await ensureStreams(jsm, names, config);
+  t.equal((await jsm.streams.info(names.commandStreams.partition(1))).config.retention, RetentionPolicy.Limits, 'made again at the next start');
+});
+
+t.test('undecided commands: what the engine consumer has not acked, not what the stream keeps', async (t) => {
+  const { config, names, nc, jsm } = await isolated(t, 1);
+  await ensureStreams(jsm, names, config);
+  const js = jetstream(nc);
+  for (let i = 0; i < 5; i++) await js.publish(names.subjects.command(0), `{"n":${i}}`);
+  t.equal(await undecidedCommands(jsm, names), 5, 'no consumer yet: all of them');
+  const stream = names.commandStreams.partition(0);
+  await jsm.consumers.add(stream, { durable_name: names.consumers.enginePartition(0), ack_policy: AckPolicy.All });
+  const consumer = await js.consumers.get(stream, names.consumers.enginePartition(0));
+  const batch = await consumer.fetch({ max_messages: 3, expires: 2_000 });
+  let last: { ack(): void } | undefined;
+  for await (const m of batch) last = m;
+  last!.ack();
+  await nc.flush();
+  t.equal(await undecidedCommands(jsm, names), 2, 'three decided and acked (one ack for all three)');
+  t.equal((await jsm.streams.info(stream)).state.messages, 5, 'the stream keeps the decided ones');
 });
