@@ -4,8 +4,10 @@ import type { ServerPayload } from './server-frames.js';
 /**
  * The inbox contract between the delivery projector (which writes it) and the gateways (which
  * read it): for one event, the frame clients get, minus its `seq` (the inbox stream sequence is
- * the seq). The same bytes go to every recipient, so an entry is encoded once. `origin` lets the
- * gateway turn the sender's own copy into `message.sent` on the connection that sent it.
+ * the seq). An entry is encoded once for all its recipients, twice when it has an `origin`: that
+ * lets the gateway turn the sender's own copy into `message.sent` (with its `ref`) on the
+ * connection that sent it, so only the actor's inbox gets it; everyone else's copy goes without
+ * (~100 bytes less to store and to republish, per recipient).
  */
 type Durable =
   | 'message.new'

@@ -92,20 +92,26 @@ export async function startDeliveryProjector(opts: {
   let messages: ConsumerMessages | undefined;
 
   /**
+   * `actorId`: who caused the event; only their copies keep the entry's `origin` (schemas/inbox-entry.ts).
    * `counts`: the unread changes of the event, per user; the first entry the event writes to that
    * user carries it, and is taken out of the map (what is left had no entry to ride on).
    */
-  const write = (deliveries: Delivery[], eventSeq: number, counts?: Map<string, Promise<UnreadCount | undefined>>): Promise<unknown>[] => {
+  const write = (deliveries: Delivery[], eventSeq: number, actorId: string, counts?: Map<string, Promise<UnreadCount | undefined>>): Promise<unknown>[] => {
     const writes: Promise<unknown>[] = [];
     deliveries.forEach((d, i) => {
       const bytes = encodeJson(d.entry);
+      let bare: Uint8Array | undefined;
+      const bytesFor = (userId: string) => {
+        if (d.entry.origin === undefined || userId === actorId) return bytes;
+        return (bare ??= encodeJson({ ...d.entry, origin: undefined }));
+      };
       // One event may write several entries to one inbox (two status ranges): number them.
       const suffix = i === 0 ? '' : `:${i}`;
       for (const userId of d.recipients) {
         const count = counts?.get(userId);
         if (count) counts!.delete(userId);
         const header = count?.then((c) => (c ? formatUnreadHeader(c) : undefined));
-        writes.push(inboxes.write(userId, names.subjects.inbox(userId), bytes, `${eventSeq}:${userId}${suffix}`, header));
+        writes.push(inboxes.write(userId, names.subjects.inbox(userId), bytesFor(userId), `${eventSeq}:${userId}${suffix}`, header));
       }
     });
     return writes;
@@ -145,7 +151,7 @@ export async function startDeliveryProjector(opts: {
     const out = nothingProjected();
     const counts = new Map<string, Promise<UnreadCount | undefined>>();
     for (const userId of unreadAffected(event, before)) counts.set(userId, updateUnread(userId, conversationId, state.unread.get(userId) ?? 0, out));
-    out.inboxWrites = write(deliveriesFor(event, m.seq, before, state), m.seq, counts);
+    out.inboxWrites = write(deliveriesFor(event, m.seq, before, state), m.seq, event.actor.id, counts);
     for (const [userId, count] of counts) {
       out.afterInbox.push(() => {
         void count.then(
@@ -162,7 +168,7 @@ export async function startDeliveryProjector(opts: {
     const userId = names.subjects.userOfSubject(m.subject);
     let out = nothingProjected();
     if (conversationId) out = await projectConversation(m, conversationId);
-    else if (userId) out.inboxWrites = write(userDeliveriesFor(decodeJson<UserEvent>(m.data), m.seq), m.seq);
+    else if (userId) out.inboxWrites = write(userDeliveriesFor(decodeJson<UserEvent>(m.data), m.seq), m.seq, userId);
     counts.writes += out.inboxWrites.length;
     const inboxStored = Promise.all(out.inboxWrites);
     void inboxStored.then(

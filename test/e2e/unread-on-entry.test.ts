@@ -8,7 +8,7 @@ import { startSystem } from '../helpers/system.js';
 /**
  * Unread counts ride on the inbox entry that changed them (header Parley-Unread): the gateway sends
  * unread.update right behind the entry, nothing goes on the user's ephemeral subject, and a burst
- * is coalesced to the latest count without losing it.
+ * is coalesced to the latest count without losing it. Only the actor's copy keeps the origin.
  */
 t.test('an unread count comes with its entry, not as a publish of its own', async (t) => {
   const sys = await startSystem(t);
@@ -32,6 +32,8 @@ t.test('an unread count comes with its entry, not as a publish of its own', asyn
   t.equal(stored?.header.get(headers.unread), `${conversationId}:1:1`, 'the stored entry carries the count');
   const own = await jsm.streams.getMessage(names.streams.inbox, { last_by_subj: names.subjects.inbox('alice') });
   t.equal(own?.header.get(headers.unread), '', "the sender's own copy carries none (no count of hers changed)");
+  t.ok(decodeJson<{ origin?: unknown }>(own!.data).origin, "the sender's copy keeps the origin (message.sent and ref go by it)");
+  t.equal(decodeJson<{ origin?: unknown }>(stored!.data).origin, undefined, "the recipient's copy goes without it");
 
   // A burst: counts within the gateway's window are held and the latest goes.
   for (let i = 2; i <= 6; i++) alice.send({ type: 'message.send', payload: { conversationId, tempId: `u${i}`, content: `m${i}` } });
