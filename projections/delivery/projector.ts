@@ -16,6 +16,7 @@ import { snapshotsFor } from '../../lib/snapshots.js';
 import type { ConversationEvent, UserEvent } from '../../schemas/index.js';
 import { beforeOf, deliveriesFor, subjectUserOf, unreadAffected, userDeliveriesFor, type Delivery } from './inbox-entry.js';
 import { InboxWriter } from './inbox-writer.js';
+import { entriesStoredBefore } from './stored-before.js';
 import { LiveUnreadUpdates } from './live-unread.js';
 import { UnreadTotals } from './unread-totals.js';
 
@@ -55,9 +56,14 @@ export async function startDeliveryProjector(opts: {
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const publisher = new JetStreamPublisher(nc, { coalesceWrites: true });
+  /** Entries of unacked events that a stopped projector stored past the duplicate window (stored-before.ts). */
+  let alreadyStored: Set<string> | null = null;
   // Each inbox in log order, whatever fails (inbox-writer.ts); different inboxes stay pipelined.
   const inboxes = new InboxWriter(
-    (subject, bytes, msgId, unread) => publisher.publish(subject, bytes, { msgId, ...(unread !== undefined ? { headers: { [headers.unread]: unread } } : {}) }),
+    (subject, bytes, msgId, unread) =>
+      alreadyStored?.has(msgId)
+        ? Promise.resolve()
+        : publisher.publish(subject, bytes, { msgId, ...(unread !== undefined ? { headers: { [headers.unread]: unread } } : {}) }),
     { log },
   );
   const snapshots = snapshotsFor('delivery', { jsm, publisher, names, config, log });
@@ -73,7 +79,7 @@ export async function startDeliveryProjector(opts: {
   const counts = { events: 0, writes: 0, failed: 0, lastEventSeq: 0 };
   const inFlight = new Set<Promise<void>>();
 
-  const { consumer, ackFloor } = await durableFromAckFloor(
+  const { consumer, ackFloor, deliveredBefore } = await durableFromAckFloor(
     jsm,
     js,
     {
@@ -85,9 +91,22 @@ export async function startDeliveryProjector(opts: {
     },
     log,
   );
+  alreadyStored = await entriesStoredBefore({
+    jsm,
+    js,
+    names,
+    ackFloor,
+    deliveredBefore,
+    duplicateWindowMs: config.inbox.duplicateWindowSec * 1000,
+    log,
+  });
   // Events finish out of order (their inbox writes are pipelined); one ack covers all finished ones.
   const acks = new AckFloor<JsMsg>(ackFloor);
-  const ackTimer = setInterval(() => acks.flush(), ACK_EVERY_MS);
+  const ackTimer = setInterval(() => {
+    acks.flush();
+    // Past the events a stopped projector had delivered, no entry can have been stored before.
+    if (alreadyStored && acks.acked >= deliveredBefore) alreadyStored = null;
+  }, ACK_EVERY_MS);
   let stopped = false;
   let messages: ConsumerMessages | undefined;
 

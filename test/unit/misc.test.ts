@@ -189,7 +189,7 @@ t.test('loadConfig', async (t) => {
         address: { connectsPerSecond: 50, connectBurst: 200, maxUnauthenticated: 100 },
         trustProxyHops: 0,
       },
-      inbox: { maxAgeSec: 2_592_000, maxPerUser: 10_000, duplicateWindowSec: 600 },
+      inbox: { maxAgeSec: 2_592_000, maxPerUser: 10_000, duplicateWindowSec: 120 },
       engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
       delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
       postgres: { url: undefined, schema: 'parley', batchSize: 2000, batchMs: 50 },
