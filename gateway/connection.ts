@@ -1,6 +1,7 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { closes, errorBody, type Close, type ErrorCode } from '../lib/errors.js';
 import type { Faults } from '../lib/faults.js';
+import { jsonFrameOf } from '../lib/inbox-entry-bytes.js';
 import type { UnreadCount } from '../lib/unread-header.js';
 import type { InboxEntry } from '../schemas/index.js';
 import type { Identity } from './auth.js';
@@ -9,8 +10,8 @@ import { MinuteCounter, TokenBucket } from './rate-limit.js';
 
 const UNACKED_KEPT = 4_096;
 
-/** A live inbox entry held back while the socket catches up, with the unread count it carried. */
-export type PendingLive = { seq: number; prev: number; entry: InboxEntry; unread: UnreadCount | undefined };
+/** A live inbox entry held back while the socket catches up (with its stored text), and the unread count it carried. */
+export type PendingLive = { seq: number; prev: number; entry: InboxEntry; text: string; unread: UnreadCount | undefined };
 
 /** What uWS keeps per socket, filled in at upgrade. */
 export type SocketData = {
@@ -107,6 +108,10 @@ export class Connection {
       this.#faults.report(err, 'frame encoding', { connectionId: this.id, codec: this.codec, type, seq });
       return;
     }
+    this.#write(bytes);
+  }
+
+  #write(bytes: string | Uint8Array): void {
     this.ws.send(bytes, this.codec === 'msgpack');
     if (this.ws.getBufferedAmount() > this.#limits.maxBackpressureBytes) {
       this.close(closes.slowConsumer);
@@ -124,8 +129,11 @@ export class Connection {
     });
   }
 
-  /** An inbox entry as this socket sees it: the sending socket gets its own message as `message.sent`. */
-  deliver(seq: number, entry: InboxEntry): void {
+  /**
+   * An inbox entry as this socket sees it: the sending socket gets its own message as `message.sent`.
+   * `text`: the entry as stored; a JSON socket gets its frame spliced from it (lib/inbox-entry-bytes.ts).
+   */
+  deliver(seq: number, entry: InboxEntry, text?: string): void {
     // The socket whose command caused the event gets its `ref` back, and its own message as message.sent.
     const mine = entry.origin?.connectionId === this.id;
     const ref = mine && entry.origin?.ref !== undefined ? { ref: entry.origin.ref } : {};
@@ -139,7 +147,9 @@ export class Connection {
       const message = entry.payload.message;
       this.send({ type: 'message.sent', seq, ...ref, payload: { tempId: message.tempId, message } });
     } else {
-      this.send({ type: entry.type, seq, ...ref, payload: entry.payload });
+      const spliced = this.codec === 'json' && text !== undefined && !this.closed ? jsonFrameOf(text, entry.type, seq, ref.ref) : undefined;
+      if (spliced !== undefined) this.#write(spliced);
+      else this.send({ type: entry.type, seq, ...ref, payload: entry.payload });
     }
     this.lastSeq = seq;
   }

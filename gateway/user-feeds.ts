@@ -1,6 +1,7 @@
 import type { Msg } from '@nats-io/nats-core';
 import { closes } from '../lib/errors.js';
 import { decodeJson } from '../lib/json.js';
+import { decodeInboxEntry } from '../lib/inbox-entry-bytes.js';
 import type { Logger } from '../lib/log.js';
 import { headers, type Names } from '../lib/names.js';
 import { parseUnreadHeader, type UnreadCount } from '../lib/unread-header.js';
@@ -124,16 +125,17 @@ export class UserFeeds {
     const prev = Number(msg.headers?.get(headers.lastSequence) ?? 0);
     if (!Number.isFinite(seq) || seq <= 0) return;
     let entry: InboxEntry;
+    let text: string;
     try {
-      entry = decodeJson<InboxEntry>(msg.data);
+      ({ entry, text } = decodeInboxEntry(msg.data));
     } catch (err) {
       this.#log.error({ err, seq }, 'unreadable inbox entry');
       return;
     }
     // The user's new unread count, when the entry's event changed it.
     const unread = parseUnreadHeader(msg.headers?.get(headers.unread));
-    if (held instanceof Set) for (const conn of held) this.#offer(conn, seq, prev, entry, unread);
-    else this.#offer(held, seq, prev, entry, unread);
+    if (held instanceof Set) for (const conn of held) this.#offer(conn, seq, prev, entry, text, unread);
+    else this.#offer(held, seq, prev, entry, text, unread);
   }
 
   onEphemeral(userId: string, msg: Msg): void {
@@ -156,10 +158,10 @@ export class UserFeeds {
    * one that may be old): it goes with the entry, or alone when the socket already has the entry
    * (a catch-up read it first).
    */
-  #offer(conn: Connection, seq: number, prev: number, entry: InboxEntry, unread: UnreadCount | undefined): void {
+  #offer(conn: Connection, seq: number, prev: number, entry: InboxEntry, text: string, unread: UnreadCount | undefined): void {
     if (conn.closed) return;
     if (conn.catchingUp) {
-      (conn.pending ??= []).push({ seq, prev, entry, unread });
+      (conn.pending ??= []).push({ seq, prev, entry, text, unread });
       return;
     }
     if (seq <= conn.lastSeq) {
@@ -167,19 +169,19 @@ export class UserFeeds {
       return;
     }
     if (prev > conn.lastSeq) {
-      (conn.pending ??= []).push({ seq, prev, entry, unread });
+      (conn.pending ??= []).push({ seq, prev, entry, text, unread });
       conn.catchingUp = true;
       void this.#catchUp(conn, prev);
       return;
     }
-    this.#deliverLive(conn, seq, entry, unread);
+    this.#deliverLive(conn, seq, entry, text, unread);
   }
 
   /** A live entry and its count: one socket write. */
-  #deliverLive(conn: Connection, seq: number, entry: InboxEntry, unread: UnreadCount | undefined): void {
-    if (!unread) return conn.deliver(seq, entry);
+  #deliverLive(conn: Connection, seq: number, entry: InboxEntry, text: string, unread: UnreadCount | undefined): void {
+    if (!unread) return conn.deliver(seq, entry, text);
     conn.ws.cork(() => {
-      conn.deliver(seq, entry);
+      conn.deliver(seq, entry, text);
       this.#unreadFrames.offer(conn, unread);
     });
   }
@@ -221,7 +223,7 @@ export class UserFeeds {
             gapAt = i;
             break;
           }
-          this.#deliverLive(conn, p.seq, p.entry, p.unread);
+          this.#deliverLive(conn, p.seq, p.entry, p.text, p.unread);
         }
         if (gapAt < 0) {
           if (conn.recheck) {
@@ -255,7 +257,9 @@ export class UserFeeds {
   #deliverStored(conn: Connection, stored: { seq: number; data: Uint8Array }[]): void {
     for (const s of stored) {
       if (conn.closed) return;
-      if (s.seq > conn.lastSeq) conn.deliver(s.seq, decodeJson<InboxEntry>(s.data));
+      if (s.seq <= conn.lastSeq) continue;
+      const { entry, text } = decodeInboxEntry(s.data);
+      conn.deliver(s.seq, entry, text);
     }
   }
 

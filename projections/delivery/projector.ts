@@ -4,7 +4,8 @@ import type { Component } from '../../lib/component.js';
 import type { Config } from '../../lib/config.js';
 import { AckFloor } from '../../lib/ack-floor.js';
 import { durableFromAckFloor } from '../../lib/durable-consumer.js';
-import { decodeJson, encodeJson } from '../../lib/json.js';
+import { decodeJson } from '../../lib/json.js';
+import { encodeInboxEntry } from '../../lib/inbox-entry-bytes.js';
 import { JetStreamPublisher } from '../../lib/js-publisher.js';
 import { formatUnreadHeader, type UnreadCount } from '../../lib/unread-header.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
@@ -118,11 +119,12 @@ export async function startDeliveryProjector(opts: {
   const write = (deliveries: Delivery[], eventSeq: number, actorId: string, counts?: Map<string, Promise<UnreadCount | undefined>>): Promise<unknown>[] => {
     const writes: Promise<unknown>[] = [];
     deliveries.forEach((d, i) => {
-      const bytes = encodeJson(d.entry);
+      const bytes = encodeInboxEntry(d.entry);
       let bare: Uint8Array | undefined;
       const bytesFor = (userId: string) => {
         if (d.entry.origin === undefined || userId === actorId) return bytes;
-        return (bare ??= encodeJson({ ...d.entry, origin: undefined }));
+        const { origin: _origin, ...withoutOrigin } = d.entry;
+        return (bare ??= encodeInboxEntry(withoutOrigin as typeof d.entry));
       };
       // One event may write several entries to one inbox (two status ranges): number them.
       const suffix = i === 0 ? '' : `:${i}`;
