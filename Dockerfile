@@ -13,5 +13,5 @@ COPY --chown=node:node . .
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 USER node
 EXPOSE 8080
-ENTRYPOINT ["node", "bin/parley.mjs"]
+ENTRYPOINT ["node", "--max-semi-space-size=32", "bin/parley.mjs"]
 CMD ["start"]

@@ -8,6 +8,9 @@ import type { WriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/parley.mjs', import.meta.url));
+
+/** The node flags every Parley process is started with (bin/parley.mjs says why); measured as users run it. */
+export const PARLEY_NODE_FLAGS = ['--max-semi-space-size=32'];
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export type SystemRole = 'gateway' | 'engine' | 'projector' | 'all' | 'backend';
@@ -45,7 +48,7 @@ function tagLines(log: WriteStream, role: SystemRole, stream: 'out' | 'err'): (c
  * it). Resolves when the role prints "Parley is running", rejects when it exits or times out first.
  */
 export async function spawnRole(role: SystemRole, o: SpawnRole, started: (p: RoleProcess) => void): Promise<RoleProcess> {
-  const child = spawn(process.execPath, [...o.nodeArgs, BIN, 'start', '--role', role], { cwd: REPO_ROOT, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...PARLEY_NODE_FLAGS, ...o.nodeArgs, BIN, 'start', '--role', role], { cwd: REPO_ROOT, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));
   const p: RoleProcess = { role, pid: child.pid!, child, exited };
   started(p);
