@@ -6,7 +6,10 @@ import { connect } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { commandStreamNames, deleteStreams, ensureStreams, undecidedCommands } from '../../lib/nats.js';
 import { makeNames } from '../../lib/names.js';
-import { testConfig } from '../helpers/system.js';
+import { encodeJson } from '../../lib/json.js';
+import { commandPartition } from '../../lib/partition.js';
+import { buildSendMessage } from '../../gateway/commands.js';
+import { startSystem, testConfig } from '../helpers/system.js';
 
 /** A prefix of its own with `partitions` partitions; its streams are deleted when the test ends. */
 async function isolated(t: Test, partitions: number) {
@@ -92,4 +95,36 @@ t.test('undecided commands: what the engine consumer has not acked, not what the
   await nc.flush();
   t.equal(await undecidedCommands(jsm, names), 2, 'three decided and acked (one ack for all three)');
   t.equal((await jsm.streams.info(stream)).state.messages, 5, 'the stream keeps the decided ones');
+});
+
+t.test('the engine decides what a work queue of an earlier version still holds, acking each, and the next start makes it a stream like the others', async (t) => {
+  const config = testConfig();
+  const names = makeNames(config.prefix);
+  const nc = await connect({ servers: config.natsUrl });
+  t.teardown(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  for (let p = 0; p < config.partitions; p++) {
+    await jsm.streams.add({ name: names.commandStreams.partition(p), subjects: [names.subjects.command(p)], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
+  }
+  // A send left undecided by the earlier version.
+  const built = buildSendMessage({ toUserId: 'bob', tempId: 'left-over', content: 'from before the upgrade' }, { identity: { userId: 'alice', expiresAt: Date.now() + 60_000 }, now: Date.now() });
+  if (!built.ok) throw new Error(built.message);
+  const partition = commandPartition(built.command, config.partitions);
+  await jetstream(nc).publish(names.subjects.command(partition), encodeJson(built.command));
+
+  await startSystem(t, config);
+  const wq = names.commandStreams.partition(partition);
+  let info = await jsm.streams.info(wq);
+  t.equal(info.config.retention, RetentionPolicy.Workqueue, 'holding a command at start, it stayed a work queue');
+  for (let i = 0; i < 100 && info.state.messages > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    info = await jsm.streams.info(wq);
+  }
+  t.equal(info.state.messages, 0, 'decided and acked: the work queue removed it');
+  const events = await jsm.streams.info(names.streams.events);
+  t.ok(events.state.messages >= 1, 'its events are in the log');
+  t.equal(await undecidedCommands(jsm, names), 0, 'nothing undecided');
+
+  await ensureStreams(jsm, names, config);
+  t.equal((await jsm.streams.info(wq)).config.retention, RetentionPolicy.Limits, 'empty now: made again at the next start');
 });
