@@ -1,5 +1,5 @@
 import type { InboxEntry } from '../schemas/index.js';
-import { encodeJson } from './json.js';
+import { encodeJson, utf8Of } from './json.js';
 
 /**
  * How an inbox entry is stored: JSON with `payload` last, so that a gateway writes a JSON socket
@@ -7,8 +7,9 @@ import { encodeJson } from './json.js';
  * encoding the payload once more for every socket (jsonFrameOf). The entry is still plain JSON
  * that anything can read.
  */
-export function encodeInboxEntry(entry: InboxEntry): Uint8Array {
-  return encodeJson({ type: entry.type, eventSeq: entry.eventSeq, ...(entry.origin ? { origin: entry.origin } : {}), payload: entry.payload });
+export function encodeInboxEntry(entry: InboxEntry, options: { withOrigin: boolean } = { withOrigin: true }): Uint8Array {
+  const origin = options.withOrigin && entry.origin ? { origin: entry.origin } : {};
+  return encodeJson({ type: entry.type, eventSeq: entry.eventSeq, ...origin, payload: entry.payload });
 }
 
 const PAYLOAD_KEY = ',"payload":';
@@ -34,6 +35,6 @@ export function jsonFrameOf(text: string, type: string, seq: number, ref?: strin
 
 /** An entry's bytes as text (the gateway keeps it to splice from) and the entry. */
 export function decodeInboxEntry(bytes: Uint8Array): { text: string; entry: InboxEntry } {
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  const text = utf8Of(bytes);
   return { text, entry: JSON.parse(text) as InboxEntry };
 }

@@ -4,5 +4,10 @@ export function encodeJson(value: unknown): Uint8Array {
 }
 
 export function decodeJson<T = unknown>(bytes: Uint8Array): T {
-  return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as T;
+  return JSON.parse(utf8Of(bytes)) as T;
+}
+
+/** The bytes as UTF-8 text, without copying them first. */
+export function utf8Of(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }

@@ -119,13 +119,13 @@ export async function startDeliveryProjector(opts: {
   const write = (deliveries: Delivery[], eventSeq: number, actorId: string, counts?: Map<string, Promise<UnreadCount | undefined>>): Promise<unknown>[] => {
     const writes: Promise<unknown>[] = [];
     deliveries.forEach((d, i) => {
-      const bytes = encodeInboxEntry(d.entry);
+      // Encoded once for the actor's copy and once for everyone else's, each only if someone gets it.
+      let withOrigin: Uint8Array | undefined;
       let bare: Uint8Array | undefined;
-      const bytesFor = (userId: string) => {
-        if (d.entry.origin === undefined || userId === actorId) return bytes;
-        const { origin: _origin, ...withoutOrigin } = d.entry;
-        return (bare ??= encodeInboxEntry(withoutOrigin as typeof d.entry));
-      };
+      const bytesFor = (userId: string) =>
+        userId === actorId || d.entry.origin === undefined
+          ? (withOrigin ??= encodeInboxEntry(d.entry))
+          : (bare ??= encodeInboxEntry(d.entry, { withOrigin: false }));
       // One event may write several entries to one inbox (two status ranges): number them.
       const suffix = i === 0 ? '' : `:${i}`;
       for (const userId of d.recipients) {

@@ -11,8 +11,11 @@ import type { InboxEntry } from '../../schemas/index.js';
  * (its origin would reach the socket).
  */
 
-const json = fc.jsonValue({ maxDepth: 3 });
-const origin = fc.record({ gatewayId: fc.string({ minLength: 1 }), connectionId: fc.string({ minLength: 1 }), ref: fc.option(fc.string({ maxLength: 80 }), { nil: undefined }) }, { requiredKeys: ['gatewayId', 'connectionId'] });
+/** Any code point, NUL and lone surrogates among them (a client's text and ref reach entries as they are). */
+const text = (maxLength: number) => fc.oneof(fc.string({ unit: 'binary', maxLength }), fc.constantFrom('\0', '\ud800', 'a\udc00b', '\\"payload\\":', ',"payload":', '\\u12'));
+const json = fc.oneof(fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' }), fc.constantFrom(1e308, -0, Number.MAX_SAFE_INTEGER + 2, [[[[[[[[[[[]]]]]]]]]]], { payload: { eventSeq: 1, origin: 'x' } }));
+const ref = fc.option(text(80), { nil: undefined });
+const origin = fc.record({ gatewayId: fc.string({ minLength: 1 }), connectionId: fc.string({ minLength: 1 }), ref }, { requiredKeys: ['gatewayId', 'connectionId'] });
 const entry = fc.record(
   {
     type: fc.constantFrom('message.new', 'message.status', 'conversation.updated', 'block.added'),
@@ -25,7 +28,7 @@ const entry = fc.record(
 
 t.test('a spliced frame is the encoded frame', async (t) => {
   fc.assert(
-    fc.property(entry, fc.nat(), fc.option(fc.string({ maxLength: 80 }), { nil: undefined }), (e, seq, ref) => {
+    fc.property(entry, fc.nat(), ref, (e, seq, ref) => {
       const { text, entry: decoded } = decodeInboxEntry(encodeInboxEntry(e as unknown as InboxEntry));
       t.strictSame(decoded, JSON.parse(JSON.stringify(e)), 'the entry reads back as it was');
       const spliced = jsonFrameOf(text, e.type, seq, ref);
@@ -34,6 +37,19 @@ t.test('a spliced frame is the encoded frame', async (t) => {
       t.strictSame(JSON.parse(spliced), expected, 'the frame, nothing more');
     }),
     { numRuns: 300 },
+  );
+});
+
+t.test("only the actor's copy keeps the origin; the other copy is the same frame", async (t) => {
+  fc.assert(
+    fc.property(entry, fc.nat(), (e, seq) => {
+      const full = decodeInboxEntry(encodeInboxEntry(e as unknown as InboxEntry));
+      const bare = decodeInboxEntry(encodeInboxEntry(e as unknown as InboxEntry, { withOrigin: false }));
+      t.equal(bare.entry.origin, undefined);
+      t.strictSame(full.entry.origin, e.origin === undefined ? undefined : JSON.parse(JSON.stringify(e.origin)));
+      t.equal(jsonFrameOf(bare.text, e.type, seq), jsonFrameOf(full.text, e.type, seq));
+    }),
+    { numRuns: 100 },
   );
 });
 
