@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { signDevToken } from '../lib/dev-token.js';
 import { DEV_JWT_SECRET, loadConfig, type Config } from '../lib/config.js';
+import { vapidKeysFromDataDir } from '../lib/vapid-keys.js';
 import { createLogger } from '../lib/log.js';
 import { startRoles, type Role, type Running } from '../app/roles.js';
 import { ensureNats, type EnsuredNats } from './embedded-nats.js';
@@ -66,6 +67,18 @@ export async function run(args: string[], cli: Cli): Promise<number> {
         '',
       ].join('\n'),
     );
+  }
+
+  if (!config.push.vapid) {
+    try {
+      const { keys, created, file } = await vapidKeysFromDataDir(config.dataDir, 'mailto:parley@example.invalid');
+      config = { ...config, push: { ...config.push, vapid: keys } };
+      log.warn({ file, created }, 'NO PARLEY_VAPID_PUBLIC_KEY / PARLEY_VAPID_PRIVATE_KEY: Web Push uses the key pair in the data folder. In production, set them (and PARLEY_VAPID_SUBJECT).');
+      if (created) process.stderr.write(`\n!!! Web Push: made a VAPID key pair in ${file}. Keep it: browsers' subscriptions are bound to it. In production set PARLEY_VAPID_PUBLIC_KEY, PARLEY_VAPID_PRIVATE_KEY and PARLEY_VAPID_SUBJECT.\n\n`);
+    } catch (err) {
+      process.stderr.write(`parley start: no VAPID keys configured and none could be kept in ${config.dataDir}: ${(err as Error).message}\n`);
+      return 1;
+    }
   }
 
   // Signals: the first one stops gracefully (also during start-up), a second one exits at once.

@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { PushSubscriptionStore } from '../lib/push-subscriptions.js';
 import type { us_listen_socket } from 'uWebSockets.js';
 import type { Component } from '../lib/component.js';
 import type { Config } from '../lib/config.js';
@@ -205,6 +206,13 @@ export async function startGateway(opts: {
       askPresence,
       origins,
       admin,
+      push: {
+        store: new PushSubscriptionStore(await new Kvm(nc).open(names.buckets.pushSubscriptions), config.push.maxSubscriptionsPerUser),
+        ...(config.push.vapid ? { vapidPublicKey: config.push.vapid.publicKey } : {}),
+        allowInsecure: config.push.allowInsecure,
+        nc,
+        names,
+      },
       log,
       faults,
     },

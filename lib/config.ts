@@ -124,6 +124,27 @@ export type Config = {
    * presence.subscribe'd at once (gateway/presence-subscriptions.ts), at most 1,000.
    */
   presence: { heartbeatMs: number; leaseMs: number; graceMs: number; contactsCacheMs: number; maxSubscriptions: number };
+  /**
+   * Push to users with no open connection (projections/push/, PROTOCOL.md "Push to offline users").
+   * vapid: PARLEY_VAPID_PUBLIC_KEY / PARLEY_VAPID_PRIVATE_KEY (base64url, as web-push generates
+   * them) and PARLEY_VAPID_SUBJECT (mailto: or https:); without them `parley start` makes a pair
+   * under the data folder and says so. allowInsecure (PARLEY_PUSH_ALLOW_INSECURE=1): endpoints may
+   * be plain http on loopback (development and tests only). The rest: see README "Configuration".
+   */
+  push: {
+    vapid?: { publicKey: string; privateKey: string; subject: string };
+    allowInsecure: boolean;
+    maxSubscriptionsPerUser: number;
+    ttlSec: number;
+    previewChars: number;
+    coalesceMs: number;
+    timeoutMs: number;
+    maxAttempts: number;
+    jobMaxAgeSec: number;
+    logPerUser: number;
+    logMaxAgeSec: number;
+    webhook?: { url: string; secret: string };
+  };
   logLevel: string;
   dataDir: string;
 };
@@ -171,6 +192,20 @@ export function defaultConfig(): Config {
     // Clients renew every 2–3 s; 20 conversations at once is more than a person types in.
     typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
     presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 60_000, maxSubscriptions: 200 },
+    push: {
+      allowInsecure: false,
+      maxSubscriptionsPerUser: 10,
+      // A day: a phone off for the night still hears of the message; older news is in the inbox.
+      ttlSec: 86_400,
+      previewChars: 100,
+      // One push per conversation per half minute for a user who is away from a busy group.
+      coalesceMs: 30_000,
+      timeoutMs: 10_000,
+      maxAttempts: 5,
+      jobMaxAgeSec: 86_400,
+      logPerUser: 200,
+      logMaxAgeSec: 7 * 86_400,
+    },
     logLevel: 'info',
     dataDir: '.parley',
   };
@@ -228,6 +263,37 @@ function origins(env: Env, name: string, fallback: string[] | '*'): string[] | '
     }
   }
   return list;
+}
+
+function pushConfig(env: Env, d: Config['push']): Config['push'] {
+  const publicKey = str(env, 'PARLEY_VAPID_PUBLIC_KEY');
+  const privateKey = str(env, 'PARLEY_VAPID_PRIVATE_KEY');
+  const subject = str(env, 'PARLEY_VAPID_SUBJECT');
+  if ((publicKey === undefined) !== (privateKey === undefined)) throw new Error('set both PARLEY_VAPID_PUBLIC_KEY and PARLEY_VAPID_PRIVATE_KEY, or neither');
+  if (publicKey !== undefined && !/^[A-Za-z0-9_-]{87}$/.test(publicKey)) throw new Error('PARLEY_VAPID_PUBLIC_KEY must be a base64url P-256 public key (87 characters)');
+  if (privateKey !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(privateKey)) throw new Error('PARLEY_VAPID_PRIVATE_KEY must be a base64url P-256 private key (43 characters)');
+  if (subject !== undefined && !/^(mailto:\S+@\S+|https:\/\/\S+)$/.test(subject)) throw new Error('PARLEY_VAPID_SUBJECT must be a mailto: or https: URL');
+  const url = str(env, 'PARLEY_WEBHOOK_URL');
+  const secret = str(env, 'PARLEY_WEBHOOK_SECRET');
+  if (url !== undefined && secret === undefined) throw new Error('PARLEY_WEBHOOK_URL needs PARLEY_WEBHOOK_SECRET (whsec_<base64>) to sign with');
+  if (url !== undefined && !/^https?:\/\//.test(url)) throw new Error('PARLEY_WEBHOOK_URL must be an http(s) URL');
+  if (secret !== undefined && !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret)) throw new Error('PARLEY_WEBHOOK_SECRET must be whsec_ followed by base64');
+  return {
+    ...(publicKey !== undefined && privateKey !== undefined
+      ? { vapid: { publicKey, privateKey, subject: subject ?? 'mailto:parley@example.invalid' } }
+      : {}),
+    allowInsecure: str(env, 'PARLEY_PUSH_ALLOW_INSECURE') === '1',
+    maxSubscriptionsPerUser: int(env, 'PARLEY_PUSH_MAX_SUBSCRIPTIONS', d.maxSubscriptionsPerUser, 1),
+    ttlSec: int(env, 'PARLEY_PUSH_TTL_S', d.ttlSec, 0),
+    previewChars: int(env, 'PARLEY_PUSH_PREVIEW_CHARS', d.previewChars, 0),
+    coalesceMs: int(env, 'PARLEY_PUSH_COALESCE_MS', d.coalesceMs, 0),
+    timeoutMs: int(env, 'PARLEY_PUSH_TIMEOUT_MS', d.timeoutMs, 100),
+    maxAttempts: int(env, 'PARLEY_PUSH_MAX_ATTEMPTS', d.maxAttempts, 1),
+    jobMaxAgeSec: int(env, 'PARLEY_PUSH_JOB_MAX_AGE_S', d.jobMaxAgeSec, 60),
+    logPerUser: int(env, 'PARLEY_PUSH_LOG_PER_USER', d.logPerUser, 1),
+    logMaxAgeSec: int(env, 'PARLEY_PUSH_LOG_MAX_AGE_S', d.logMaxAgeSec, 60),
+    ...(url !== undefined && secret !== undefined ? { webhook: { url, secret } } : {}),
+  };
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -315,6 +381,7 @@ export function loadConfig(env: Env = process.env): Config {
       contactsCacheMs: int(env, 'PARLEY_PRESENCE_CONTACTS_CACHE_MS', d.presence.contactsCacheMs, 0),
       maxSubscriptions: int(env, 'PARLEY_PRESENCE_MAX_SUBSCRIPTIONS', d.presence.maxSubscriptions, 0),
     },
+    push: pushConfig(env, d.push),
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
   };

@@ -24,6 +24,8 @@ export const errorCodes = {
   blocked: { http: 403, temporary: false },
   forbidden: { http: 403, temporary: false },
   not_found: { http: 404, temporary: false },
+  /** A per-user bound is reached (push subscriptions): remove something first. */
+  limit_reached: { http: 409, temporary: false },
   /**
    * message.edit / message.delete of a message this conversation does not have, has deleted, or no
    * longer remembers (older than the last MESSAGES_KEPT messages: lib/conversation-state.ts).

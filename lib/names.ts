@@ -51,6 +51,10 @@ export function makeNames(prefix = 'chat') {
     streams: {
       events: `${P}_EVENTS`,
       inbox: `${P}_INBOX`,
+      /** Web Pushes decided and not yet sent (projections/push/): one message per push to one subscription. */
+      pushJobs: `${P}_PUSH_JOBS`,
+      /** Every push decision, per user (GET /v1/push/log): the last ones are kept, by count and age. */
+      pushLog: `${P}_PUSH_LOG`,
     },
     /**
      * Commands wait in one stream per partition (subject `<prefix>.cmd.<partition>`), so
@@ -75,6 +79,8 @@ export function makeNames(prefix = 'chat') {
       revocations: `${P}_REVOKED`,
       /** Per user: { isOnline, lastSeen } as the presence service last announced it (projections/presence/). */
       presence: `${P}_PRESENCE`,
+      /** Per user: { subscriptions: [...] }, their Web Push subscriptions (POST /v1/push/subscriptions). */
+      pushSubscriptions: `${P}_PUSH_SUBS`,
     },
     /** A KV bucket is the stream KV_<bucket> with one subject per key. */
     kv: {
@@ -87,6 +93,10 @@ export function makeNames(prefix = 'chat') {
       postgres: 'postgres',
       /** The EventStoreDB mirror's durable consumer on <PREFIX>_EVENTS (projections/eventstore/mirror.ts). */
       eventStoreMirror: 'eventstore-mirror',
+      /** The push projector: events → push decisions (projections/push/). */
+      push: 'push',
+      /** The push sender: push jobs → the push services. */
+      pushSender: 'push-sender',
     },
     subjects: {
       /** Commands, partitioned by conversation so one conversation is decided in order. */
@@ -154,6 +164,11 @@ export function makeNames(prefix = 'chat') {
        */
       presenceQuery: `${prefix}.presence.query`,
       presenceUser: (userId: string) => `${prefix}.presence.user.${token('user id', userId)}`,
+      /** Push jobs (one stream, read whole by the sender) and the per-user record of push decisions. */
+      pushJob: (userId: string) => `${prefix}.push.job.${token('user id', userId)}`,
+      pushJobsAll: `${prefix}.push.job.*`,
+      pushLog: (userId: string) => `${prefix}.push.log.${token('user id', userId)}`,
+      pushLogAll: `${prefix}.push.log.*`,
     },
   };
 }

@@ -82,6 +82,30 @@ export function streamConfigs(names: Names, config: Config): (Partial<StreamConf
       republish: { src: names.subjects.inboxAll, dest: names.subjects.liveAll },
       num_replicas: replicas,
     },
+    {
+      // Pushes decided and not yet sent: the sender takes each one off when it is done with it
+      // (sent, given up, or its subscription gone). The duplicate window makes a decision that is
+      // made again (its event redelivered) one job.
+      name: names.streams.pushJobs,
+      subjects: [names.subjects.pushJobsAll],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      max_age: nanos(config.push.jobMaxAgeSec * 1000),
+      duplicate_window: nanos(120_000),
+      num_replicas: replicas,
+    },
+    {
+      // What happened to each push, per user, for GET /v1/push/log: the last ones by count and age.
+      name: names.streams.pushLog,
+      subjects: [names.subjects.pushLogAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_msgs_per_subject: config.push.logPerUser,
+      max_age: nanos(config.push.logMaxAgeSec * 1000),
+      allow_direct: true,
+      num_replicas: replicas,
+    },
   ];
 }
 
@@ -104,6 +128,7 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, config:
   await kvm.create(names.buckets.snapshots, { history: 1, replicas: config.replicas });
   await kvm.create(names.buckets.revocations, { history: 1, replicas: config.replicas });
   await kvm.create(names.buckets.presence, { history: 1, replicas: config.replicas });
+  await kvm.create(names.buckets.pushSubscriptions, { history: 1, replicas: config.replicas });
   await removeLegacyCommandStream(jsm, names);
   for (const sc of streamConfigs(names, config)) {
     let existing: StreamInfo | null;

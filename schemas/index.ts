@@ -6,3 +6,4 @@ export * from './server-frames.js';
 export * from './inbox-entry.js';
 export * from './validators.js';
 export * from './presence-notices.js';
+export * from './push.js';

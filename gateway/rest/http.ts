@@ -79,6 +79,16 @@ export function sendJson(res: HttpResponse, request: Request, status: number, bo
   });
 }
 
+/** An answer without a body (204 No Content). */
+export function sendEmpty(res: HttpResponse, request: Request, status: number): void {
+  if (request.aborted) return;
+  res.cork(() => {
+    res.writeStatus(STATUS[status] ?? `${status} Status`);
+    if (request.headers) for (const [k, v] of Object.entries(request.headers)) res.writeHeader(k, v);
+    res.endWithoutBody();
+  });
+}
+
 /** The same `{ error: { code, message } }` body as the WebSocket `error` frame, with the code's HTTP status. */
 export function sendError(res: HttpResponse, request: Request, code: ErrorCode, message: string, extra: object = {}, headers: Record<string, string> = {}): void {
   sendJson(res, request, errorCodes[code].http, { error: errorBody(code, message, extra) }, headers);

@@ -21,6 +21,7 @@ import {
 import type { GatewayAdmin } from '../admin.js';
 import { ALLOWED_METHODS, type OriginPolicy } from '../origins.js';
 import { mountAdminRoutes } from './admin-routes.js';
+import { mountPushRoutes, type PushRouteDeps } from './push-routes.js';
 import { bearer, capture, idParam, readJson, sendError, sendFailure, sendJson, type Request } from './http.js';
 import type { OutcomeWaiter } from './outcome-waiter.js';
 import { FAN_OUT_COMMANDS, FAN_OUT_LIMITED_MESSAGE, type UserRateLimits } from '../user-limits.js';
@@ -48,6 +49,8 @@ export type RestDeps = {
   origins: OriginPolicy;
   /** The admin controls (routes under /v1/admin, for tokens with the parley:admin scope). */
   admin?: GatewayAdmin;
+  /** Web Push subscriptions and the push record (routes under /v1/push). */
+  push?: PushRouteDeps;
   log: Logger;
   faults: Faults;
 };
@@ -281,6 +284,7 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
   });
 
   if (deps.admin) mountAdminRoutes(route, deps.admin);
+  if (deps.push) mountPushRoutes(route, deps.push);
 }
 
 function intParam(raw: string | null, fallback: number, min: number, max: number): number {

@@ -55,14 +55,14 @@ t.test('names', async (t) => {
   t.test('the default prefix is chat', async (t) => {
     const n = makeNames();
     t.equal(n.prefix, 'chat');
-    t.strictSame(n.streams, { events: 'CHAT_EVENTS', inbox: 'CHAT_INBOX' });
+    t.strictSame(n.streams, { events: 'CHAT_EVENTS', inbox: 'CHAT_INBOX', pushJobs: 'CHAT_PUSH_JOBS', pushLog: 'CHAT_PUSH_LOG' });
     t.equal(n.commandStreams.partition(3), 'CHAT_CMD_3');
     t.equal(n.commandStreams.legacy, 'CHAT_CMD');
     t.ok(n.commandStreams.isPartition('CHAT_CMD_0') && n.commandStreams.isPartition('CHAT_CMD_15'), 'partition streams');
     for (const other of ['CHAT_CMD', 'CHAT_CMD_', 'CHAT_CMD_EVENTS', 'CHAT_CMD_1x', 'CHATX_CMD_1', 'CHAT_EVENTS']) {
       t.notOk(n.commandStreams.isPartition(other), `not a partition stream: ${other} (e.g. prefix chat_cmd's streams)`);
     }
-    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED', presence: 'CHAT_PRESENCE' });
+    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED', presence: 'CHAT_PRESENCE', pushSubscriptions: 'CHAT_PUSH_SUBS' });
     t.equal(n.subjects.presenceSync('gw-1'), 'chat.presence.sync.gw-1');
     t.equal(n.subjects.command(3), 'chat.cmd.3');
     t.equal(n.subjects.commandsAll, 'chat.cmd.*');
@@ -196,6 +196,18 @@ t.test('loadConfig', async (t) => {
       gatewayFeeds: 'wildcard',
       typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
       presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 60_000, maxSubscriptions: 200 },
+      push: {
+        allowInsecure: false,
+        maxSubscriptionsPerUser: 10,
+        ttlSec: 86_400,
+        previewChars: 100,
+        coalesceMs: 30_000,
+        timeoutMs: 10_000,
+        maxAttempts: 5,
+        jobMaxAgeSec: 86_400,
+        logPerUser: 200,
+        logMaxAgeSec: 604_800,
+      },
       logLevel: 'info',
       dataDir: '.parley',
       allowedOrigins: '*',
@@ -273,6 +285,21 @@ t.test('loadConfig', async (t) => {
       PARLEY_DATA_DIR: '/var/parley',
       PARLEY_ALLOWED_ORIGINS: 'https://a.test,https://b.test:8443',
       PARLEY_ADMIN_GATHER_MS: '250',
+      PARLEY_VAPID_PUBLIC_KEY: `B${'a'.repeat(86)}`,
+      PARLEY_VAPID_PRIVATE_KEY: 'k'.repeat(43),
+      PARLEY_VAPID_SUBJECT: 'mailto:ops@a.test',
+      PARLEY_PUSH_ALLOW_INSECURE: '1',
+      PARLEY_PUSH_MAX_SUBSCRIPTIONS: '2',
+      PARLEY_PUSH_TTL_S: '60',
+      PARLEY_PUSH_PREVIEW_CHARS: '0',
+      PARLEY_PUSH_COALESCE_MS: '1000',
+      PARLEY_PUSH_TIMEOUT_MS: '2000',
+      PARLEY_PUSH_MAX_ATTEMPTS: '3',
+      PARLEY_PUSH_JOB_MAX_AGE_S: '600',
+      PARLEY_PUSH_LOG_PER_USER: '20',
+      PARLEY_PUSH_LOG_MAX_AGE_S: '3600',
+      PARLEY_WEBHOOK_URL: 'https://app.a.test/hooks/parley',
+      PARLEY_WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
     });
     t.strictSame(config, {
       natsUrl: ['nats://a:4222', 'nats://b:4222'],
@@ -313,11 +340,36 @@ t.test('loadConfig', async (t) => {
       gatewayFeeds: 'per-user',
       typing: { timeoutMs: 300, maxConversations: 3, fanoutPerSecond: 50 },
       presence: { heartbeatMs: 1000, leaseMs: 3000, graceMs: 2000, contactsCacheMs: 500, maxSubscriptions: 50 },
+      push: {
+        vapid: { publicKey: `B${'a'.repeat(86)}`, privateKey: 'k'.repeat(43), subject: 'mailto:ops@a.test' },
+        allowInsecure: true,
+        maxSubscriptionsPerUser: 2,
+        ttlSec: 60,
+        previewChars: 0,
+        coalesceMs: 1000,
+        timeoutMs: 2000,
+        maxAttempts: 3,
+        jobMaxAgeSec: 600,
+        logPerUser: 20,
+        logMaxAgeSec: 3600,
+        webhook: { url: 'https://app.a.test/hooks/parley', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' },
+      },
       logLevel: 'debug',
       dataDir: '/var/parley',
       allowedOrigins: ['https://a.test', 'https://b.test:8443'],
       admin: { gatherMs: 250 },
     });
+  });
+
+  t.test('push settings that cannot work fail at start, naming the variable', async (t) => {
+    const pub = `B${'a'.repeat(86)}`;
+    t.throws(() => loadConfig({ PARLEY_VAPID_PUBLIC_KEY: pub }), /both PARLEY_VAPID_PUBLIC_KEY and PARLEY_VAPID_PRIVATE_KEY/);
+    t.throws(() => loadConfig({ PARLEY_VAPID_PUBLIC_KEY: 'short', PARLEY_VAPID_PRIVATE_KEY: 'k'.repeat(43) }), /^PARLEY_VAPID_PUBLIC_KEY/);
+    t.throws(() => loadConfig({ PARLEY_VAPID_PUBLIC_KEY: pub, PARLEY_VAPID_PRIVATE_KEY: 'k'.repeat(43), PARLEY_VAPID_SUBJECT: 'ops' }), /^PARLEY_VAPID_SUBJECT/);
+    t.throws(() => loadConfig({ PARLEY_WEBHOOK_URL: 'https://a.test/h' }), /needs PARLEY_WEBHOOK_SECRET/);
+    t.throws(() => loadConfig({ PARLEY_WEBHOOK_URL: 'ftp://a.test/h', PARLEY_WEBHOOK_SECRET: 'whsec_AAAA' }), /^PARLEY_WEBHOOK_URL/);
+    t.throws(() => loadConfig({ PARLEY_WEBHOOK_URL: 'https://a.test/h', PARLEY_WEBHOOK_SECRET: 'plain' }), /^PARLEY_WEBHOOK_SECRET/);
+    t.equal(loadConfig({ PARLEY_PUSH_ALLOW_INSECURE: 'yes' }).push.allowInsecure, false, 'only 1 turns insecure endpoints on');
   });
 
   t.test('a JWKS URL without algorithms defaults to the asymmetric ones', async (t) => {

@@ -3,6 +3,7 @@ import type { FuzzRequest } from '../e2e/http-request.js';
 import { bodyOfRoute, type Route } from '../e2e/rest-routes.js';
 import { clientFrameTypes, payloadOf } from './frames.js';
 import { hostileJson, hostileString } from './hostile.js';
+import { pushSubscriptionBody } from './push.js';
 
 /** Text as a URL carries it: percent-escaped UTF-8, and a lone surrogate as the bytes WTF-8 gives it. */
 export function escaped(text: string): string {
@@ -46,10 +47,16 @@ const contentType = fc.option(
   { nil: undefined },
 );
 
+/** Routes whose body is not a client frame's payload. */
+const otherBodyOfRoute: Record<string, fc.Arbitrary<unknown>> = {
+  'POST /v1/push/subscriptions': pushSubscriptionBody,
+};
+
 /** A body: what the route takes (valid, mutated or anything), any JSON, any bytes, too many bytes, or none. */
 function bodyFor(route: Route, maxPayloadBytes: number): fc.Arbitrary<Uint8Array | undefined> {
-  const frameType = bodyOfRoute[`${route.method} ${route.pattern}`];
-  const payloads = frameType ? payloadOf(frameType) : fc.constantFrom(...clientFrameTypes).chain(payloadOf);
+  const key = `${route.method} ${route.pattern}`;
+  const frameType = bodyOfRoute[key];
+  const payloads = otherBodyOfRoute[key] ?? (frameType ? payloadOf(frameType) : fc.constantFrom(...clientFrameTypes).chain(payloadOf));
   const json = (v: unknown) => {
     try {
       const text = JSON.stringify(v);

@@ -19,8 +19,8 @@ export function restRoutes(): Route[] {
       return app;
     },
   });
-  // Only what mountRest touches while registering: each handler's guard, and whether to mount the admin routes.
-  mountRest(app, { faults: new Faults(testLog), admin: {} } as RestDeps);
+  // Only what mountRest touches while registering: each handler's guard, and whether to mount the admin and push routes.
+  mountRest(app, { faults: new Faults(testLog), admin: {}, push: {} } as RestDeps);
   return routes;
 }
 
