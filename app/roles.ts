@@ -10,9 +10,14 @@ import { openDatabase, type Database } from '../lib/pg.js';
 import { startPostgresProjector, type PostgresProjector, type PostgresProjectorStats } from '../projections/postgres/projector.js';
 import { mirrorEnabled, startEventStoreMirror } from '../projections/eventstore/mirror.js';
 import { startPresenceService, type PresenceService } from '../projections/presence/presence-service.js';
+import { startPushProjector, type PushProjector } from '../projections/push/push-projector.js';
+import { startPushSender, type PushSender } from '../projections/push/push-sender.js';
 
-/** `backend`: the engine and the projectors, everything but the gateway, in one process. */
-export type Role = 'all' | 'gateway' | 'engine' | 'projector' | 'backend';
+/**
+ * `backend`: the engine and the projectors, everything but the gateway, in one process. `push`:
+ * the push projector and sender alone (they are also in `all`, `projector` and `backend`).
+ */
+export type Role = 'all' | 'gateway' | 'engine' | 'projector' | 'backend' | 'push';
 
 export type Running = {
   names: Names;
@@ -24,6 +29,8 @@ export type Running = {
   db?: Database;
   postgres?: PostgresProjector;
   presence?: PresenceService;
+  push?: PushProjector;
+  pushSender?: PushSender;
   /** Stop in dependency order: stop taking work (gateway), finish work (engine, projector), then drain NATS. */
   stop(): Promise<void>;
 };
@@ -52,6 +59,9 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   const postgres = await startUp.component(async () => (db && projects ? startPostgresProjector({ nc, config, names, log, db }) : undefined));
   const mirror = await startUp.component(async () => (projects && mirrorEnabled(process.env) ? startEventStoreMirror({ nc, config, names, log }) : undefined));
   const presence = await startUp.component(async () => (db && projects ? startPresenceService({ nc, config, names, log, db }) : undefined));
+  const pushes = projects || role === 'push';
+  const push = await startUp.component(async () => (pushes ? startPushProjector({ nc, config, names, log }) : undefined));
+  const pushSender = await startUp.component(async () => (pushes ? startPushSender({ nc, config, names, log }) : undefined));
   const components = (): ComponentHealth[] => (postgres ? [postgresHealth(postgres.stats())] : []);
   const gateway = await startUp.component(async () =>
     role === 'all' || role === 'gateway' ? startGateway({ nc, config, names, log, components, ...(db ? { db } : {}) }) : undefined,
@@ -66,6 +76,8 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     ...(db ? { db } : {}),
     ...(postgres ? { postgres } : {}),
     ...(presence ? { presence } : {}),
+    ...(push ? { push } : {}),
+    ...(pushSender ? { pushSender } : {}),
     stop() {
       stopping ??= (async () => {
         await gateway?.stop();
@@ -74,6 +86,8 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
         await postgres?.stop();
         await mirror?.stop();
         await presence?.stop();
+        await push?.stop();
+        await pushSender?.stop();
         await drainWithin(nc, DRAIN_TIMEOUT_MS, log);
         await db?.close();
       })();

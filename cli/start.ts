@@ -1,4 +1,4 @@
-/** `parley start [--role all|gateway|engine|projector]`: run Parley until SIGINT/SIGTERM. */
+/** `parley start [--role all|gateway|engine|projector|backend|push]`: run Parley until SIGINT/SIGTERM. */
 import { parseArgs } from 'node:util';
 import { signDevToken } from '../lib/dev-token.js';
 import { DEV_JWT_SECRET, loadConfig, type Config } from '../lib/config.js';
@@ -8,12 +8,13 @@ import { startRoles, type Role, type Running } from '../app/roles.js';
 import { ensureNats, type EnsuredNats } from './embedded-nats.js';
 import type { Cli } from './main.js';
 
-export const usage = `Usage: parley start [--role all|gateway|engine|projector|backend]
+export const usage = `Usage: parley start [--role all|gateway|engine|projector|backend|push]
 
 Runs Parley against NATS JetStream. With --role all (the default) one process runs the WebSocket
 gateway, the engine and the projectors; scale out by running roles separately. --role backend runs
 the engine and the projectors (all but the gateway): with gateways apart, one process fewer to wake
-per message.
+per message. --role push runs the Web Push projector and sender alone (they are in all, projector
+and backend too).
 
 If NATS does not answer at the default local address (nats://127.0.0.1:4222) and nats-server is
 installed, it is started for you (store and log under $PARLEY_DATA_DIR/nats, default .parley/nats)
@@ -21,14 +22,14 @@ and stopped with Parley. Without PARLEY_JWT_SECRET or PARLEY_JWKS_URL a developm
 used (and said so loudly): never do that in production.
 
 Options:
-  -r, --role <role>   all | gateway | engine | projector | backend (default all)
+  -r, --role <role>   all | gateway | engine | projector | backend | push (default all)
   -h, --help          this help
 
 Configuration: PARLEY_* environment variables (lib/config.ts), e.g. PARLEY_NATS_URL, PARLEY_PORT,
 PARLEY_HOST, PARLEY_PREFIX, PARLEY_JWT_SECRET, PARLEY_LOG_LEVEL.
 `;
 
-const ROLES: readonly Role[] = ['all', 'gateway', 'engine', 'projector', 'backend'];
+const ROLES: readonly Role[] = ['all', 'gateway', 'engine', 'projector', 'backend', 'push'];
 const STOP_TIMEOUT_MS = 15_000;
 
 export async function run(args: string[], cli: Cli): Promise<number> {

@@ -1,6 +1,8 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { PushMuteStore } from '../lib/push-mutes.js';
+import { memberSince } from './rest/read-models.js';
 import { PushSubscriptionStore } from '../lib/push-subscriptions.js';
 import type { us_listen_socket } from 'uWebSockets.js';
 import type { Component } from '../lib/component.js';
@@ -208,6 +210,8 @@ export async function startGateway(opts: {
       admin,
       push: {
         store: new PushSubscriptionStore(await new Kvm(nc).open(names.buckets.pushSubscriptions), config.push.maxSubscriptionsPerUser),
+        mutes: new PushMuteStore(await new Kvm(nc).open(names.buckets.pushMutes)),
+        ...(opts.db ? { isMember: async (conversationId: string, userId: string) => (await memberSince(opts.db!, conversationId, userId)) !== null } : {}),
         ...(config.push.vapid ? { vapidPublicKey: config.push.vapid.publicKey } : {}),
         allowInsecure: config.push.allowInsecure,
         nc,

@@ -81,6 +81,8 @@ export function makeNames(prefix = 'chat') {
       presence: `${P}_PRESENCE`,
       /** Per user: { subscriptions: [...] }, their Web Push subscriptions (POST /v1/push/subscriptions). */
       pushSubscriptions: `${P}_PUSH_SUBS`,
+      /** Per user: { conversationId: muted until (ms; 0: until unmuted) } (POST /v1/conversations/:id/mute). */
+      pushMutes: `${P}_PUSH_MUTES`,
     },
     /** A KV bucket is the stream KV_<bucket> with one subject per key. */
     kv: {

@@ -129,6 +129,7 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, config:
   await kvm.create(names.buckets.revocations, { history: 1, replicas: config.replicas });
   await kvm.create(names.buckets.presence, { history: 1, replicas: config.replicas });
   await kvm.create(names.buckets.pushSubscriptions, { history: 1, replicas: config.replicas });
+  await kvm.create(names.buckets.pushMutes, { history: 1, replicas: config.replicas });
   await removeLegacyCommandStream(jsm, names);
   for (const sc of streamConfigs(names, config)) {
     let existing: StreamInfo | null;

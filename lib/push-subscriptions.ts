@@ -2,13 +2,11 @@ import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { ParleyError } from './errors.js';
 import { decodeJson, encodeJson } from './json.js';
+import { changeKey } from './kv-cas.js';
 import type { StoredPushSubscription } from '../schemas/index.js';
 
 /** What a user's key in the <PREFIX>_PUSH_SUBS bucket holds. */
 export type UserPushSubscriptions = { subscriptions: StoredPushSubscription[] };
-
-/** Attempts at a read-modify-write before giving up: only two devices of one user racing would need a second. */
-const CAS_ATTEMPTS = 5;
 
 /**
  * A subscription's id names its endpoint (a hash: listing ids tells nothing of the URL), so a
@@ -79,27 +77,10 @@ export class PushSubscriptionStore {
   }
 
   /** `change` returns the new list, or null for no write. */
-  async #change(userId: string, change: (subs: StoredPushSubscription[]) => StoredPushSubscription[] | null): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const entry = await this.#kv.get(userId);
-      const live = entry !== null && entry.operation === 'PUT';
-      const next = change(live ? readUserSubscriptions(entry.value).subscriptions : []);
-      if (next === null) return;
-      const value = encodeJson({ subscriptions: next } satisfies UserPushSubscriptions);
-      try {
-        // A deleted or purged key has a revision too: update from it; create only where none ever was.
-        if (entry) await this.#kv.update(userId, value, entry.revision);
-        else await this.#kv.create(userId, value);
-        return;
-      } catch (err) {
-        if (attempt >= CAS_ATTEMPTS || !isWrongRevision(err)) throw err;
-      }
-    }
+  #change(userId: string, change: (subs: StoredPushSubscription[]) => StoredPushSubscription[] | null): Promise<void> {
+    return changeKey(this.#kv, userId, (current) => {
+      const next = change(readUserSubscriptions(current).subscriptions);
+      return next === null ? null : encodeJson({ subscriptions: next } satisfies UserPushSubscriptions);
+    });
   }
-}
-
-/** A compare-and-set that lost: somebody wrote the key since we read it. */
-function isWrongRevision(err: unknown): boolean {
-  const text = String((err as Error)?.message ?? '');
-  return /wrong last sequence|key exists/i.test(text) || (err as { code?: unknown })?.code === 10071;
 }

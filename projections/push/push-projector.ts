@@ -1,0 +1,183 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { AckFloor } from '../../lib/ack-floor.js';
+import { AggregateStore, conversations, users } from '../../lib/aggregate-store.js';
+import type { Component } from '../../lib/component.js';
+import type { Config } from '../../lib/config.js';
+import { durableFromAckFloor } from '../../lib/durable-consumer.js';
+import { decodeJson, encodeJson } from '../../lib/json.js';
+import { JetStreamPublisher } from '../../lib/js-publisher.js';
+import { KvView } from '../../lib/kv-view.js';
+import type { Logger } from '../../lib/log.js';
+import { LruMap } from '../../lib/lru.js';
+import type { Names } from '../../lib/names.js';
+import { recordPush, type PushRecord } from '../../lib/push-log.js';
+import { mutedUntilOf, readMutes } from '../../lib/push-mutes.js';
+import { readUserSubscriptions } from '../../lib/push-subscriptions.js';
+import { snapshotsFor } from '../../lib/snapshots.js';
+import { StreamReader } from '../../lib/stream-reader.js';
+import type { ConversationEvent, StoredPushSubscription } from '../../schemas/index.js';
+import { decidePushes, type RecipientFacts } from './push-decider.js';
+import type { PushJob } from './push-job.js';
+
+/** How often the finished prefix of events is acked. */
+const ACK_EVERY_MS = 20;
+
+export type PushProjectorStats = { events: number; jobs: number; skipped: number; coalesced: number; recorded: number; failed: number };
+export type PushProjector = Component<PushProjectorStats>;
+
+/**
+ * The push projector: reads the event log like the other projectors and, for each new message,
+ * decides for every other member whether a Web Push goes out (push-decider.ts), from what it keeps
+ * in memory: who is online (the presence bucket, watched), who has subscriptions and mutes (their
+ * buckets, watched), who blocks whom (the users' block events), and when each was last pushed per
+ * conversation. A push becomes one job per subscription on <PREFIX>_PUSH_JOBS, with an id made of
+ * the event and the subscription, so that an event projected twice (a restart before its ack) is
+ * one job; push-sender.ts sends them. Skips are recorded in the user's push log, at most once per
+ * conversation, reason and coalescing window, and only for users who could have been pushed.
+ */
+export async function startPushProjector(opts: { nc: NatsConnection; config: Config; names: Names; log: Logger }): Promise<PushProjector> {
+  const { nc, config, names } = opts;
+  const log = opts.log.child({ component: 'push-projector' });
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const kvm = new Kvm(nc);
+  const publisher = new JetStreamPublisher(nc, { coalesceWrites: true });
+  const online = await KvView.open(await kvm.open(names.buckets.presence), (v) => (decodeJson<{ isOnline?: unknown }>(v).isOnline === true ? true : undefined), log);
+  const subscriptions = await KvView.open(await kvm.open(names.buckets.pushSubscriptions), (v) => readUserSubscriptions(v).subscriptions, log);
+  const mutes = await KvView.open(await kvm.open(names.buckets.pushMutes), readMutes, log);
+  const events = new StreamReader(jsm, names.streams.events);
+  const snapshots = snapshotsFor('push', { jsm, publisher, names, config, log });
+  const conversationStates = new AggregateStore(events, conversations(names), config.engine.cacheSize, snapshots);
+  const userStates = new AggregateStore(events, users(names), config.engine.cacheSize);
+  /** `<user> <conversation>` → when (event time) they were last pushed, and how many messages folded into that since. */
+  const lastPush = new LruMap<string, { at: number; folded: number }>(config.engine.cacheSize);
+  /** `<user> <conversation> <decision>` → when that skip was last recorded. */
+  const lastSkipRecord = new LruMap<string, number>(config.engine.cacheSize);
+  const stats: PushProjectorStats = { events: 0, jobs: 0, skipped: 0, coalesced: 0, recorded: 0, failed: 0 };
+  const inFlight = new Set<Promise<unknown>>();
+
+  const { consumer, ackFloor } = await durableFromAckFloor(
+    jsm,
+    js,
+    { stream: names.streams.events, durable: names.consumers.push, ackWaitMs: config.delivery.ackWaitMs, maxAckPending: config.delivery.maxAckPending },
+    log,
+  );
+  const acks = new AckFloor<JsMsg>(ackFloor);
+  const ackTimer = setInterval(() => acks.flush(), ACK_EVERY_MS);
+
+  const factsFor = async (event: Extract<ConversationEvent, { type: 'MessageSent' }>, at: number, members: Iterable<string>) => {
+    const facts = new Map<string, RecipientFacts>();
+    for (const userId of members) {
+      if (userId === event.data.sender.id) continue;
+      const subs: readonly StoredPushSubscription[] = subscriptions.get(userId) ?? [];
+      const isOnline = online.get(userId) === true;
+      const muted = mutedUntilOf(mutes.get(userId), event.conversationId) > at;
+      // Only who could be pushed costs a look at their blocks (a cold one is a read of the log).
+      const blocksSender = !isOnline && !muted && subs.length > 0 ? (await userStates.get(userId)).blocked.has(event.data.sender.id) : false;
+      const last = lastPush.get(`${userId} ${event.conversationId}`);
+      facts.set(userId, { online: isOnline, muted, blocksSender, subscriptions: subs, ...(last ? { lastPushedAt: last.at } : {}) });
+    }
+    return facts;
+  };
+
+  const project = async (m: JsMsg): Promise<Promise<unknown>[]> => {
+    const userId = names.subjects.userOfSubject(m.subject);
+    if (userId) {
+      // A block or unblock: the next look at this user's blocks reads them again.
+      userStates.forget(userId);
+      return [];
+    }
+    const conversationId = names.subjects.conversationOfSubject(m.subject);
+    if (!conversationId) return [];
+    const event = decodeJson<ConversationEvent>(m.data);
+    const state = await conversationStates.before(conversationId, m.seq);
+    if (state.version < m.seq) {
+      conversationStates.kind.evolve(state, event, m.seq);
+      conversationStates.folded(state);
+    }
+    if (event.type !== 'MessageSent') return [];
+    const at = Date.parse(event.at);
+    const facts = await factsFor(event, at, state.members.keys());
+    const writes: Promise<unknown>[] = [];
+    const record = (user: string, r: Omit<PushRecord, 'at' | 'conversationId' | 'messageId' | 'seq'>, id: string) => {
+      stats.recorded++;
+      writes.push(recordPush(publisher, names, user, { at: event.at, conversationId, messageId: event.data.messageId, seq: event.data.seq, ...r }, id));
+    };
+    for (const d of decidePushes(event, state, (u) => facts.get(u)!, { previewChars: config.push.previewChars, coalesceMs: config.push.coalesceMs })) {
+      const key = `${d.userId} ${conversationId}`;
+      if (d.decision === 'push') {
+        const folded = lastPush.get(key)?.folded ?? 0;
+        lastPush.set(key, { at, folded: 0 });
+        for (const sub of d.subscriptions) {
+          const job: PushJob = { userId: d.userId, subscriptionId: sub.id, payload: d.payload, eventSeq: m.seq, decidedAt: at, ...(folded > 0 ? { coalesced: folded } : {}) };
+          stats.jobs++;
+          writes.push(publisher.publish(names.subjects.pushJob(d.userId), encodeJson(job), { msgId: `job:${m.seq}:${sub.id}` }));
+        }
+        continue;
+      }
+      if (d.decision === 'coalesced') {
+        stats.coalesced++;
+        const last = lastPush.get(key);
+        if (last) last.folded++;
+        continue;
+      }
+      stats.skipped++;
+      if (d.decision === 'skipped_no_subscription') continue;
+      const skipKey = `${key} ${d.decision}`;
+      const recorded = lastSkipRecord.get(skipKey);
+      if (recorded !== undefined && at - recorded < config.push.coalesceMs) continue;
+      lastSkipRecord.set(skipKey, at);
+      record(d.userId, { decision: d.decision }, `${m.seq}:${d.userId}:${d.decision}`);
+    }
+    return writes;
+  };
+
+  let messages: ConsumerMessages | undefined;
+  const loop = (async () => {
+    messages = await consumer.consume({ max_messages: 1024 });
+    for await (const m of messages) {
+      if (acks.track(m) === 'already-acked') continue;
+      let writes: Promise<unknown>[];
+      try {
+        writes = await project(m);
+      } catch (err) {
+        stats.failed++;
+        log.error({ err, seq: m.seq }, 'event could not be projected for push, will be redelivered');
+        m.nak(1_000);
+        continue;
+      }
+      const done = Promise.all(writes).then(
+        () => {
+          stats.events++;
+          acks.done(m.seq);
+        },
+        (err: unknown) => {
+          stats.failed++;
+          log.warn({ err, seq: m.seq }, 'push job or record not stored, event will be redelivered');
+          m.nak(1_000);
+        },
+      );
+      inFlight.add(done);
+      void done.finally(() => inFlight.delete(done));
+    }
+  })().catch((err: unknown) => log.error({ err }, 'push projector consumer failed'));
+  log.info('push projector consuming events');
+
+  return {
+    stats: () => ({ ...stats }),
+    async stop() {
+      messages?.stop();
+      await loop;
+      await Promise.allSettled([...inFlight]);
+      clearInterval(ackTimer);
+      acks.flush();
+      online.stop();
+      subscriptions.stop();
+      mutes.stop();
+      await publisher.close();
+      log.info(stats, 'push projector stopped');
+    },
+  };
+}
