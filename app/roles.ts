@@ -12,6 +12,7 @@ import { mirrorEnabled, startEventStoreMirror } from '../projections/eventstore/
 import { startPresenceService, type PresenceService } from '../projections/presence/presence-service.js';
 import { startPushProjector, type PushProjector } from '../projections/push/push-projector.js';
 import { startPushSender, type PushSender } from '../projections/push/push-sender.js';
+import { startWebhookDispatcher } from '../projections/push/webhook-dispatcher.js';
 
 /**
  * `backend`: the engine and the projectors, everything but the gateway, in one process. `push`:
@@ -59,9 +60,11 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   const postgres = await startUp.component(async () => (db && projects ? startPostgresProjector({ nc, config, names, log, db }) : undefined));
   const mirror = await startUp.component(async () => (projects && mirrorEnabled(process.env) ? startEventStoreMirror({ nc, config, names, log }) : undefined));
   const presence = await startUp.component(async () => (db && projects ? startPresenceService({ nc, config, names, log, db }) : undefined));
-  const pushes = projects || role === 'push';
+  const pushes = config.push.enabled && (projects || role === 'push');
   const push = await startUp.component(async () => (pushes ? startPushProjector({ nc, config, names, log }) : undefined));
-  const pushSender = await startUp.component(async () => (pushes ? startPushSender({ nc, config, names, log }) : undefined));
+  const pushSender = await startUp.component(async () => (pushes && config.push.vapid ? startPushSender({ nc, config, names, log }) : undefined));
+  const webhooks = await startUp.component(async () => (pushes && config.push.webhook ? startWebhookDispatcher({ nc, config, names, log }) : undefined));
+  if (pushes && !config.push.vapid) log.warn('Web Push is off: no VAPID keys (PARLEY_VAPID_PUBLIC_KEY / PARLEY_VAPID_PRIVATE_KEY)');
   const components = (): ComponentHealth[] => (postgres ? [postgresHealth(postgres.stats())] : []);
   const gateway = await startUp.component(async () =>
     role === 'all' || role === 'gateway' ? startGateway({ nc, config, names, log, components, ...(db ? { db } : {}) }) : undefined,
@@ -88,6 +91,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
         await presence?.stop();
         await push?.stop();
         await pushSender?.stop();
+        await webhooks?.stop();
         await drainWithin(nc, DRAIN_TIMEOUT_MS, log);
         await db?.close();
       })();

@@ -19,6 +19,7 @@ const scenarios: { name: string; summary: string }[] = [
   { name: 'micro', summary: 'Micro-benchmarks of hot functions' },
   { name: 'flood', summary: 'One user flooding through reconnecting WebSockets and REST under the default abuse limits, and an innocent user beside it' },
   { name: 'presence', summary: 'Users with contacts connecting and leaving: presence frames/s, CPU per process, disconnect → user.offline at the contacts' },
+  { name: 'push', summary: 'Web Push: pushes/s the push projector and sender sustain, CPU µs per push' },
   { name: 'nats', summary: 'nats-server CPU per JetStream operation (writes, acks, KV, socket writes)' },
 ];
 

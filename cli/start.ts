@@ -70,7 +70,7 @@ export async function run(args: string[], cli: Cli): Promise<number> {
     );
   }
 
-  if (!config.push.vapid) {
+  if (config.push.enabled && !config.push.vapid) {
     try {
       const { keys, created, file } = await vapidKeysFromDataDir(config.dataDir, 'mailto:parley@example.invalid');
       config = { ...config, push: { ...config.push, vapid: keys } };

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { limits } from '../schemas/common.js';
+import { eventSchemas, userEventSchemas } from '../schemas/events.js';
 
 /**
  * All configuration, from environment variables with defaults in one place. Every variable is
@@ -132,6 +133,8 @@ export type Config = {
    * be plain http on loopback (development and tests only). The rest: see README "Configuration".
    */
   push: {
+    /** PARLEY_PUSH=0 turns the push projector and sender off (the subscription routes stay). */
+    enabled: boolean;
     vapid?: { publicKey: string; privateKey: string; subject: string };
     allowInsecure: boolean;
     maxSubscriptionsPerUser: number;
@@ -143,7 +146,8 @@ export type Config = {
     jobMaxAgeSec: number;
     logPerUser: number;
     logMaxAgeSec: number;
-    webhook?: { url: string; secret: string };
+    /** events: event types forwarded as `event.<Type>` webhooks (PARLEY_WEBHOOK_EVENTS); outboxMax: PARLEY_WEBHOOK_OUTBOX_MAX. */
+    webhook?: { url: string; secret: string; events: string[]; outboxMax: number };
   };
   logLevel: string;
   dataDir: string;
@@ -193,6 +197,7 @@ export function defaultConfig(): Config {
     typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
     presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 60_000, maxSubscriptions: 200 },
     push: {
+      enabled: true,
       allowInsecure: false,
       maxSubscriptionsPerUser: 10,
       // A day: a phone off for the night still hears of the message; older news is in the inbox.
@@ -265,6 +270,15 @@ function origins(env: Env, name: string, fallback: string[] | '*'): string[] | '
   return list;
 }
 
+/** PARLEY_WEBHOOK_EVENTS: a comma-separated list of event types of the log, checked here so a typo fails at start. */
+function webhookEvents(env: Env): string[] {
+  const list = (str(env, 'PARLEY_WEBHOOK_EVENTS') ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+  const known = [...Object.keys(eventSchemas), ...Object.keys(userEventSchemas)];
+  const unknown = list.filter((e) => !known.includes(e));
+  if (unknown.length > 0) throw new Error(`PARLEY_WEBHOOK_EVENTS: unknown event types ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  return [...new Set(list)];
+}
+
 function pushConfig(env: Env, d: Config['push']): Config['push'] {
   const publicKey = str(env, 'PARLEY_VAPID_PUBLIC_KEY');
   const privateKey = str(env, 'PARLEY_VAPID_PRIVATE_KEY');
@@ -279,6 +293,7 @@ function pushConfig(env: Env, d: Config['push']): Config['push'] {
   if (url !== undefined && !/^https?:\/\//.test(url)) throw new Error('PARLEY_WEBHOOK_URL must be an http(s) URL');
   if (secret !== undefined && !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret)) throw new Error('PARLEY_WEBHOOK_SECRET must be whsec_ followed by base64');
   return {
+    enabled: str(env, 'PARLEY_PUSH') !== '0',
     ...(publicKey !== undefined && privateKey !== undefined
       ? { vapid: { publicKey, privateKey, subject: subject ?? 'mailto:parley@example.invalid' } }
       : {}),
@@ -292,7 +307,7 @@ function pushConfig(env: Env, d: Config['push']): Config['push'] {
     jobMaxAgeSec: int(env, 'PARLEY_PUSH_JOB_MAX_AGE_S', d.jobMaxAgeSec, 60),
     logPerUser: int(env, 'PARLEY_PUSH_LOG_PER_USER', d.logPerUser, 1),
     logMaxAgeSec: int(env, 'PARLEY_PUSH_LOG_MAX_AGE_S', d.logMaxAgeSec, 60),
-    ...(url !== undefined && secret !== undefined ? { webhook: { url, secret } } : {}),
+    ...(url !== undefined && secret !== undefined ? { webhook: { url, secret, events: webhookEvents(env), outboxMax: int(env, 'PARLEY_WEBHOOK_OUTBOX_MAX', 100_000, 1) } } : {}),
   };
 }
 

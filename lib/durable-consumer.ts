@@ -12,7 +12,19 @@ import { isNotFound } from './nats.js';
  * (pprof of nats-server during `bench load` at 10,000 msg/s offered) and deliveries stalled for
  * 8–20 s.
  */
-export type DurableSpec = { stream: string; durable: string; filterSubject?: string; ackWaitMs: number; maxAckPending: number };
+export type DurableSpec = {
+  stream: string;
+  durable: string;
+  filterSubject?: string;
+  ackWaitMs: number;
+  maxAckPending: number;
+  /**
+   * durableFromAckFloor: a consumer made for the first time starts after the stream's last message
+   * instead of at its first (the push projector: a deployment that turns it on must not push
+   * every message of its history).
+   */
+  newFromEnd?: boolean;
+};
 
 /**
  * Create (or update) an explicit-ack durable pull consumer and bind to it. One made by an earlier
@@ -55,7 +67,7 @@ export async function durableFromAckFloor(
   log: Logger,
 ): Promise<{ consumer: Consumer; ackFloor: number; deliveredBefore: number }> {
   const existing = await consumerInfoOrNull(jsm, spec.stream, spec.durable);
-  const ackFloor = existing?.ack_floor.stream_seq ?? 0;
+  const ackFloor = existing?.ack_floor.stream_seq ?? (spec.newFromEnd ? (await jsm.streams.info(spec.stream)).state.last_seq : 0);
   const deliveredBefore = existing?.delivered.stream_seq ?? 0;
   if (existing) {
     if (existing.num_ack_pending > 0 || existing.num_pending > 0) {

@@ -55,6 +55,8 @@ export function makeNames(prefix = 'chat') {
       pushJobs: `${P}_PUSH_JOBS`,
       /** Every push decision, per user (GET /v1/push/log): the last ones are kept, by count and age. */
       pushLog: `${P}_PUSH_LOG`,
+      /** Webhooks to the app's backend not yet accepted by it (projections/push/webhook-outbox.ts). */
+      webhooks: `${P}_WEBHOOKS`,
     },
     /**
      * Commands wait in one stream per partition (subject `<prefix>.cmd.<partition>`), so
@@ -99,6 +101,8 @@ export function makeNames(prefix = 'chat') {
       push: 'push',
       /** The push sender: push jobs → the push services. */
       pushSender: 'push-sender',
+      /** The webhook dispatcher: the outbox → PARLEY_WEBHOOK_URL, one at a time, in order. */
+      webhooks: 'webhooks',
     },
     subjects: {
       /** Commands, partitioned by conversation so one conversation is decided in order. */
@@ -171,6 +175,7 @@ export function makeNames(prefix = 'chat') {
       pushJobsAll: `${prefix}.push.job.*`,
       pushLog: (userId: string) => `${prefix}.push.log.${token('user id', userId)}`,
       pushLogAll: `${prefix}.push.log.*`,
+      webhookOut: `${prefix}.webhook.out`,
     },
   };
 }

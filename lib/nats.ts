@@ -106,6 +106,19 @@ export function streamConfigs(names: Names, config: Config): (Partial<StreamConf
       allow_direct: true,
       num_replicas: replicas,
     },
+    {
+      // Webhooks to the app's backend until it accepted them (projections/push/webhook-outbox.ts):
+      // bounded, and new ones are refused when full rather than old ones lost unseen.
+      name: names.streams.webhooks,
+      subjects: [names.subjects.webhookOut],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      discard: DiscardPolicy.New,
+      max_msgs: config.push.webhook?.outboxMax ?? 100_000,
+      max_age: nanos(86_400_000),
+      duplicate_window: nanos(120_000),
+      num_replicas: replicas,
+    },
   ];
 }
 

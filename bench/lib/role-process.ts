@@ -13,7 +13,7 @@ const BIN = fileURLToPath(new URL('../../bin/parley.mjs', import.meta.url));
 export const PARLEY_NODE_FLAGS = ['--max-semi-space-size=32'];
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-export type SystemRole = 'gateway' | 'engine' | 'projector' | 'all' | 'backend';
+export type SystemRole = 'gateway' | 'engine' | 'projector' | 'all' | 'backend' | 'push';
 
 export type RoleProcess = {
   role: SystemRole;

@@ -111,6 +111,9 @@ export class SystemUnderTest {
       // limits are not what a bench measures (ask for them in the env, e.g. PARLEY_USER_SENDS_PER_SECOND=10).
       ...BENCH_RATE_LIMITS,
       PARLEY_LOG_LEVEL: 'warn',
+      // The message path without Web Push, so cost figures compare with runs before it existed
+      // (issue 16's table); `bench push` measures pushes, and `--env PARLEY_PUSH=1` turns it on here.
+      PARLEY_PUSH: '0',
       // Without a Postgres the projector keeps an embedded PGlite under the data dir: a private one per run.
       PARLEY_DATA_DIR: join(this.#dir, 'data'),
       ...databaseEnv,
@@ -122,13 +125,13 @@ export class SystemUnderTest {
     this.#childEnv = { ...inherited, ...this.env };
   }
 
-  /** Start one role and wait for its banner. */
-  start(role: SystemRole): Promise<RoleProcess> {
+  /** Start one role and wait for its banner; `env` adds to (or overrides) the system's for this process alone. */
+  start(role: SystemRole, env: Record<string, string> = {}): Promise<RoleProcess> {
     // one directory per process: node writes a profile per thread (tsx's loader thread too)
     const prof = this.options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(this.options.cpuProfDir, role)}`] : [];
     return spawnRole(
       role,
-      { env: this.#childEnv, nodeArgs: [...(this.options.nodeArgs ?? []), ...prof], log: this.#log, logFile: this.logFile, readyTimeoutMs: this.options.readyTimeoutMs ?? 60_000 },
+      { env: { ...this.#childEnv, ...env }, nodeArgs: [...(this.options.nodeArgs ?? []), ...prof], log: this.#log, logFile: this.logFile, readyTimeoutMs: this.options.readyTimeoutMs ?? 60_000 },
       (p) => this.processes.push(p),
     );
   }

@@ -6,6 +6,14 @@ export type PushRequest = { endpoint: string; headers: Record<string, string | n
 /** What the push service answered (status and Retry-After in ms, if any), or how the request failed. */
 export type PushResponse = { status: number; retryAfterMs?: number } | { error: string; code?: string };
 
+/**
+ * Connections kept open per push service: a new TCP (and TLS) connection per push was the largest
+ * cost after the encryption. Bounded per origin, so one slow service holds at most that many.
+ */
+const AGENT_OPTIONS = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16, timeout: 60_000 };
+const plainAgent = new http.Agent(AGENT_OPTIONS);
+const tlsAgent = new https.Agent(AGENT_OPTIONS);
+
 /** A push service answers with a short body at most; more is not read. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 
@@ -27,9 +35,9 @@ export function postPush(req: PushRequest, opts: { timeoutMs: number; allowLoopb
     const request = transport.request(url, {
       method: 'POST',
       headers: req.headers,
+      // Resolved on every new connection: a checked name cannot be pointed elsewhere later.
       lookup: publicOnlyLookup(opts.allowLoopback) as never,
-      // One connection per push: a shared keep-alive pool would hold sockets to every push service.
-      agent: false,
+      agent: url.protocol === 'http:' ? plainAgent : tlsAgent,
     });
     const timer = setTimeout(() => request.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
     request.on('response', (res) => {

@@ -20,11 +20,12 @@ import { StreamReader } from '../../lib/stream-reader.js';
 import type { ConversationEvent, StoredPushSubscription } from '../../schemas/index.js';
 import { decidePushes, type RecipientFacts } from './push-decider.js';
 import type { PushJob } from './push-job.js';
+import { WebhookOutbox } from './webhook-outbox.js';
 
 /** How often the finished prefix of events is acked. */
 const ACK_EVERY_MS = 20;
 
-export type PushProjectorStats = { events: number; jobs: number; skipped: number; coalesced: number; recorded: number; failed: number };
+export type PushProjectorStats = { events: number; jobs: number; skipped: number; coalesced: number; recorded: number; failed: number; webhooksDropped: number };
 export type PushProjector = Component<PushProjectorStats>;
 
 /**
@@ -45,6 +46,8 @@ export async function startPushProjector(opts: { nc: NatsConnection; config: Con
   const kvm = new Kvm(nc);
   const publisher = new JetStreamPublisher(nc, { coalesceWrites: true });
   const online = await KvView.open(await kvm.open(names.buckets.presence), (v) => (decodeJson<{ isOnline?: unknown }>(v).isOnline === true ? true : undefined), log);
+  const outbox = config.push.webhook ? new WebhookOutbox(publisher, names, log) : undefined;
+  // Without VAPID keys nobody can be pushed to: everyone is "no subscription" (webhooks may still tell the app).
   const subscriptions = await KvView.open(await kvm.open(names.buckets.pushSubscriptions), (v) => readUserSubscriptions(v).subscriptions, log);
   const mutes = await KvView.open(await kvm.open(names.buckets.pushMutes), readMutes, log);
   const events = new StreamReader(jsm, names.streams.events);
@@ -55,23 +58,28 @@ export async function startPushProjector(opts: { nc: NatsConnection; config: Con
   const lastPush = new LruMap<string, { at: number; folded: number }>(config.engine.cacheSize);
   /** `<user> <conversation> <decision>` → when that skip was last recorded. */
   const lastSkipRecord = new LruMap<string, number>(config.engine.cacheSize);
-  const stats: PushProjectorStats = { events: 0, jobs: 0, skipped: 0, coalesced: 0, recorded: 0, failed: 0 };
+  const stats: PushProjectorStats = { events: 0, jobs: 0, skipped: 0, coalesced: 0, recorded: 0, failed: 0, webhooksDropped: 0 };
   const inFlight = new Set<Promise<unknown>>();
 
   const { consumer, ackFloor } = await durableFromAckFloor(
     jsm,
     js,
-    { stream: names.streams.events, durable: names.consumers.push, ackWaitMs: config.delivery.ackWaitMs, maxAckPending: config.delivery.maxAckPending },
+    { stream: names.streams.events, durable: names.consumers.push, ackWaitMs: config.delivery.ackWaitMs, maxAckPending: config.delivery.maxAckPending, newFromEnd: true },
     log,
   );
   const acks = new AckFloor<JsMsg>(ackFloor);
   const ackTimer = setInterval(() => acks.flush(), ACK_EVERY_MS);
 
+  /** The events the app asked for (PARLEY_WEBHOOK_EVENTS), as `event.<Type>` webhooks. */
+  const forwardedTypes = new Set(config.push.webhook?.events ?? []);
+  const forward = (seq: number, event: { type: string; at?: string }): Promise<unknown>[] =>
+    outbox && forwardedTypes.has(event.type) ? [outbox.queue(`ev_${seq}`, `event.${event.type}`, { seq, data: event }, event.at ? new Date(event.at) : undefined)] : [];
+
   const factsFor = async (event: Extract<ConversationEvent, { type: 'MessageSent' }>, at: number, members: Iterable<string>) => {
     const facts = new Map<string, RecipientFacts>();
     for (const userId of members) {
       if (userId === event.data.sender.id) continue;
-      const subs: readonly StoredPushSubscription[] = subscriptions.get(userId) ?? [];
+      const subs: readonly StoredPushSubscription[] = (config.push.vapid && subscriptions.get(userId)) || [];
       const isOnline = online.get(userId) === true;
       const muted = mutedUntilOf(mutes.get(userId), event.conversationId) > at;
       // Only who could be pushed costs a look at their blocks (a cold one is a read of the log).
@@ -87,29 +95,46 @@ export async function startPushProjector(opts: { nc: NatsConnection; config: Con
     if (userId) {
       // A block or unblock: the next look at this user's blocks reads them again.
       userStates.forget(userId);
-      return [];
+      return forward(m.seq, decodeJson<{ type: string }>(m.data));
     }
     const conversationId = names.subjects.conversationOfSubject(m.subject);
     if (!conversationId) return [];
     const event = decodeJson<ConversationEvent>(m.data);
+    const forwarded = forward(m.seq, event);
     const state = await conversationStates.before(conversationId, m.seq);
     if (state.version < m.seq) {
       conversationStates.kind.evolve(state, event, m.seq);
       conversationStates.folded(state);
     }
-    if (event.type !== 'MessageSent') return [];
+    if (event.type !== 'MessageSent') return forwarded;
     const at = Date.parse(event.at);
     const facts = await factsFor(event, at, state.members.keys());
-    const writes: Promise<unknown>[] = [];
+    const writes: Promise<unknown>[] = [...forwarded];
+    const base = { at: event.at, conversationId, messageId: event.data.messageId, seq: event.data.seq };
+    /** On record (the user's push log) and, with webhooks on, to the app's backend too. */
     const record = (user: string, r: Omit<PushRecord, 'at' | 'conversationId' | 'messageId' | 'seq'>, id: string) => {
       stats.recorded++;
-      writes.push(recordPush(publisher, names, user, { at: event.at, conversationId, messageId: event.data.messageId, seq: event.data.seq, ...r }, id));
+      writes.push(recordPush(publisher, names, user, { ...base, ...r }, id));
+      if (outbox) writes.push(outbox.queue(`pd_${id}`, 'push.decision', { userId: user, ...base, ...r }));
     };
     for (const d of decidePushes(event, state, (u) => facts.get(u)!, { previewChars: config.push.previewChars, coalesceMs: config.push.coalesceMs })) {
       const key = `${d.userId} ${conversationId}`;
-      if (d.decision === 'push') {
+      if (d.decision === 'coalesced') {
+        stats.coalesced++;
+        const last = lastPush.get(key);
+        if (last) last.folded++;
+        continue;
+      }
+      if (d.decision === 'push' || d.decision === 'skipped_no_subscription') {
+        // Told (or told to the app's backend): the coalescing window starts again.
         const folded = lastPush.get(key)?.folded ?? 0;
         lastPush.set(key, { at, folded: 0 });
+        if (d.decision === 'skipped_no_subscription') {
+          stats.skipped++;
+          // Not on record (nobody could be pushed), but the app's backend may reach a phone.
+          if (outbox) writes.push(outbox.queue(`pd_${m.seq}:${d.userId}:${d.decision}`, 'push.decision', { userId: d.userId, ...base, decision: d.decision, payload: d.payload, ...(folded > 0 ? { coalesced: folded } : {}) }));
+          continue;
+        }
         for (const sub of d.subscriptions) {
           const job: PushJob = { userId: d.userId, subscriptionId: sub.id, payload: d.payload, eventSeq: m.seq, decidedAt: at, ...(folded > 0 ? { coalesced: folded } : {}) };
           stats.jobs++;
@@ -117,14 +142,7 @@ export async function startPushProjector(opts: { nc: NatsConnection; config: Con
         }
         continue;
       }
-      if (d.decision === 'coalesced') {
-        stats.coalesced++;
-        const last = lastPush.get(key);
-        if (last) last.folded++;
-        continue;
-      }
       stats.skipped++;
-      if (d.decision === 'skipped_no_subscription') continue;
       const skipKey = `${key} ${d.decision}`;
       const recorded = lastSkipRecord.get(skipKey);
       if (recorded !== undefined && at - recorded < config.push.coalesceMs) continue;
@@ -166,7 +184,7 @@ export async function startPushProjector(opts: { nc: NatsConnection; config: Con
   log.info('push projector consuming events');
 
   return {
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, webhooksDropped: outbox?.dropped ?? 0 }),
     async stop() {
       messages?.stop();
       await loop;

@@ -18,6 +18,8 @@ import type { StoredPushSubscription } from '../../schemas/index.js';
 import { postPush, type PushResponse } from './push-http.js';
 import type { PushJob } from './push-job.js';
 import { nextStep, type PushOutcome } from './push-retry.js';
+import { VapidHeaders } from './vapid-headers.js';
+import { WebhookOutbox } from './webhook-outbox.js';
 
 export type PushSenderStats = { pushed: number; retried: number; failed: number; removed: number; dropped: number };
 export type PushSender = Component<PushSenderStats>;
@@ -37,6 +39,7 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
   const { nc, config, names } = opts;
   const log = opts.log.child({ component: 'push-sender' });
   const vapid = config.push.vapid;
+  if (!vapid) throw new Error('the push sender needs VAPID keys (PARLEY_VAPID_PUBLIC_KEY / PARLEY_VAPID_PRIVATE_KEY)');
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const kvm = new Kvm(nc);
@@ -45,8 +48,9 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
   const store = new PushSubscriptionStore(subsKv, config.push.maxSubscriptionsPerUser);
   const subscriptions = await KvView.open(subsKv, (v) => readUserSubscriptions(v).subscriptions, log);
   const stats: PushSenderStats = { pushed: 0, retried: 0, failed: 0, removed: 0, dropped: 0 };
+  const vapidHeaders = new VapidHeaders(vapid);
+  const outbox = config.push.webhook ? new WebhookOutbox(publisher, names, log) : undefined;
   const inFlight = new Set<Promise<void>>();
-  if (!vapid) log.error('no VAPID keys: push jobs are kept, not sent, until a sender with keys runs');
 
   const consumer = await durableConsumer(jsm, js, {
     stream: names.streams.pushJobs,
@@ -61,7 +65,9 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
     let details: { endpoint: string; headers: Record<string, string | number>; body: Buffer | null };
     try {
       details = webpush.generateRequestDetails({ endpoint: sub.endpoint, keys: sub.keys }, JSON.stringify(payload), {
-        vapidDetails: { subject: vapid!.subject, publicKey: vapid!.publicKey, privateKey: vapid!.privateKey },
+        // Signed once per push service, not per push (vapid-headers.ts); web-push then adds none of its own.
+        vapidDetails: null as never,
+        headers: { Authorization: vapidHeaders.for(sub.endpoint) },
         TTL: config.push.ttlSec,
         urgency: 'normal',
         // A newer push for the conversation replaces one the service still holds (RFC 8030 5.4).
@@ -75,22 +81,20 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
     return postPush(details, { timeoutMs: config.push.timeoutMs, allowLoopback: config.push.allowInsecure });
   };
 
-  const record = (job: PushJob, r: Omit<PushRecord, 'at' | 'conversationId' | 'messageId' | 'seq' | 'subscriptionId'>, attempt: number) =>
-    recordPush(
-      publisher,
-      names,
-      job.userId,
-      {
-        at: new Date().toISOString(),
-        conversationId: job.payload.conversationId,
-        messageId: job.payload.messageId,
-        seq: job.payload.seq,
-        subscriptionId: job.subscriptionId,
-        ...r,
-        ...(job.coalesced ? { coalesced: job.coalesced } : {}),
-      },
-      `${job.eventSeq}:${job.subscriptionId}:${attempt}:${r.decision}`,
-    );
+  /** On record and, with webhooks on, to the app's backend too. */
+  const record = async (job: PushJob, r: Omit<PushRecord, 'at' | 'conversationId' | 'messageId' | 'seq' | 'subscriptionId'>, attempt: number) => {
+    const full: PushRecord = {
+      at: new Date().toISOString(),
+      conversationId: job.payload.conversationId,
+      messageId: job.payload.messageId,
+      seq: job.payload.seq,
+      subscriptionId: job.subscriptionId,
+      ...r,
+      ...(job.coalesced ? { coalesced: job.coalesced } : {}),
+    };
+    const id = `${job.eventSeq}:${job.subscriptionId}:${attempt}:${r.decision}`;
+    await Promise.all([recordPush(publisher, names, job.userId, full, id), outbox?.queue(`pd_${id}`, 'push.decision', { userId: job.userId, ...full })]);
+  };
 
   const handle = async (m: JsMsg): Promise<void> => {
     let job: PushJob;
@@ -140,20 +144,18 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
   };
 
   let messages: ConsumerMessages | undefined;
-  const loop = vapid
-    ? (async () => {
-        messages = await consumer.consume({ max_messages: CONCURRENCY });
-        for await (const m of messages) {
-          const p = handle(m).catch((err: unknown) => {
-            // The record or the removal could not be stored: the job comes back after its ack wait.
-            log.warn({ err, seq: m.seq }, 'push outcome not stored, the job will be tried again');
-            m.nak(1_000);
-          });
-          inFlight.add(p);
-          void p.finally(() => inFlight.delete(p));
-        }
-      })().catch((err: unknown) => log.error({ err }, 'push sender consumer failed'))
-    : Promise.resolve();
+  const loop = (async () => {
+    messages = await consumer.consume({ max_messages: CONCURRENCY });
+    for await (const m of messages) {
+      const p = handle(m).catch((err: unknown) => {
+        // The record or the removal could not be stored: the job comes back.
+        log.warn({ err, seq: m.seq }, 'push outcome not stored, the job will be tried again');
+        m.nak(1_000);
+      });
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+    }
+  })().catch((err: unknown) => log.error({ err }, 'push sender consumer failed'));
   log.info({ concurrency: CONCURRENCY }, 'push sender consuming jobs');
 
   return {

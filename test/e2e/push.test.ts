@@ -4,6 +4,7 @@ import { defaultConfig, type Config } from '../../lib/config.js';
 import { directConversationId } from '../../lib/ids.js';
 import { startPushService, type PushService, type ReceivedPush } from '../helpers/push-service.js';
 import { pollUntil } from '../helpers/poll.js';
+import { restCall } from '../helpers/rest.js';
 import { startSystem, type TestSystem } from '../helpers/system.js';
 
 const vapid = webpush.generateVAPIDKeys();
@@ -18,31 +19,21 @@ function pushConfig(more: Partial<Config['push']> = {}): Partial<Config> {
   };
 }
 
-async function rest(sys: TestSystem, user: string, method: string, path: string, body?: unknown) {
-  const base = sys.url.replace('ws://', 'http://').replace('/ws', '');
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${await sys.token(user, { name: user.toUpperCase() })}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
-}
 
 async function subscribe(t: Test, sys: TestSystem, service: PushService, user: string) {
   const sub = service.subscribe();
-  const res = await rest(sys, user, 'POST', '/v1/push/subscriptions', sub);
+  const res = await restCall(sys, user, 'POST', '/v1/push/subscriptions', sub);
   t.equal(res.status, 201, `${user} subscribed`);
   return { ...sub, id: res.body.id as string };
 }
 
 async function sendDirect(sys: TestSystem, from: string, to: string, content: string) {
-  const res = await rest(sys, from, 'POST', '/v1/messages', { toUserId: to, tempId: `t-${Math.random()}`, content });
+  const res = await restCall(sys, from, 'POST', '/v1/messages', { toUserId: to, tempId: `t-${Math.random()}`, content }, { name: from.toUpperCase() });
   if (res.status !== 201) throw new Error(`send failed: ${JSON.stringify(res.body)}`);
   return res.body as { id: string; conversationId: string; seq: number };
 }
 
-const pushLog = async (sys: TestSystem, user: string) => (await rest(sys, user, 'GET', '/v1/push/log')).body.records as { decision: string; messageId: string; attempt?: number; status?: number; coalesced?: number; reason?: string }[];
+const pushLog = async (sys: TestSystem, user: string) => (await restCall(sys, user, 'GET', '/v1/push/log')).body.records as { decision: string; messageId: string; attempt?: number; status?: number; coalesced?: number; reason?: string }[];
 const pushesTo = (service: PushService, endpoint: string) => service.received.filter((p) => p.endpoint === endpoint && p.status !== 'hang');
 
 t.test('push: an offline user is pushed once, encrypted and signed; an online one is not; a burst is one push', async (t) => {
@@ -87,7 +78,7 @@ t.test('push: an offline user is pushed once, encrypted and signed; an online on
   // Carol is connected: no push, and the skip is on record.
   await subscribe(t, sys, service, 'carol');
   const carol = await sys.connect('carol');
-  await pollUntil(() => rest(sys, 'alice', 'GET', '/v1/presence?users=carol'), (r) => r.body?.users?.[0]?.isOnline === true);
+  await pollUntil(() => restCall(sys, 'alice', 'GET', '/v1/presence?users=carol'), (r) => r.body?.users?.[0]?.isOnline === true);
   const toCarol = await sendDirect(sys, 'alice', 'carol', 'you are here');
   await carol.next('message.new');
   const carolLog = await pollUntil(() => pushLog(sys, 'carol'), (r) => r.length >= 1);
@@ -104,7 +95,7 @@ t.test('push: 410 removes the subscription; 5xx is retried with back-off and the
   await sendDirect(sys, 'alice', 'bob', 'are you there?');
   const log = await pollUntil(() => pushLog(sys, 'bob'), (r) => r.some((x) => x.decision === 'subscription_removed'));
   t.match(log.find((x) => x.decision === 'subscription_removed'), { status: 410, attempt: 1 });
-  t.same((await rest(sys, 'bob', 'GET', '/v1/push/subscriptions')).body, { subscriptions: [] }, 'gone from the list');
+  t.same((await restCall(sys, 'bob', 'GET', '/v1/push/subscriptions')).body, { subscriptions: [] }, 'gone from the list');
 
   const dave = await subscribe(t, sys, service, 'dave');
   service.script(dave.endpoint, [{ status: 503 }, { status: 500 }, { status: 502 }]);
@@ -123,8 +114,8 @@ t.test('push: a muted conversation and a blocked sender are not pushed, and say 
   await service.waitFor(1, 10_000);
   const conversationId = directConversationId('alice', 'erin');
   // The read models learn of the conversation a moment after the push: a client mutes from what it lists.
-  await pollUntil(() => rest(sys, 'erin', 'GET', `/v1/conversations/${conversationId}/messages`), (r) => r.status === 200);
-  t.same(await rest(sys, 'erin', 'POST', `/v1/conversations/${conversationId}/mute`, {}), { status: 200, body: { conversationId, mutedUntil: null } });
+  await pollUntil(() => restCall(sys, 'erin', 'GET', `/v1/conversations/${conversationId}/messages`), (r) => r.status === 200);
+  t.same(await restCall(sys, 'erin', 'POST', `/v1/conversations/${conversationId}/mute`, {}), { status: 200, body: { conversationId, mutedUntil: null } });
   await new Promise((r) => setTimeout(r, 1_600)); // past the coalescing window: only the mute stops it now
   const muted = await sendDirect(sys, 'alice', 'erin', 'muted');
   const log = await pollUntil(() => pushLog(sys, 'erin'), (r) => r.some((x) => x.decision === 'skipped_muted'));
@@ -137,11 +128,25 @@ t.test('push: a muted conversation and a blocked sender are not pushed, and say 
   frank.send({ type: 'block.add', ref: 'b1', payload: { userId: 'alice' } });
   await frank.next('block.added');
   await frank.close();
-  await pollUntil(() => rest(sys, 'zed', 'GET', '/v1/presence?users=frank'), (r) => r.body?.users?.[0]?.isOnline === false);
-  const group = await rest(sys, 'alice', 'POST', '/v1/conversations', { kind: 'group', title: 'g', members: ['frank'] });
-  const inGroup = await rest(sys, 'alice', 'POST', '/v1/messages', { conversationId: group.body.conversation.id, tempId: 'g1', content: 'hi all' });
+  await pollUntil(() => restCall(sys, 'zed', 'GET', '/v1/presence?users=frank'), (r) => r.body?.users?.[0]?.isOnline === false);
+  const group = await restCall(sys, 'alice', 'POST', '/v1/conversations', { kind: 'group', title: 'g', members: ['frank'] });
+  const inGroup = await restCall(sys, 'alice', 'POST', '/v1/messages', { conversationId: group.body.conversation.id, tempId: 'g1', content: 'hi all' });
   t.equal(inGroup.status, 201);
   const frankLog = await pollUntil(() => pushLog(sys, 'frank'), (r) => r.some((x) => x.decision === 'skipped_blocked'));
   t.match(frankLog.find((x) => x.decision === 'skipped_blocked'), { messageId: inGroup.body.id });
   t.equal(service.received.length, 1, `nothing went to frank: ${JSON.stringify(frankLog)} ${JSON.stringify(service.received.slice(1).map((p) => p.payload))}`);
+});
+
+t.test('push: turned on for an installation with history, it pushes only what is sent from then on', async (t) => {
+  const service = await startPushService();
+  t.teardown(() => service.close());
+  const sys = await startSystem(t, { push: { ...defaultConfig().push, enabled: false, allowInsecure: true } });
+  await subscribe(t, sys, service, 'bob');
+  for (let i = 0; i < 3; i++) await sendDirect(sys, 'alice', 'bob', `before ${i}`);
+  const { push } = pushConfig();
+  await sys.start('push', { push: push! });
+  const after = await sendDirect(sys, 'alice', 'bob', 'after');
+  await service.waitFor(1, 10_000);
+  await new Promise((r) => setTimeout(r, 500));
+  t.same(service.received.map((p) => (p.payload as { messageId: string }).messageId), [after.id], 'only the message sent after push was turned on');
 });

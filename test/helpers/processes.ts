@@ -32,6 +32,7 @@ export function envFor(config: Config): Record<string, string> {
     PARLEY_TYPING_TIMEOUT_MS: String(config.typing.timeoutMs),
     PARLEY_TYPING_MAX_CONVERSATIONS: String(config.typing.maxConversations),
     PARLEY_TYPING_FANOUT_PER_SECOND: String(config.typing.fanoutPerSecond),
+    PARLEY_PUSH: config.push.enabled ? '1' : '0',
     PARLEY_HOST: config.host,
     PARLEY_PORT: '0',
     PARLEY_LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'warn',

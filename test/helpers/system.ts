@@ -32,6 +32,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
       address: { connectsPerSecond: 1_000_000, connectBurst: 1_000_000, maxUnauthenticated: 1_000_000 },
       trustProxyHops: 0,
     },
+    // Push is off unless a test turns it on (test/e2e/push*.test.ts): one projector less per system.
+    push: { ...base.push, enabled: false },
     // Read models on the test Postgres, in a schema of their own (dropped by startSystem's teardown).
     postgres: testPostgres(),
     ...overrides,

@@ -55,7 +55,7 @@ t.test('names', async (t) => {
   t.test('the default prefix is chat', async (t) => {
     const n = makeNames();
     t.equal(n.prefix, 'chat');
-    t.strictSame(n.streams, { events: 'CHAT_EVENTS', inbox: 'CHAT_INBOX', pushJobs: 'CHAT_PUSH_JOBS', pushLog: 'CHAT_PUSH_LOG' });
+    t.strictSame(n.streams, { events: 'CHAT_EVENTS', inbox: 'CHAT_INBOX', pushJobs: 'CHAT_PUSH_JOBS', pushLog: 'CHAT_PUSH_LOG', webhooks: 'CHAT_WEBHOOKS' });
     t.equal(n.commandStreams.partition(3), 'CHAT_CMD_3');
     t.equal(n.commandStreams.legacy, 'CHAT_CMD');
     t.ok(n.commandStreams.isPartition('CHAT_CMD_0') && n.commandStreams.isPartition('CHAT_CMD_15'), 'partition streams');
@@ -197,6 +197,7 @@ t.test('loadConfig', async (t) => {
       typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
       presence: { heartbeatMs: 5_000, leaseMs: 15_000, graceMs: 5_000, contactsCacheMs: 60_000, maxSubscriptions: 200 },
       push: {
+        enabled: true,
         allowInsecure: false,
         maxSubscriptionsPerUser: 10,
         ttlSec: 86_400,
@@ -300,6 +301,9 @@ t.test('loadConfig', async (t) => {
       PARLEY_PUSH_LOG_MAX_AGE_S: '3600',
       PARLEY_WEBHOOK_URL: 'https://app.a.test/hooks/parley',
       PARLEY_WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      PARLEY_WEBHOOK_EVENTS: 'MessageSent, MessageRead,MessageSent',
+      PARLEY_WEBHOOK_OUTBOX_MAX: '500',
+      PARLEY_PUSH: '0',
     });
     t.strictSame(config, {
       natsUrl: ['nats://a:4222', 'nats://b:4222'],
@@ -341,6 +345,7 @@ t.test('loadConfig', async (t) => {
       typing: { timeoutMs: 300, maxConversations: 3, fanoutPerSecond: 50 },
       presence: { heartbeatMs: 1000, leaseMs: 3000, graceMs: 2000, contactsCacheMs: 500, maxSubscriptions: 50 },
       push: {
+        enabled: false,
         vapid: { publicKey: `B${'a'.repeat(86)}`, privateKey: 'k'.repeat(43), subject: 'mailto:ops@a.test' },
         allowInsecure: true,
         maxSubscriptionsPerUser: 2,
@@ -352,7 +357,7 @@ t.test('loadConfig', async (t) => {
         jobMaxAgeSec: 600,
         logPerUser: 20,
         logMaxAgeSec: 3600,
-        webhook: { url: 'https://app.a.test/hooks/parley', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' },
+        webhook: { url: 'https://app.a.test/hooks/parley', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', events: ['MessageSent', 'MessageRead'], outboxMax: 500 },
       },
       logLevel: 'debug',
       dataDir: '/var/parley',
@@ -370,6 +375,7 @@ t.test('loadConfig', async (t) => {
     t.throws(() => loadConfig({ PARLEY_WEBHOOK_URL: 'ftp://a.test/h', PARLEY_WEBHOOK_SECRET: 'whsec_AAAA' }), /^PARLEY_WEBHOOK_URL/);
     t.throws(() => loadConfig({ PARLEY_WEBHOOK_URL: 'https://a.test/h', PARLEY_WEBHOOK_SECRET: 'plain' }), /^PARLEY_WEBHOOK_SECRET/);
     t.equal(loadConfig({ PARLEY_PUSH_ALLOW_INSECURE: 'yes' }).push.allowInsecure, false, 'only 1 turns insecure endpoints on');
+    t.throws(() => loadConfig({ PARLEY_WEBHOOK_URL: 'https://a.test/h', PARLEY_WEBHOOK_SECRET: 'whsec_AAAA', PARLEY_WEBHOOK_EVENTS: 'MessageSent,MesageRead' }), /unknown event types MesageRead/);
   });
 
   t.test('a JWKS URL without algorithms defaults to the asymmetric ones', async (t) => {

@@ -1,0 +1,59 @@
+import t from 'tap';
+import webpush from 'web-push';
+import { defaultConfig } from '../../lib/config.js';
+import { startRoleProcess } from '../helpers/processes.js';
+import { pollUntil } from '../helpers/poll.js';
+import { startPushService } from '../helpers/push-service.js';
+import { restCall } from '../helpers/rest.js';
+import { startSystem, type TestSystem } from '../helpers/system.js';
+
+
+t.test('kill -9 the push process mid-burst: every message is pushed, and a push sent twice is on record as a second attempt', async (t) => {
+  const service = await startPushService();
+  t.teardown(() => service.close());
+  const vapid = webpush.generateVAPIDKeys();
+  // Pushing happens in a process of its own (role push); this one serves, decides and projects the rest.
+  const sys = await startSystem(t, { push: { ...defaultConfig().push, enabled: false, allowInsecure: true } });
+  const env = {
+    PARLEY_PUSH: '1',
+    PARLEY_VAPID_PUBLIC_KEY: vapid.publicKey,
+    PARLEY_VAPID_PRIVATE_KEY: vapid.privateKey,
+    PARLEY_VAPID_SUBJECT: 'mailto:ops@example.com',
+    PARLEY_PUSH_ALLOW_INSECURE: '1',
+    // Every message a push: no coalescing, so each one can be counted.
+    PARLEY_PUSH_COALESCE_MS: '0',
+    PARLEY_PUSH_TIMEOUT_MS: '1000',
+  };
+  let pusher = await startRoleProcess(t, 'push', sys.config, env);
+  const sub = service.subscribe();
+  t.equal((await restCall(sys, 'bob', 'POST', '/v1/push/subscriptions', sub)).status, 201);
+  // Every push answered a little late: some are on the wire when the process dies.
+  service.script(sub.endpoint, () => ({ status: 201, delayMs: 20 }));
+
+  const total = 120;
+  const ids: string[] = [];
+  for (let i = 0; i < total; i++) {
+    const res = await restCall(sys, 'alice', 'POST', '/v1/messages', { toUserId: 'bob', tempId: `k${i}`, content: `m${i}` });
+    ids.push(res.body.id);
+    if (i === 50) await pusher.kill('SIGKILL');
+    if (i === 80) pusher = await startRoleProcess(t, 'push', sys.config, env);
+  }
+  const distinct = () => new Set(service.received.filter((p) => p.status === 201).map((p) => (p.payload as { messageId: string }).messageId));
+  await pollUntil(async () => distinct().size, (n) => n >= total, 60_000);
+  t.equal(distinct().size, total, 'every message was pushed');
+  t.same([...distinct()].sort(), [...ids].sort(), 'and nothing else');
+
+  const log = (await restCall(sys, 'bob', 'GET', '/v1/push/log?limit=200')).body.records as { decision: string; messageId: string; attempt: number }[];
+  const copies = new Map<string, number>();
+  for (const p of service.received) {
+    const id = (p.payload as { messageId: string }).messageId;
+    copies.set(id, (copies.get(id) ?? 0) + 1);
+  }
+  for (const [id, n] of copies) {
+    if (n === 1) continue;
+    const attempts = Math.max(0, ...log.filter((r) => r.messageId === id).map((r) => r.attempt ?? 0));
+    t.ok(attempts >= n, `${id} was pushed ${n} times and its record says attempt ${attempts}`);
+  }
+  t.comment(`pushes received ${service.received.length} for ${total} messages`);
+  await pusher.kill('SIGTERM');
+});
