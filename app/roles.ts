@@ -65,7 +65,12 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   const pushSender = await startUp.component(async () => (pushes && config.push.vapid ? startPushSender({ nc, config, names, log }) : undefined));
   const webhooks = await startUp.component(async () => (pushes && config.push.webhook ? startWebhookDispatcher({ nc, config, names, log }) : undefined));
   if (pushes && !config.push.vapid) log.warn('Web Push is off: no VAPID keys (PARLEY_VAPID_PUBLIC_KEY / PARLEY_VAPID_PRIVATE_KEY)');
-  const components = (): ComponentHealth[] => (postgres ? [postgresHealth(postgres.stats())] : []);
+  const components = (): ComponentHealth[] => [
+    ...(postgres ? [postgresHealth(postgres.stats())] : []),
+    // Counts of push decisions and outcomes since start (the record of each is GET /v1/push/log).
+    ...(push ? [{ name: 'push', ok: true, ...push.stats(), ...(pushSender ? { sender: pushSender.stats() } : {}), ...(webhooks ? { webhooks: webhooks.stats() } : {}) }] : []),
+  ];
+
   const gateway = await startUp.component(async () =>
     role === 'all' || role === 'gateway' ? startGateway({ nc, config, names, log, components, ...(db ? { db } : {}) }) : undefined,
   );

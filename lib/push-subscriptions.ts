@@ -58,6 +58,7 @@ export class PushSubscriptionStore {
         endpoint: sub.endpoint,
         keys: { p256dh: sub.keys.p256dh, auth: sub.keys.auth },
         ...(sub.deviceId !== undefined ? { deviceId: sub.deviceId } : {}),
+        ...(sub.preview === false ? { preview: false } : {}),
         createdAt: existing?.createdAt ?? new Date(now).toISOString(),
       };
       return [...others, stored];

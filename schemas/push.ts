@@ -20,6 +20,8 @@ export const PushSubscriptionBody = Type.Object(
     /** Browsers send it (null, or when the push service will end the subscription); not used. */
     expirationTime: Type.Optional(Type.Union([Type.Null(), Type.Integer({ minimum: 0 })])),
     deviceId: Type.Optional(Id),
+    /** false: this device's pushes carry no preview of the text (a lock screen others can read). */
+    preview: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -31,5 +33,7 @@ export type StoredPushSubscription = {
   endpoint: string;
   keys: { p256dh: string; auth: string };
   deviceId?: string;
+  /** false: no preview in this subscription's pushes. */
+  preview?: boolean;
   createdAt: string;
 };

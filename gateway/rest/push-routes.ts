@@ -50,7 +50,7 @@ export function mountPushRoutes(route: Route, deps: PushRouteDeps): void {
     if (problem !== undefined) throw new ParleyError('validation_error', problem);
     const { id, created } = await deps.store.add(
       ctx.identity.userId,
-      { endpoint: body.endpoint, keys: body.keys, ...(body.deviceId !== undefined ? { deviceId: body.deviceId } : {}) },
+      { endpoint: body.endpoint, keys: body.keys, ...(body.deviceId !== undefined ? { deviceId: body.deviceId } : {}), ...(body.preview === false ? { preview: false } : {}) },
       Date.now(),
     );
     sendJson(ctx.res, ctx.request, created ? 201 : 200, { id });
@@ -60,7 +60,7 @@ export function mountPushRoutes(route: Route, deps: PushRouteDeps): void {
     const subscriptions = await deps.store.list(ctx.identity.userId);
     // The keys stay with us: a listing is for telling devices apart, not for taking their keys elsewhere.
     sendJson(ctx.res, ctx.request, 200, {
-      subscriptions: subscriptions.map((s) => ({ id: s.id, endpoint: s.endpoint, ...(s.deviceId !== undefined ? { deviceId: s.deviceId } : {}), createdAt: s.createdAt })),
+      subscriptions: subscriptions.map((s) => ({ id: s.id, endpoint: s.endpoint, ...(s.deviceId !== undefined ? { deviceId: s.deviceId } : {}), preview: s.preview !== false, createdAt: s.createdAt })),
     });
   });
 

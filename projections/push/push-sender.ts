@@ -20,12 +20,18 @@ import type { PushJob } from './push-job.js';
 import { nextStep, type PushOutcome } from './push-retry.js';
 import { VapidHeaders } from './vapid-headers.js';
 import { WebhookOutbox } from './webhook-outbox.js';
+import { InFlightShares } from './in-flight-shares.js';
+import { LruMap } from '../../lib/lru.js';
 
-export type PushSenderStats = { pushed: number; retried: number; failed: number; removed: number; dropped: number };
+export type PushSenderStats = { pushed: number; retried: number; failed: number; removed: number; dropped: number; deferred: number };
 export type PushSender = Component<PushSenderStats>;
 
-/** Pushes in flight at once: a slow push service holds its own requests, not everyone's. */
+/** Pushes in flight at once, in all; one user, and one push service, may hold only a part of them. */
 const CONCURRENCY = 256;
+const PER_USER = 8;
+const PER_ORIGIN = 64;
+/** How long a job over its share waits before it comes back. */
+const DEFER_MS = 250;
 
 /**
  * Takes push jobs off <PREFIX>_PUSH_JOBS and sends each: encrypted and signed by web-push (RFC
@@ -47,7 +53,10 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
   const subsKv = await kvm.open(names.buckets.pushSubscriptions);
   const store = new PushSubscriptionStore(subsKv, config.push.maxSubscriptionsPerUser);
   const subscriptions = await KvView.open(subsKv, (v) => readUserSubscriptions(v).subscriptions, log);
-  const stats: PushSenderStats = { pushed: 0, retried: 0, failed: 0, removed: 0, dropped: 0 };
+  const stats: PushSenderStats = { pushed: 0, retried: 0, failed: 0, removed: 0, dropped: 0, deferred: 0 };
+  const fairShare = new InFlightShares(PER_USER, PER_ORIGIN);
+  /** Times a job was put back for its share, so they are not counted as attempts. */
+  const deferrals = new LruMap<string, number>(CONCURRENCY * 64);
   const vapidHeaders = new VapidHeaders(vapid);
   const outbox = config.push.webhook ? new WebhookOutbox(publisher, names, log) : undefined;
   const inFlight = new Set<Promise<void>>();
@@ -61,7 +70,8 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
   });
 
   const send = async (job: PushJob, sub: StoredPushSubscription, withPreview: boolean): Promise<PushResponse> => {
-    const payload = withPreview ? job.payload : { ...job.payload, preview: undefined };
+    const { preview: _preview, ...withoutPreview } = job.payload;
+    const payload = withPreview ? job.payload : withoutPreview;
     let details: { endpoint: string; headers: Record<string, string | number>; body: Buffer | null };
     try {
       details = webpush.generateRequestDetails({ endpoint: sub.endpoint, keys: sub.keys }, JSON.stringify(payload), {
@@ -112,12 +122,27 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
       stats.dropped++;
       return void m.ack();
     }
-    const attempt = m.info.deliveryCount;
-    let answer = await send(job, sub, true);
-    // 413: the payload is too large for this service; without the preview it is a few dozen bytes.
-    if ('status' in answer && answer.status === 413 && job.payload.preview !== undefined) answer = await send(job, sub, false);
-    const step = nextStep(answer, attempt, config.push.maxAttempts);
-    await applyOutcome(m, job, step, attempt);
+    const jobKey = `${job.eventSeq}:${job.subscriptionId}`;
+    const origin = new URL(sub.endpoint).origin;
+    // One user's (or one push service's) slow pushes must not take every slot: past its share the
+    // job waits a moment and comes back, and that wait is not one of its attempts.
+    if (!fairShare.take(job.userId, origin)) {
+      deferrals.set(jobKey, (deferrals.get(jobKey) ?? 0) + 1);
+      stats.deferred++;
+      return void m.nak(DEFER_MS);
+    }
+    try {
+      const attempt = m.info.deliveryCount - (deferrals.get(jobKey) ?? 0);
+      const withPreview = sub.preview !== false;
+      let answer = await send(job, sub, withPreview);
+      // 413: the payload is too large for this service; without the preview it is a few dozen bytes.
+      if (withPreview && 'status' in answer && answer.status === 413 && job.payload.preview !== undefined) answer = await send(job, sub, false);
+      const step = nextStep(answer, attempt, config.push.maxAttempts);
+      if (step.kind !== 'retry') deferrals.delete(jobKey);
+      await applyOutcome(m, job, step, attempt);
+    } finally {
+      fairShare.release(job.userId, origin);
+    }
   };
 
   const applyOutcome = async (m: JsMsg, job: PushJob, step: PushOutcome, attempt: number): Promise<void> => {

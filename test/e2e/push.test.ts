@@ -150,3 +150,29 @@ t.test('push: turned on for an installation with history, it pushes only what is
   await new Promise((r) => setTimeout(r, 500));
   t.same(service.received.map((p) => (p.payload as { messageId: string }).messageId), [after.id], 'only the message sent after push was turned on');
 });
+
+t.test('push: a device that asked for no previews gets none; a user whose endpoint hangs does not hold up anyone else', async (t) => {
+  const service = await startPushService();
+  t.teardown(() => service.close());
+  const sys = await startSystem(t, pushConfig({ coalesceMs: 0, timeoutMs: 3_000, maxAttempts: 1 }));
+  const quiet = service.subscribe();
+  t.equal((await restCall(sys, 'quinn', 'POST', '/v1/push/subscriptions', { ...quiet, preview: false })).status, 201);
+  t.same((await restCall(sys, 'quinn', 'GET', '/v1/push/subscriptions')).body.subscriptions.map((s: { preview: boolean }) => s.preview), [false]);
+  await sendDirect(sys, 'alice', 'quinn', 'the secret plan');
+  const [push] = await service.waitFor(1, 10_000);
+  t.notOk('preview' in (push!.payload as object), 'no preview in the push');
+  t.match(push!.payload, { type: 'message.new', sender: { id: 'alice' } });
+
+  // Mallory's endpoint never answers; twenty pushes to it are waiting when one goes to bob.
+  const tarpit = await subscribe(t, sys, service, 'mallory');
+  service.script(tarpit.endpoint, () => ({ hang: true }));
+  const bob = await subscribe(t, sys, service, 'bob');
+  for (let i = 0; i < 20; i++) await sendDirect(sys, 'alice', 'mallory', `m${i}`);
+  await pollUntil(async () => service.received.filter((p) => p.endpoint === tarpit.endpoint).length, (n) => n >= 8, 10_000);
+  const started = Date.now();
+  await sendDirect(sys, 'alice', 'bob', 'hello bob');
+  await pollUntil(async () => pushesTo(service, bob.endpoint).length, (n) => n >= 1, 10_000);
+  t.equal(pushesTo(service, bob.endpoint).length, 1, 'bob was pushed');
+  t.ok(Date.now() - started < 2_500, `bob's push did not wait for mallory's (${Date.now() - started} ms, her pushes time out after 3 s)`);
+  t.ok(service.received.filter((p) => p.endpoint === tarpit.endpoint).length <= 8, 'at most 8 of her pushes were in flight at once');
+});
