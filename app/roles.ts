@@ -67,6 +67,8 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   if (pushes && !config.push.vapid) log.warn('Web Push is off: no VAPID keys (PARLEY_VAPID_PUBLIC_KEY / PARLEY_VAPID_PRIVATE_KEY)');
   const components = (): ComponentHealth[] => [
     ...(postgres ? [postgresHealth(postgres.stats())] : []),
+    // The command partitions this process's engine holds a lease on (the others hold the rest).
+    ...(engine ? [{ name: 'engine', ok: true, partitions: engine.stats().partitions }] : []),
     // Counts of push decisions and outcomes since start (the record of each is GET /v1/push/log).
     ...(push ? [{ name: 'push', ok: true, ...push.stats(), ...(pushSender ? { sender: pushSender.stats() } : {}), ...(webhooks ? { webhooks: webhooks.stats() } : {}) }] : []),
   ];

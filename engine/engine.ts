@@ -17,16 +17,19 @@ import { aggregateKey } from '../lib/partition.js';
 import { snapshotsFor } from '../lib/snapshots.js';
 import { CommandHandler } from './command-handler.js';
 import { eachAcked, floorAcks, type CommandAcks } from './command-acks.js';
+import { PartitionLeases } from '../lib/leases.js';
+import { Kvm } from '@nats-io/kv';
 
 /** How often the decided prefix of each partition's commands is acked (command-acks.ts). */
 const ACK_EVERY_MS = 20;
 
-export type EngineStats = { processed: number; rejected: number; duplicates: number; failed: number; cached: number };
+export type EngineStats = { processed: number; rejected: number; duplicates: number; failed: number; cached: number; partitions: number[] };
 
 export type Engine = Component<EngineStats>;
 
 /**
- * The engine process: one durable pull consumer per command partition. Commands of one
+ * The engine process: one durable pull consumer per command partition it holds a lease on
+ * (lib/leases.ts: any number of engines share the partitions, a dead one's move). Commands of one
  * conversation are decided in order (they share a partition and a KeyedQueue lane); a command is
  * acked only after its events are in the log, so a crash loses nothing — the command comes again
  * (from the ack floor, at the next start) and its events' Nats-Msg-Ids make the second attempt a no-op.
@@ -53,15 +56,15 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
   });
   const queue = new KeyedQueue();
   const counts = { processed: 0, rejected: 0, duplicates: 0, failed: 0 };
-  const subscriptions: ConsumerMessages[] = [];
-  const loops: Promise<void>[] = [];
+  /** The partitions this engine holds a lease on, each with its consumer and what it has in flight. */
+  const running = new Map<number, RunningPartition>();
 
   let stopped = false;
   // Replies and acks: one socket write per event-loop turn (appends go through the publisher, which does the same).
   const coalesceWrites = writeCoalescer(nc);
-  const process = (m: JsMsg, acks: CommandAcks, deliveredBefore: number): void => {
-    if (stopped) {
-      // Pulled but not started before the stop: hand it back now rather than after ack_wait.
+  const process = (m: JsMsg, r: RunningPartition, acks: CommandAcks, deliveredBefore: number): void => {
+    if (stopped || r.stopping) {
+      // Pulled but not started before the stop (or the lease went): hand it back now rather than after ack_wait.
       m.nak();
       return;
     }
@@ -77,7 +80,7 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       acks.done(m);
       return;
     }
-    void queue
+    const decided = queue
       .run(aggregateKey(command), () => handler.handle(command, m.info.deliveryCount > 1 || m.seq <= deliveredBefore))
       .then((outcome) => {
         coalesceWrites();
@@ -91,51 +94,73 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
         log.warn({ err, commandId: command.id }, 'command failed, will be redelivered');
         m.nak(500);
       });
+    r.inFlight.add(decided);
+    void decided.finally(() => r.inFlight.delete(decided));
   };
 
-  const consumePartition = async ({ consumer, acks, deliveredBefore }: PartitionConsumer) => {
-    const messages = await consumer.consume({ max_messages: 512 });
-    subscriptions.push(messages);
-    for await (const m of messages) process(m, acks, deliveredBefore);
-  };
-  const consumers = await Promise.all(
-    Array.from({ length: config.partitions }, (_, p) =>
-      partitionConsumer(
+  /** A lease was taken: a fresh consumer on the partition, from its ack floor (partitionConsumer). */
+  const startPartition = (p: number): void => {
+    const r: RunningPartition = { inFlight: new Set(), stopping: false, loop: Promise.resolve() };
+    running.set(p, r);
+    r.loop = (async () => {
+      const c = await partitionConsumer(
         jsm,
         js,
-        {
-          stream: names.commandStreams.partition(p),
-          durable: names.consumers.enginePartition(p),
-          ackWaitMs: config.engine.ackWaitMs,
-          maxAckPending: config.engine.maxAckPending,
-        },
+        { stream: names.commandStreams.partition(p), durable: names.consumers.enginePartition(p), ackWaitMs: config.engine.ackWaitMs, maxAckPending: config.engine.maxAckPending },
         log.child({ partition: p }),
-      ),
-    ),
-  );
+      );
+      r.acks = c.acks;
+      if (r.stopping) return;
+      r.messages = await c.consumer.consume({ max_messages: 512 });
+      if (r.stopping) r.messages.stop();
+      for await (const m of r.messages) process(m, r, c.acks, c.deliveredBefore);
+    })().catch((err: unknown) => log.error({ err, partition: p }, 'partition consumer failed'));
+  };
+
+  /**
+   * The lease is gone (given back, expired, or taken): stop pulling, let what was started finish
+   * and ack it, before anyone else may take the partition (a graceful hand-over waits for this).
+   */
+  const stopPartition = async (p: number): Promise<void> => {
+    const r = running.get(p);
+    if (!r) return;
+    r.stopping = true;
+    r.messages?.stop();
+    await r.loop;
+    await Promise.allSettled([...r.inFlight]);
+    r.acks?.flush();
+    running.delete(p);
+  };
+
   const ackTimer = setInterval(() => {
-    for (const c of consumers) c.acks.flush();
+    for (const r of running.values()) r.acks?.flush();
   }, ACK_EVERY_MS);
-  consumers.forEach((c, p) => {
-    loops.push(consumePartition(c).catch((err: unknown) => log.error({ err, partition: p }, 'partition consumer failed')));
-  });
-  log.info({ partitions: config.partitions }, 'engine consuming commands');
+  const leases = new PartitionLeases(
+    await new Kvm(nc).open(names.buckets.engineLeases),
+    { partitions: config.partitions, leaseMs: config.engine.leaseMs },
+    { acquired: startPartition, lost: stopPartition },
+    log,
+  );
+  await leases.start();
+  log.info({ partitions: leases.owned, of: config.partitions, engineId: leases.id }, 'engine consuming commands');
 
   return {
-    stats: () => ({ ...counts, cached: conversationStore.cached + userStore.cached }),
+    stats: () => ({ ...counts, cached: conversationStore.cached + userStore.cached, partitions: leases.owned }),
     async stop() {
       stopped = true;
       userEvents.unsubscribe();
-      for (const s of subscriptions) s.stop();
-      await Promise.allSettled(loops);
+      // Each partition stops (its started commands finish and are acked), then its lease goes.
+      await leases.stop();
       await queue.idle();
       clearInterval(ackTimer);
-      for (const c of consumers) c.acks.flush();
       await publisher.close();
       log.info(counts, 'engine stopped');
     },
   };
 }
+
+/** One leased partition at work. */
+type RunningPartition = { messages?: ConsumerMessages; acks?: CommandAcks; loop: Promise<void>; inFlight: Set<Promise<unknown>>; stopping: boolean };
 
 type PartitionConsumer = { consumer: Consumer; acks: CommandAcks; deliveredBefore: number };
 

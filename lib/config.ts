@@ -76,7 +76,11 @@ export type Config = {
   };
   inbox: { maxAgeSec: number; maxPerUser: number; duplicateWindowSec: number };
   /** snapshotEvery: a conversation is snapshotted after this many events (cold loads read a tail). */
-  engine: { ackWaitMs: number; maxAckPending: number; cacheSize: number; snapshotEvery: number };
+  /**
+   * leaseMs (PARLEY_LEASE_MS): how long an engine's hold on a partition lasts without renewal; a
+   * killed engine's partitions move to the others within it (lib/leases.ts).
+   */
+  engine: { ackWaitMs: number; maxAckPending: number; cacheSize: number; snapshotEvery: number; leaseMs: number };
   /**
    * unreadFlushMs: a user's unread counts are written to the KV bucket at most this often
    * (PARLEY_UNREAD_FLUSH_MS). Events wait for that write before they are acked, so maxAckPending
@@ -189,7 +193,7 @@ export function defaultConfig(): Config {
       trustProxyHops: 0,
     },
     inbox: { maxAgeSec: 30 * 24 * 3600, maxPerUser: 10_000, duplicateWindowSec: 120 },
-    engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
+    engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200, leaseMs: 10_000 },
     delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
     postgres: { schema: 'parley', batchSize: 2000, batchMs: 50 },
     gatewayFeeds: 'wildcard',
@@ -371,6 +375,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxAckPending: int(env, 'PARLEY_ENGINE_MAX_ACK_PENDING', d.engine.maxAckPending, 1),
       cacheSize: int(env, 'PARLEY_ENGINE_CACHE_SIZE', d.engine.cacheSize, 1),
       snapshotEvery: int(env, 'PARLEY_SNAPSHOT_EVERY', d.engine.snapshotEvery, 1),
+      leaseMs: int(env, 'PARLEY_LEASE_MS', d.engine.leaseMs, 300),
     },
     delivery: {
       ackWaitMs: int(env, 'PARLEY_DELIVERY_ACK_WAIT_MS', d.delivery.ackWaitMs, 1000),

@@ -85,6 +85,8 @@ export function makeNames(prefix = 'chat') {
       pushSubscriptions: `${P}_PUSH_SUBS`,
       /** Per user: { conversationId: muted until (ms; 0: until unmuted) } (POST /v1/conversations/:id/mute). */
       pushMutes: `${P}_PUSH_MUTES`,
+      /** Per command partition p<N>: the engine holding it (lib/leases.ts); m.<id>: the engines alive. Keys expire after PARLEY_LEASE_MS. */
+      engineLeases: `${P}_LEASES_ENGINE`,
     },
     /** A KV bucket is the stream KV_<bucket> with one subject per key. */
     kv: {

@@ -143,6 +143,7 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, config:
   await kvm.create(names.buckets.presence, { history: 1, replicas: config.replicas });
   await kvm.create(names.buckets.pushSubscriptions, { history: 1, replicas: config.replicas });
   await kvm.create(names.buckets.pushMutes, { history: 1, replicas: config.replicas });
+  await ensureLeaseBucket(jsm, kvm, names.buckets.engineLeases, config.engine.leaseMs, config.replicas);
   await removeLegacyCommandStream(jsm, names);
   for (const sc of streamConfigs(names, config)) {
     let existing: StreamInfo | null;
@@ -164,6 +165,23 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, config:
     }
     await jsm.streams.update(sc.name, sc);
   }
+}
+
+/**
+ * A lease bucket: its TTL is the lease time. A bucket made with another PARLEY_LEASE_MS is brought
+ * to this one (the last process to start sets it; every process should have the same).
+ */
+async function ensureLeaseBucket(jsm: JetStreamManager, kvm: Kvm, bucket: string, leaseMs: number, replicas: number): Promise<void> {
+  const stream = `KV_${bucket}`;
+  const info = await jsm.streams.info(stream).catch((err: unknown) => {
+    if (isNotFound(err)) return null;
+    throw err;
+  });
+  if (!info) {
+    await kvm.create(bucket, { history: 1, ttl: leaseMs, replicas });
+    return;
+  }
+  if (info.config.max_age !== nanos(leaseMs)) await jsm.streams.update(stream, { ...info.config, max_age: nanos(leaseMs) });
 }
 
 function workQueueOf(existing: StreamInfo): Partial<StreamConfig> {

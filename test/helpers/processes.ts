@@ -14,6 +14,7 @@ export function envFor(config: Config): Record<string, string> {
     PARLEY_PARTITIONS: String(config.partitions),
     PARLEY_JWT_SECRET: config.auth.secret!,
     PARLEY_ENGINE_ACK_WAIT_MS: String(config.engine.ackWaitMs),
+    PARLEY_LEASE_MS: String(config.engine.leaseMs),
     PARLEY_DELIVERY_ACK_WAIT_MS: String(config.delivery.ackWaitMs),
     PARLEY_UNREAD_FLUSH_MS: String(config.delivery.unreadFlushMs),
     PARLEY_PRESENCE_HEARTBEAT_MS: String(config.presence.heartbeatMs),

@@ -22,7 +22,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     partitions: 4,
     gatewayId: `gw-${randomBytes(3).toString('hex')}`,
     auth: { ...base.auth, secret },
-    engine: { ...base.engine, ackWaitMs: 2_000 },
+    // Leases of 2 s: a test that kills an engine sees its partitions move within seconds.
+    engine: { ...base.engine, ackWaitMs: 2_000, leaseMs: 2_000 },
     // Unread counts stored within 50 ms rather than a second: tests read them soon after a send.
     delivery: { ...base.delivery, ackWaitMs: 2_000, unreadFlushMs: 50 },
     // Tests send like bots and connect many sockets from 127.0.0.1 at once: the abuse limits are

@@ -62,7 +62,7 @@ t.test('names', async (t) => {
     for (const other of ['CHAT_CMD', 'CHAT_CMD_', 'CHAT_CMD_EVENTS', 'CHAT_CMD_1x', 'CHATX_CMD_1', 'CHAT_EVENTS']) {
       t.notOk(n.commandStreams.isPartition(other), `not a partition stream: ${other} (e.g. prefix chat_cmd's streams)`);
     }
-    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED', presence: 'CHAT_PRESENCE', pushSubscriptions: 'CHAT_PUSH_SUBS', pushMutes: 'CHAT_PUSH_MUTES' });
+    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED', presence: 'CHAT_PRESENCE', pushSubscriptions: 'CHAT_PUSH_SUBS', pushMutes: 'CHAT_PUSH_MUTES', engineLeases: 'CHAT_LEASES_ENGINE' });
     t.equal(n.subjects.presenceSync('gw-1'), 'chat.presence.sync.gw-1');
     t.equal(n.subjects.command(3), 'chat.cmd.3');
     t.equal(n.subjects.commandsAll, 'chat.cmd.*');
@@ -190,7 +190,7 @@ t.test('loadConfig', async (t) => {
         trustProxyHops: 0,
       },
       inbox: { maxAgeSec: 2_592_000, maxPerUser: 10_000, duplicateWindowSec: 120 },
-      engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200 },
+      engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200, leaseMs: 10_000 },
       delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
       postgres: { url: undefined, schema: 'parley', batchSize: 2000, batchMs: 50 },
       gatewayFeeds: 'wildcard',
@@ -266,6 +266,7 @@ t.test('loadConfig', async (t) => {
       PARLEY_ENGINE_MAX_ACK_PENDING: '10',
       PARLEY_ENGINE_CACHE_SIZE: '20',
       PARLEY_SNAPSHOT_EVERY: '50',
+      PARLEY_LEASE_MS: '4000',
       PARLEY_DELIVERY_ACK_WAIT_MS: '7000',
       PARLEY_DELIVERY_MAX_ACK_PENDING: '30',
       PARLEY_UNREAD_FLUSH_MS: '200',
@@ -338,7 +339,7 @@ t.test('loadConfig', async (t) => {
         trustProxyHops: 1,
       },
       inbox: { maxAgeSec: 60, maxPerUser: 100, duplicateWindowSec: 120 },
-      engine: { ackWaitMs: 5000, maxAckPending: 10, cacheSize: 20, snapshotEvery: 50 },
+      engine: { ackWaitMs: 5000, maxAckPending: 10, cacheSize: 20, snapshotEvery: 50, leaseMs: 4000 },
       delivery: { ackWaitMs: 7000, maxAckPending: 30, unreadFlushMs: 200 },
       postgres: { url: 'postgres://u:p@db:5432/chat', schema: 'read_models', batchSize: 100, batchMs: 10 },
       gatewayFeeds: 'per-user',

@@ -1,0 +1,68 @@
+import t from 'tap';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
+import { makeNames } from '../../lib/names.js';
+import { startRoleProcess, type RoleProcess } from '../helpers/processes.js';
+import { pollUntil } from '../helpers/poll.js';
+import { startSystem } from '../helpers/system.js';
+import type { TestClient } from '../helpers/client.js';
+
+/** Who holds each command partition now (expired leases count as nobody). */
+async function owners(bucket: string, partitions: number, leaseMs: number): Promise<(string | undefined)[]> {
+  const nc = await connect({ servers: '127.0.0.1:4222' });
+  try {
+    const kv = await new Kvm(nc).open(bucket);
+    return await Promise.all(
+      Array.from({ length: partitions }, async (_, p) => {
+        const e = await kv.get(`p${p}`);
+        return e && e.operation === 'PUT' && Date.now() - e.created.getTime() < leaseMs ? (JSON.parse(e.string()) as { owner: string }).owner : undefined;
+      }),
+    );
+  } finally {
+    await nc.close();
+  }
+}
+
+t.test('three engines share the partitions; one killed, one stopped, one started mid-stream: nothing acknowledged is lost or doubled, order holds', async (t) => {
+  const sys = await startSystem(t, { partitions: 8 }, ['gateway', 'projector']);
+  const { leaseMs } = sys.config.engine;
+  const bucket = makeNames(sys.config.prefix).buckets.engineLeases;
+  const engines: RoleProcess[] = [];
+  for (let i = 0; i < 3; i++) engines.push(await startRoleProcess(t, 'engine', sys.config));
+  await pollUntil(() => owners(bucket, 8, leaseMs), (o) => o.every(Boolean) && new Set(o).size === 3, 15_000);
+  const spread = await owners(bucket, 8, leaseMs);
+  t.equal(new Set(spread).size, 3, `three engines hold the 8 partitions: ${spread.join(' ')}`);
+
+  const pairs = 24;
+  const senders: TestClient[] = [];
+  const receivers: TestClient[] = [];
+  for (let i = 0; i < pairs; i++) {
+    senders.push(await sys.connect(`s${i}`));
+    receivers.push(await sys.connect(`r${i}`));
+  }
+  const total = 480;
+  for (let i = 0; i < total; i++) {
+    const k = i % pairs;
+    senders[k]!.send({ type: 'message.send', payload: { toUserId: `r${k}`, tempId: `x${i}`, content: `m${i}` } });
+    if (i === 120) await engines[0]!.kill('SIGKILL');
+    if (i === 240) await engines[1]!.kill('SIGTERM');
+    if (i === 300) engines.push(await startRoleProcess(t, 'engine', sys.config));
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  // Every send is acknowledged (message.sent) once its engine decides it: wait for all of them.
+  const acked = () => senders.reduce((a, s) => a + s.of('message.sent').length, 0);
+  await pollUntil(async () => acked(), (n) => n >= total, 60_000);
+  t.equal(acked(), total, 'every send acknowledged');
+  for (let k = 0; k < pairs; k++) {
+    const sent = senders[k]!.of('message.sent').map((f) => f.payload.message.seq as number);
+    await pollUntil(async () => receivers[k]!.of('message.new').length, (n) => n >= sent.length, 20_000);
+    await new Promise((r) => setTimeout(r, 50));
+    const got = receivers[k]!.of('message.new').map((f) => f.payload.message.seq as number);
+    t.same(got, [...sent].sort((a, b) => a - b), `r${k}: every acknowledged message once, in conversation order`);
+  }
+  // A partition given back to even the shares is free until the next round of the engine taking it.
+  const after = await pollUntil(() => owners(bucket, 8, leaseMs), (o) => o.every(Boolean) && new Set(o).size === 2, 10_000);
+  t.ok(after.every(Boolean), `every partition owned at the end: ${after.join(' ')}`);
+  t.equal(new Set(after).size, 2, 'by the two engines left (the started one and the third)');
+  for (const e of engines.slice(2)) await e.kill('SIGTERM');
+});
