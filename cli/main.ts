@@ -20,6 +20,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'Projector positions, lag and parked events (status); rebuild the read models (rebuild); apply parked events again (retry-parked)',
     load: () => import('./projections.js'),
   },
+  partitions: { summary: 'Which engine holds each command partition, and the commands waiting in it', load: () => import('./partitions.js') },
   help: { summary: 'Show help for a command', load: async () => helpCommand },
 };
 

@@ -186,3 +186,28 @@ function shuffle<T>(xs: T[]): T[] {
   }
   return a;
 }
+
+/** A partition's lease as stored: who holds it and how long ago it was last renewed. */
+export type LeaseHolder = { owner: string; renewedMsAgo: number };
+
+/**
+ * Who holds each partition now, read straight from the bucket (for `parley partitions`, the bench
+ * and tests); undefined where nobody does, or where the lease has lapsed but the server has not
+ * yet removed it.
+ */
+export async function readLeaseHolders(kv: KV, partitions: number, leaseMs: number, now = Date.now()): Promise<(LeaseHolder | undefined)[]> {
+  return Promise.all(
+    Array.from({ length: partitions }, async (_, p) => {
+      const e = await kv.get(partitionKey(p));
+      if (!e || e.operation !== 'PUT') return undefined;
+      const renewedMsAgo = now - e.created.getTime();
+      if (renewedMsAgo >= leaseMs) return undefined;
+      try {
+        const owner = decodeJson<{ owner?: unknown }>(e.value).owner;
+        return typeof owner === 'string' ? { owner, renewedMsAgo } : undefined;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+}

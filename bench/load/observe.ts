@@ -22,7 +22,14 @@ const err = (line = '') => process.stderr.write(`${line}\n`);
 export function trackedProcesses(o: Options, started: Started, workers: Worker[]): Tracked[] {
   const { system, fake } = started;
   const tracked: Tracked[] = [];
-  if (system) for (const p of system.processes) tracked.push({ name: p.role, pids: () => [p.pid] });
+  if (system) {
+    const seen = new Map<string, number>();
+    for (const p of system.processes) {
+      const n = (seen.get(p.role) ?? 0) + 1;
+      seen.set(p.role, n);
+      tracked.push({ name: n > 1 ? `${p.role}-${n}` : p.role, pids: () => [p.pid] });
+    }
+  }
   else if (fake) tracked.push({ name: 'fake-gateway', pids: () => [fake.pid!], note: 'the stand-in gateway (--fake-gateway)' });
   else {
     const roles = findParleyRoles();

@@ -41,6 +41,7 @@ export const flags: FlagSpec[] = [
   { name: 'nats-monitor', kind: 'string', value: '<http-url>', help: 'The monitoring endpoint (nats-server -m) of the NATS the system uses, e.g. http://127.0.0.1:8222: its /varz gives the NATS messages and bytes per chat message. Everything else on that server counts too. Without this or --private-nats those figures are not measured (the machine\'s nats-server runs without monitoring).' },
   { name: 'database-url', kind: 'string', value: '<url>', help: DATABASE_HELP },
   { name: 'processes', kind: 'string', default: 'separate', choices: ['separate', 'two', 'one'], help: 'How the started system runs: `separate` = engine, projector and gateway each in a process of its own (as when scaling out); `two` = `--role backend` (engine and projectors) and `--role gateway`; `one` = one `parley start --role all` process (fewest processes to wake per message, one event loop for all).' },
+  { name: 'engines', kind: 'int', default: 1, min: 1, max: 8, help: 'Engine processes (with --processes separate): they share the command partitions by leases (README "Scale-out"). Their CPU is reported as engine, engine-2, …' },
   { name: 'env', kind: 'list', value: '<KEY=VALUE>', help: 'Extra environment for the started roles, e.g. --env PARLEY_PARTITIONS=16 (repeatable; applied last).' },
   { name: 'keep', kind: 'bool', help: 'Keep the started system\'s streams and data directory (the prefix is printed).' },
   { name: 'sample-interval', kind: 'int', default: 1000, min: 100, value: '<ms>', help: 'How often process CPU and RSS are read from /proc.' },
@@ -126,6 +127,7 @@ export type Options = {
   databaseUrl?: string;
   env: Record<string, string>;
   processes: 'separate' | 'two' | 'one';
+  engines: number;
   keep: boolean;
   sampleIntervalMs: number;
   cpuProf?: string;
@@ -188,6 +190,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     ...(g.optStr('database-url') ? { databaseUrl: g.str('database-url') } : {}),
     env,
     processes: g.str('processes') as 'separate' | 'two' | 'one',
+    engines: g.int('engines'),
     keep: g.bool('keep'),
     sampleIntervalMs: g.int('sample-interval'),
     ...(g.optStr('cpu-prof') ? { cpuProf: resolve(g.str('cpu-prof')) } : {}),
@@ -197,6 +200,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     quiet: g.bool('quiet'),
   };
   if (o.fakeGateway && o.url) throw new FlagError('--fake-gateway and --url exclude each other');
+  if (o.engines > 1 && o.processes !== 'separate') throw new FlagError('--engines needs --processes separate');
   if (o.fakeFrames !== 'full' && !o.fakeGateway) throw new FlagError('--fake-frames needs --fake-gateway');
   if (o.natsMonitor !== undefined) {
     try {

@@ -4,9 +4,13 @@
  * runs uWebSockets.js's native server, as a slow ws fallback would measure the wrong thing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { makeNames } from '../../lib/names.js';
+import { readLeaseHolders } from '../../lib/leases.js';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { DEV_JWT_SECRET } from '../../lib/config.js';
+import { DEV_JWT_SECRET, defaultConfig } from '../../lib/config.js';
 import { probeGateway, type GatewayHealth } from '../lib/gateway-probe.js';
 import { rel } from '../lib/results.js';
 import { SystemUnderTest } from '../lib/system.js';
@@ -70,7 +74,7 @@ async function runningGateway(url: string): Promise<Target | 'failed'> {
 
 async function startSystem(o: Options, id: string, profDir: string | undefined, started: Started): Promise<Target> {
   const layout = {
-    separate: 'engine, projector, gateway as separate processes',
+    separate: `${o.engines > 1 ? `${o.engines} engines` : 'engine'}, projector, gateway as separate processes`,
     two: 'engine and projectors in one process, gateway in another',
     one: 'engine, projector and gateway in one process',
   }[o.processes];
@@ -88,10 +92,32 @@ async function startSystem(o: Options, id: string, profDir: string | undefined, 
   });
   started.system = system;
   out(`  read models: ${system.databaseDescription}`);
-  const health = await system.startRoles(o.processes === 'one' ? ['all'] : o.processes === 'two' ? ['backend', 'gateway'] : ['engine', 'projector', 'gateway']);
+  const extraEngines: 'engine'[] = Array.from({ length: o.engines - 1 }, () => 'engine');
+  const health = await system.startRoles(o.processes === 'one' ? ['all'] : o.processes === 'two' ? ['backend', 'gateway'] : ['engine', 'projector', 'gateway', ...extraEngines]);
+  // Several engines share the partitions by leases: measure once they have spread (one partition moves a round).
+  if (o.engines > 1) out(`  engines: partitions held ${(await enginesSpread(o.natsUrl, system.prefix, o.engines, Number(o.env.PARLEY_PARTITIONS ?? defaultConfig().partitions))).join(' / ')}`);
   const signing = { secret: system.secret, ...(o.env.PARLEY_JWT_ISSUER ? { issuer: o.env.PARLEY_JWT_ISSUER } : {}), ...(o.env.PARLEY_JWT_AUDIENCE ? { audience: o.env.PARLEY_JWT_AUDIENCE } : {}) };
   out(`  ${system.processes.map((p) => `${p.role} pid ${p.pid}`).join(', ')}; gateway ${system.url}; prefix ${system.prefix}; log ${rel(logFile)}`);
   return { url: system.url, health, signing };
+}
+
+/** Wait (at most a minute) until `engines` engines each hold a share of the partitions; how many each holds. */
+async function enginesSpread(natsUrl: string, prefix: string, engines: number, partitions: number): Promise<number[]> {
+  const nc = await connect({ servers: natsUrl.split(',') });
+  try {
+    const kv = await new Kvm(nc).open(makeNames(prefix).buckets.engineLeases);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const held = new Map<string, number>();
+      for (const h of await readLeaseHolders(kv, partitions, Number.POSITIVE_INFINITY)) if (h) held.set(h.owner, (held.get(h.owner) ?? 0) + 1);
+      const counts = [...held.values()].sort((a, b) => b - a);
+      const all = counts.reduce((a, n) => a + n, 0) === partitions;
+      if ((all && counts.length === engines && counts[0]! - counts[counts.length - 1]! <= 1) || Date.now() > deadline) return counts;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    await nc.close();
+  }
 }
 
 /** Which uWebSockets.js runtime the gateway says it runs; 'refused' for the fallback without --allow-fallback. */

@@ -2,7 +2,10 @@ import t from 'tap';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { makeNames } from '../../lib/names.js';
-import { startRoleProcess, type RoleProcess } from '../helpers/processes.js';
+import { readLeaseHolders } from '../../lib/leases.js';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { envFor, startRoleProcess, type RoleProcess } from '../helpers/processes.js';
 import { pollUntil } from '../helpers/poll.js';
 import { startSystem } from '../helpers/system.js';
 import type { TestClient } from '../helpers/client.js';
@@ -11,13 +14,7 @@ import type { TestClient } from '../helpers/client.js';
 async function owners(bucket: string, partitions: number, leaseMs: number): Promise<(string | undefined)[]> {
   const nc = await connect({ servers: '127.0.0.1:4222' });
   try {
-    const kv = await new Kvm(nc).open(bucket);
-    return await Promise.all(
-      Array.from({ length: partitions }, async (_, p) => {
-        const e = await kv.get(`p${p}`);
-        return e && e.operation === 'PUT' && Date.now() - e.created.getTime() < leaseMs ? (JSON.parse(e.string()) as { owner: string }).owner : undefined;
-      }),
-    );
+    return (await readLeaseHolders(await new Kvm(nc).open(bucket), partitions, leaseMs)).map((h) => h?.owner);
   } finally {
     await nc.close();
   }
@@ -65,4 +62,18 @@ t.test('three engines share the partitions; one killed, one stopped, one started
   t.ok(after.every(Boolean), `every partition owned at the end: ${after.join(' ')}`);
   t.equal(new Set(after).size, 2, 'by the two engines left (the started one and the third)');
   for (const e of engines.slice(2)) await e.kill('SIGTERM');
+});
+
+t.test('parley partitions: the engine holding each partition and the commands waiting in it', async (t) => {
+  const sys = await startSystem(t, { partitions: 4 });
+  const engineId = (await owners(makeNames(sys.config.prefix).buckets.engineLeases, 4, sys.config.engine.leaseMs))[0];
+  t.ok(engineId, 'the engine holds p0');
+  const bin = fileURLToPath(new URL('../../bin/parley.mjs', import.meta.url));
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [bin, 'partitions', '--json'], { env: { ...process.env, ...envFor(sys.config) }, timeout: 30_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+  const rows = (JSON.parse(out) as { partitions: { partition: number; owner: string; undecided: number }[] }).partitions;
+  t.same(rows.map((r) => [r.partition, r.owner, r.undecided]), [0, 1, 2, 3].map((p) => [p, engineId, 0]), 'one engine holds all four, nothing waits');
 });

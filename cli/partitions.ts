@@ -1,0 +1,58 @@
+/**
+ * `parley partitions [--json]`: which engine holds each command partition (lib/leases.ts) and
+ * how many commands wait in it, undecided.
+ */
+import { parseArgs } from 'node:util';
+import { Kvm } from '@nats-io/kv';
+import { loadConfig } from '../lib/config.js';
+import { readLeaseHolders } from '../lib/leases.js';
+import { createLogger } from '../lib/log.js';
+import { makeNames } from '../lib/names.js';
+import { connectNats, isNotFound, jetstreamManager } from '../lib/nats.js';
+import type { Cli } from './main.js';
+
+export const usage = `Usage: parley partitions [--json]
+
+For each command partition (PARLEY_PARTITIONS): the engine holding its lease (none while it moves:
+at most PARLEY_LEASE_MS after its engine died), how long ago the lease was renewed, and the commands
+waiting in it that no engine has decided yet (pending + in flight). Engines share the partitions by
+leases in the KV bucket <PREFIX>_LEASES_ENGINE; see README "Scale-out".
+
+Uses PARLEY_NATS_URL, PARLEY_PREFIX, PARLEY_PARTITIONS and PARLEY_LEASE_MS like the server.
+`;
+
+export type PartitionRow = { partition: number; owner: string | null; renewedMsAgo: number | null; undecided: number | null };
+
+export async function run(args: string[], _cli: Cli): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const config = loadConfig(process.env);
+  const log = createLogger({ level: process.env.PARLEY_LOG_LEVEL ?? 'warn', fd: 2 });
+  const names = makeNames(config.prefix);
+  const nc = await connectNats(config, 'parley-partitions', log);
+  try {
+    const jsm = await jetstreamManager(nc);
+    const holders = await readLeaseHolders(await new Kvm(nc).open(names.buckets.engineLeases), config.partitions, config.engine.leaseMs);
+    const rows: PartitionRow[] = await Promise.all(
+      holders.map(async (h, p) => {
+        const info = await jsm.consumers.info(names.commandStreams.partition(p), names.consumers.enginePartition(p)).catch((err: unknown) => {
+          if (isNotFound(err)) return null;
+          throw err;
+        });
+        return { partition: p, owner: h?.owner ?? null, renewedMsAgo: h?.renewedMsAgo ?? null, undecided: info ? info.num_pending + info.num_ack_pending : null };
+      }),
+    );
+    if (values.json) process.stdout.write(`${JSON.stringify({ partitions: rows }, null, 2)}\n`);
+    else {
+      const lines = rows.map((r) => `${String(r.partition).padStart(9)}  ${(r.owner ?? '(none)').padEnd(14)} ${(r.renewedMsAgo === null ? '-' : `${r.renewedMsAgo} ms ago`).padStart(14)}  ${r.undecided ?? '-'}`);
+      const engines = new Set(rows.flatMap((r) => (r.owner ? [r.owner] : []))).size;
+      process.stdout.write(`partition  engine         lease renewed  undecided\n${lines.join('\n')}\n${engines} engine(s) hold ${rows.filter((r) => r.owner).length} of ${rows.length} partitions\n`);
+    }
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}
