@@ -129,7 +129,7 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
     await r.loop;
     await Promise.allSettled([...r.inFlight]);
     r.acks?.flush();
-    running.delete(p);
+    if (running.get(p) === r) running.delete(p);
   };
 
   const ackTimer = setInterval(() => {

@@ -92,7 +92,11 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
   };
 
   /** On record and, with webhooks on, to the app's backend too. */
-  const record = async (job: PushJob, r: Omit<PushRecord, 'at' | 'conversationId' | 'messageId' | 'seq' | 'subscriptionId'>, attempt: number) => {
+  /**
+   * `delivery`: the job's delivery count, in the record's id: each send is its own record, even
+   * when two deliveries compute the same attempt (the deferrals a killed process counted are gone).
+   */
+  const record = async (job: PushJob, r: Omit<PushRecord, 'at' | 'conversationId' | 'messageId' | 'seq' | 'subscriptionId'>, delivery: number) => {
     const full: PushRecord = {
       at: new Date().toISOString(),
       conversationId: job.payload.conversationId,
@@ -102,7 +106,7 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
       ...r,
       ...(job.coalesced ? { coalesced: job.coalesced } : {}),
     };
-    const id = `${job.eventSeq}:${job.subscriptionId}:${attempt}:${r.decision}`;
+    const id = `${job.eventSeq}:${job.subscriptionId}:${delivery}:${r.decision}`;
     await Promise.all([recordPush(publisher, names, job.userId, full, id), outbox?.queue(`pd_${id}`, 'push.decision', { userId: job.userId, ...full })]);
   };
 
@@ -150,20 +154,20 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
     switch (step.kind) {
       case 'pushed':
         stats.pushed++;
-        await record(job, { decision: 'pushed', ...common }, attempt);
+        await record(job, { decision: 'pushed', ...common }, m.info.deliveryCount);
         return void m.ack();
       case 'gone':
         stats.removed++;
         await store.remove(job.userId, job.subscriptionId);
-        await record(job, { decision: 'subscription_removed', ...common }, attempt);
+        await record(job, { decision: 'subscription_removed', ...common }, m.info.deliveryCount);
         return void m.ack();
       case 'retry':
         stats.retried++;
-        await record(job, { decision: 'retried', ...common }, attempt);
+        await record(job, { decision: 'retried', ...common }, m.info.deliveryCount);
         return void m.nak(step.delayMs);
       case 'failed':
         stats.failed++;
-        await record(job, { decision: 'failed', ...common }, attempt);
+        await record(job, { decision: 'failed', ...common }, m.info.deliveryCount);
         return void m.term();
     }
   };

@@ -37,8 +37,9 @@ export type OwnNatsServer = {
  * tests that kill it. Registered teardown kills it and removes the directory; register this BEFORE
  * anything that needs the server in its own teardown (tap runs teardowns last-in, first-out).
  */
-export async function startNatsServer(t: Test): Promise<OwnNatsServer> {
-  const port = await freePort();
+export async function startNatsServer(t: Test, options: { binary?: string; args?: (port: number) => string[]; port?: number } = {}): Promise<OwnNatsServer> {
+  const port = options.port ?? (await freePort());
+  const binary = options.binary ?? NATS_SERVER;
   const storeDir = await mkdtemp(join(tmpdir(), 'parley-nats-'));
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -47,7 +48,7 @@ export async function startNatsServer(t: Test): Promise<OwnNatsServer> {
     if (child) throw new Error('nats-server is already running');
     const deadline = Date.now() + 15_000;
     for (let attempt = 1; ; attempt++) {
-      const proc = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], {
+      const proc = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(options.args?.(port) ?? [])], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       const procExited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));

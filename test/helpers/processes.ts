@@ -12,6 +12,7 @@ export function envFor(config: Config): Record<string, string> {
     PARLEY_NATS_URL: config.natsUrl.join(','),
     PARLEY_PREFIX: config.prefix,
     PARLEY_PARTITIONS: String(config.partitions),
+    PARLEY_REPLICAS: String(config.replicas),
     PARLEY_JWT_SECRET: config.auth.secret!,
     PARLEY_ENGINE_ACK_WAIT_MS: String(config.engine.ackWaitMs),
     PARLEY_LEASE_MS: String(config.engine.leaseMs),
