@@ -91,10 +91,10 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
     return postPush(details, { timeoutMs: config.push.timeoutMs, allowLoopback: config.push.allowInsecure });
   };
 
-  /** On record and, with webhooks on, to the app's backend too. */
   /**
-   * `delivery`: the job's delivery count, in the record's id: each send is its own record, even
-   * when two deliveries compute the same attempt (the deferrals a killed process counted are gone).
+   * On record and, with webhooks on, to the app's backend too. `delivery`: the job's delivery
+   * count, in the record's id: each send is its own record, even when two deliveries compute the
+   * same attempt (the deferrals a killed process counted are gone).
    */
   const record = async (job: PushJob, r: Omit<PushRecord, 'at' | 'conversationId' | 'messageId' | 'seq' | 'subscriptionId'>, delivery: number) => {
     const full: PushRecord = {

@@ -58,6 +58,20 @@ export const pushSubscriptionBody: fc.Arbitrary<unknown> = fc.record(
     keys: fc.oneof({ weight: 5, arbitrary: fc.record({ p256dh, auth }) }, fc.constant(null), fc.record({ p256dh }), hostileString),
     expirationTime: fc.oneof(fc.constant(null), fc.integer(), fc.constant(1.5), hostileString),
     deviceId: fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/), hostileString),
+    preview: fc.oneof(fc.boolean(), fc.constant(null), fc.constant(0), hostileString),
   },
   { requiredKeys: ['endpoint'] },
+);
+
+/** A body for POST /v1/conversations/:id/mute: `{}`, `{ until }` in the future or not, or any `until` at all. */
+export const muteBody: fc.Arbitrary<unknown> = fc.oneof(
+  fc.constant({}),
+  fc.record({
+    until: fc.oneof(
+      fc.date({ min: new Date('1970-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString()),
+      fc.constantFrom(null, 0, 1e308, -1, '2026-13-45T99:99:99Z', '9999-12-31T23:59:59Z', 'tomorrow', ''),
+      hostileString,
+    ),
+  }),
+  fc.record({ until: fc.constant('2030-01-01T00:00:00Z'), extra: hostileString }),
 );

@@ -3,7 +3,7 @@ import type { FuzzRequest } from '../e2e/http-request.js';
 import { bodyOfRoute, type Route } from '../e2e/rest-routes.js';
 import { clientFrameTypes, payloadOf } from './frames.js';
 import { hostileJson, hostileString } from './hostile.js';
-import { pushSubscriptionBody } from './push.js';
+import { muteBody, pushSubscriptionBody } from './push.js';
 
 /** Text as a URL carries it: percent-escaped UTF-8, and a lone surrogate as the bytes WTF-8 gives it. */
 export function escaped(text: string): string {
@@ -50,6 +50,7 @@ const contentType = fc.option(
 /** Routes whose body is not a client frame's payload. */
 const otherBodyOfRoute: Record<string, fc.Arbitrary<unknown>> = {
   'POST /v1/push/subscriptions': pushSubscriptionBody,
+  'POST /v1/conversations/:id/mute': muteBody,
 };
 
 /** A body: what the route takes (valid, mutated or anything), any JSON, any bytes, too many bytes, or none. */
