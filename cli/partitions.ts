@@ -1,13 +1,16 @@
 /**
  * `parley partitions [--json]`: which engine holds each command partition (lib/leases.ts) and
- * how many commands wait in it, undecided.
+ * how many commands wait in it, undecided; which delivery projector holds each delivery partition
+ * and how far behind the log it is.
  */
 import { parseArgs } from 'node:util';
-import { Kvm } from '@nats-io/kv';
-import { loadConfig } from '../lib/config.js';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { loadConfig, type Config } from '../lib/config.js';
+import { deliveryDurables } from '../lib/delivery-durables.js';
 import { readLeaseHolders } from '../lib/leases.js';
 import { createLogger } from '../lib/log.js';
-import { makeNames } from '../lib/names.js';
+import { makeNames, type Names } from '../lib/names.js';
 import { connectNats, isNotFound, jetstreamManager } from '../lib/nats.js';
 import type { Cli } from './main.js';
 
@@ -18,10 +21,15 @@ at most PARLEY_LEASE_MS after its engine died), how long ago the lease was renew
 waiting in it that no engine has decided yet (pending + in flight). Engines share the partitions by
 leases in the KV bucket <PREFIX>_LEASES_ENGINE; see README "Scale-out".
 
-Uses PARLEY_NATS_URL, PARLEY_PREFIX, PARLEY_PARTITIONS and PARLEY_LEASE_MS like the server.
+Then for each delivery partition (PARLEY_DELIVERY_PARTITIONS): the delivery projector holding it
+(<PREFIX>_LEASES_DELIVERY) and its lag: the events of the log above its ack floor.
+
+Uses PARLEY_NATS_URL, PARLEY_PREFIX, PARLEY_PARTITIONS, PARLEY_DELIVERY_PARTITIONS and
+PARLEY_LEASE_MS like the server.
 `;
 
 export type PartitionRow = { partition: number; owner: string | null; renewedMsAgo: number | null; undecided: number | null };
+export type DeliveryPartitionRow = { partition: number; owner: string | null; renewedMsAgo: number | null; ackFloor: number | null; lag: number | null };
 
 export async function run(args: string[], _cli: Cli): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } });
@@ -45,14 +53,31 @@ export async function run(args: string[], _cli: Cli): Promise<number> {
         return { partition: p, owner: h?.owner ?? null, renewedMsAgo: h?.renewedMsAgo ?? null, undecided: info ? info.num_pending + info.num_ack_pending : null };
       }),
     );
-    if (values.json) process.stdout.write(`${JSON.stringify({ partitions: rows }, null, 2)}\n`);
+    const delivery = await deliveryRows(jsm, names, config, await new Kvm(nc).open(names.buckets.deliveryLeases));
+    if (values.json) process.stdout.write(`${JSON.stringify({ partitions: rows, delivery }, null, 2)}\n`);
     else {
-      const lines = rows.map((r) => `${String(r.partition).padStart(9)}  ${(r.owner ?? '(none)').padEnd(14)} ${(r.renewedMsAgo === null ? '-' : `${r.renewedMsAgo} ms ago`).padStart(14)}  ${r.undecided ?? '-'}`);
+      const ago = (ms: number | null) => (ms === null ? '-' : `${ms} ms ago`).padStart(14);
+      const lines = rows.map((r) => `${String(r.partition).padStart(9)}  ${(r.owner ?? '(none)').padEnd(14)} ${ago(r.renewedMsAgo)}  ${r.undecided ?? '-'}`);
       const engines = new Set(rows.flatMap((r) => (r.owner ? [r.owner] : []))).size;
-      process.stdout.write(`partition  engine         lease renewed  undecided\n${lines.join('\n')}\n${engines} engine(s) hold ${rows.filter((r) => r.owner).length} of ${rows.length} partitions\n`);
+      process.stdout.write(`partition  engine         lease renewed  undecided\n${lines.join('\n')}\n${engines} engine(s) hold ${rows.filter((r) => r.owner).length} of ${rows.length} partitions\n\n`);
+      const dlines = delivery.map((r) => `${String(r.partition).padStart(9)}  ${(r.owner ?? '(none)').padEnd(14)} ${ago(r.renewedMsAgo)}  ${r.lag ?? '-'}`);
+      const projectors = new Set(delivery.flatMap((r) => (r.owner ? [r.owner] : []))).size;
+      process.stdout.write(
+        `delivery   projector      lease renewed  lag (events)\n${dlines.join('\n')}\n${projectors} delivery projector(s) hold ${delivery.filter((r) => r.owner).length} of ${delivery.length} partitions\n`,
+      );
     }
     return 0;
   } finally {
     await nc.close();
   }
+}
+
+async function deliveryRows(jsm: JetStreamManager, names: Names, config: Config, kv: KV): Promise<DeliveryPartitionRow[]> {
+  const of = config.delivery.partitions;
+  const [holders, durables, log] = await Promise.all([readLeaseHolders(kv, of, config.engine.leaseMs), deliveryDurables(jsm, names), jsm.streams.info(names.streams.events)]);
+  return holders.map((h, p) => {
+    const info = durables.find((c) => c.name === names.consumers.deliveryPartition(p, of));
+    const ackFloor = info ? info.ack_floor.stream_seq : null;
+    return { partition: p, owner: h?.owner ?? null, renewedMsAgo: h?.renewedMsAgo ?? null, ackFloor, lag: ackFloor === null ? null : Math.max(0, log.state.last_seq - ackFloor) };
+  });
 }

@@ -1,4 +1,3 @@
-import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from '../lib/log.js';
 import { decideAdmission, DrainRate, isOverloaded, RecentSends, SHED_FROM, type AdmissionLimits } from './admission.js';
 
@@ -25,10 +24,12 @@ const POLL_MS = 250;
  * offered rate: with the reads alone, at 10,000 msg/s it let 2,500–5,000 through per read (more
  * while a slow read was pending) and the backlog overshot to 81,000 with a limit of 20,000.
  */
+/** The delivery projectors' unfinished events (the partition furthest behind) and how far the slowest has read. */
+export type DeliveryWaiting = { waiting: number; delivered: number };
+
 export class CommandBacklog {
-  readonly #jsm: JetStreamManager;
   readonly #commandsWaiting: () => Promise<number>;
-  readonly #delivery: { stream: string; consumer: string };
+  readonly #deliveryWaiting: () => Promise<DeliveryWaiting | null>;
   readonly #limits: AdmissionLimits;
   readonly #log: Logger;
   readonly #drain = new DrainRate();
@@ -43,11 +44,14 @@ export class CommandBacklog {
   #timer: NodeJS.Timeout | undefined;
   #reading = false;
 
-  /** `commandsWaiting`: the undecided commands in every partition stream (lib/nats.ts undecidedCommands). */
-  constructor(jsm: JetStreamManager, commandsWaiting: () => Promise<number>, delivery: { stream: string; consumer: string }, limits: AdmissionLimits, log: Logger) {
-    this.#jsm = jsm;
+  /**
+   * `commandsWaiting`: the undecided commands in every partition stream (lib/nats.ts undecidedCommands);
+   * `deliveryWaiting`: the events the delivery projectors have not finished (lib/delivery-durables.ts
+   * deliveryBacklog), null before any has started.
+   */
+  constructor(commandsWaiting: () => Promise<number>, deliveryWaiting: () => Promise<DeliveryWaiting | null>, limits: AdmissionLimits, log: Logger) {
     this.#commandsWaiting = commandsWaiting;
-    this.#delivery = delivery;
+    this.#deliveryWaiting = deliveryWaiting;
     this.#limits = limits;
     this.#log = log;
   }
@@ -100,11 +104,11 @@ export class CommandBacklog {
       const [commands, delivery] = await Promise.all([
         this.#commandsWaiting(),
         // No delivery projector yet (its consumer is made when it starts): nothing waits for it.
-        this.#jsm.consumers.info(this.#delivery.stream, this.#delivery.consumer).catch(() => null),
+        this.#deliveryWaiting().catch(() => null),
       ]);
-      this.#lastRead = commands + (delivery ? delivery.num_pending + delivery.num_ack_pending : 0);
+      this.#lastRead = commands + (delivery ? delivery.waiting : 0);
       this.#admitted -= before;
-      if (delivery) this.#drain.add(performance.now(), delivery.delivered.stream_seq);
+      if (delivery) this.#drain.add(performance.now(), delivery.delivered);
       else this.#drain.clear();
       const over = isOverloaded(this.#lastRead, this.#drain.perSecond(), this.#limits);
       if (over !== this.#loggedOver) {

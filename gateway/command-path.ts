@@ -5,6 +5,7 @@ import { JetStreamPublisher } from '../lib/js-publisher.js';
 import type { Logger } from '../lib/log.js';
 import type { Names } from '../lib/names.js';
 import { connectNats, drainWithin, undecidedCommands } from '../lib/nats.js';
+import { deliveryBacklog, deliveryDurables } from '../lib/delivery-durables.js';
 import { CommandBacklog } from './command-backlog.js';
 
 /** How commands leave the gateway: their own NATS connection, a publisher on it, and the backlog that lets sends in. */
@@ -24,9 +25,8 @@ export async function openCommandPath(config: Config, names: Names, log: Logger)
   const publisher = new JetStreamPublisher(nc, { coalesceWrites: { maxHeld: 32 } });
   const jsm = await jetstreamManager(nc);
   const backlog = new CommandBacklog(
-    jsm,
     () => undecidedCommands(jsm, names),
-    { stream: names.streams.events, consumer: names.consumers.delivery },
+    async () => deliveryBacklog(await deliveryDurables(jsm, names)),
     { maxBacklog: config.limits.maxCommandBacklog, maxWaitMs: config.limits.maxCommandWaitMs, ackLagMs: config.delivery.unreadFlushMs },
     log,
   );

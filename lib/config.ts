@@ -77,16 +77,19 @@ export type Config = {
   inbox: { maxAgeSec: number; maxPerUser: number; duplicateWindowSec: number };
   /** snapshotEvery: a conversation is snapshotted after this many events (cold loads read a tail). */
   /**
-   * leaseMs (PARLEY_LEASE_MS): how long an engine's hold on a partition lasts without renewal; a
-   * killed engine's partitions move to the others within it (lib/leases.ts).
+   * leaseMs (PARLEY_LEASE_MS): how long an engine's (or a delivery projector's) hold on a partition
+   * lasts without renewal; a killed process's partitions move to the others within it (lib/leases.ts).
    */
   engine: { ackWaitMs: number; maxAckPending: number; cacheSize: number; snapshotEvery: number; leaseMs: number };
   /**
    * unreadFlushMs: a user's unread counts are written to the KV bucket at most this often
    * (PARLEY_UNREAD_FLUSH_MS). Events wait for that write before they are acked, so maxAckPending
    * must cover what the projector reads in that time.
+   * partitions (PARLEY_DELIVERY_PARTITIONS): how many delivery projectors can share the work
+   * (by leases, as engines do); every partition's consumer reads the whole event log and projects
+   * its own conversations, so each one more costs one more delivery of every event (README "Scale-out").
    */
-  delivery: { ackWaitMs: number; maxAckPending: number; unreadFlushMs: number };
+  delivery: { ackWaitMs: number; maxAckPending: number; unreadFlushMs: number; partitions: number };
   /**
    * The Postgres read models. Without `url` (DATABASE_URL) Parley uses an embedded PGlite under
    * `<dataDir>/pglite`: fine on a laptop, one process only. The postgres projector's ack wait and
@@ -194,7 +197,7 @@ export function defaultConfig(): Config {
     },
     inbox: { maxAgeSec: 30 * 24 * 3600, maxPerUser: 10_000, duplicateWindowSec: 120 },
     engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200, leaseMs: 10_000 },
-    delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
+    delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000, partitions: 1 },
     postgres: { schema: 'parley', batchSize: 2000, batchMs: 50 },
     gatewayFeeds: 'wildcard',
     // Clients renew every 2–3 s; 20 conversations at once is more than a person types in.
@@ -381,6 +384,7 @@ export function loadConfig(env: Env = process.env): Config {
       ackWaitMs: int(env, 'PARLEY_DELIVERY_ACK_WAIT_MS', d.delivery.ackWaitMs, 1000),
       maxAckPending: int(env, 'PARLEY_DELIVERY_MAX_ACK_PENDING', d.delivery.maxAckPending, 1),
       unreadFlushMs: int(env, 'PARLEY_UNREAD_FLUSH_MS', d.delivery.unreadFlushMs, 1),
+      partitions: int(env, 'PARLEY_DELIVERY_PARTITIONS', d.delivery.partitions, 1),
     },
     postgres: {
       url: str(env, 'DATABASE_URL'),
@@ -405,6 +409,10 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
   };
+  // Each partition's consumer reads every event: past a few, more of them cost more than they share.
+  if (config.delivery.partitions > 64) {
+    throw new Error(`PARLEY_DELIVERY_PARTITIONS must be at most 64, got ${config.delivery.partitions}`);
+  }
   // An event waits up to unreadFlushMs for its unread write before its ack: within ack wait, or
   // every busy event would be redelivered.
   if (config.delivery.unreadFlushMs * 2 > config.delivery.ackWaitMs) {

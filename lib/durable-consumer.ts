@@ -24,6 +24,11 @@ export type DurableSpec = {
    * every message of its history).
    */
   newFromEnd?: boolean;
+  /**
+   * durableFromAckFloor: where a consumer made for the first time starts, taken over from the
+   * durables it replaces (the delivery projector's earlier partition layouts).
+   */
+  seed?: { ackFloor: number; deliveredBefore: number };
 };
 
 /**
@@ -67,8 +72,8 @@ export async function durableFromAckFloor(
   log: Logger,
 ): Promise<{ consumer: Consumer; ackFloor: number; deliveredBefore: number }> {
   const existing = await consumerInfoOrNull(jsm, spec.stream, spec.durable);
-  const ackFloor = existing?.ack_floor.stream_seq ?? (spec.newFromEnd ? (await jsm.streams.info(spec.stream)).state.last_seq : 0);
-  const deliveredBefore = existing?.delivered.stream_seq ?? 0;
+  const ackFloor = existing?.ack_floor.stream_seq ?? spec.seed?.ackFloor ?? (spec.newFromEnd ? (await jsm.streams.info(spec.stream)).state.last_seq : 0);
+  const deliveredBefore = existing?.delivered.stream_seq ?? spec.seed?.deliveredBefore ?? 0;
   if (existing) {
     if (existing.num_ack_pending > 0 || existing.num_pending > 0) {
       log.info({ ackFloor, unacked: existing.num_ack_pending, pending: existing.num_pending }, 'consuming again from the ack floor');

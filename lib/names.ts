@@ -87,6 +87,8 @@ export function makeNames(prefix = 'chat') {
       pushMutes: `${P}_PUSH_MUTES`,
       /** Per command partition p<N>: the engine holding it (lib/leases.ts); m.<id>: the engines alive. Keys expire after PARLEY_LEASE_MS. */
       engineLeases: `${P}_LEASES_ENGINE`,
+      /** The same for the delivery partitions (PARLEY_DELIVERY_PARTITIONS), among delivery projectors. */
+      deliveryLeases: `${P}_LEASES_DELIVERY`,
     },
     /** A KV bucket is the stream KV_<bucket> with one subject per key. */
     kv: {
@@ -95,7 +97,15 @@ export function makeNames(prefix = 'chat') {
     },
     consumers: {
       enginePartition: (partition: number) => `engine-p${partition}`,
+      /** The delivery projector's one durable of earlier versions (read at start to seed the partitions', then removed). */
       delivery: 'delivery',
+      /**
+       * The delivery projector's durable for partition `p` of `of` (PARLEY_DELIVERY_PARTITIONS):
+       * the layout is in the name, so a changed partition count makes new durables, seeded from the old ones.
+       */
+      deliveryPartition: (p: number, of: number) => `delivery-p${p}-of-${of}`,
+      /** Any delivery durable, of this layout or an earlier one (the one `delivery` included). */
+      isDelivery: (name: string) => name === 'delivery' || /^delivery-p\d+-of-\d+$/.test(name),
       postgres: 'postgres',
       /** The EventStoreDB mirror's durable consumer on <PREFIX>_EVENTS (projections/eventstore/mirror.ts). */
       eventStoreMirror: 'eventstore-mirror',

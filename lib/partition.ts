@@ -1,4 +1,5 @@
 import type { AnyCommand } from '../schemas/index.js';
+import type { Names } from './names.js';
 
 /**
  * Which command partition a conversation belongs to: FNV-1a over its id, mod the partition count.
@@ -29,4 +30,17 @@ export function aggregateKey(command: AnyCommand): string {
 /** The command partition a command is published to (gateway) and decided in (engine). */
 export function commandPartition(command: AnyCommand, partitions: number): number {
   return partitionOf(aggregateKey(command), partitions);
+}
+
+/**
+ * The delivery partition of an event, by its subject in the log (`<prefix>.ev.conv.<id>` or
+ * `<prefix>.ev.user.<id>`): keyed as its command was (aggregateKey), so one conversation's events,
+ * and one user's, are projected by one partition in log order.
+ */
+export function eventPartition(names: Names, subject: string, partitions: number): number {
+  if (partitions === 1) return 0;
+  const conversationId = names.subjects.conversationOfSubject(subject);
+  if (conversationId !== undefined) return partitionOf(conversationId, partitions);
+  const userId = names.subjects.userOfSubject(subject);
+  return userId !== undefined ? partitionOf(`user:${userId}`, partitions) : 0;
 }

@@ -73,7 +73,8 @@ export class BacklogSampler {
       const others: Record<string, number> = {};
       for await (const c of jsm.consumers.list(names.streams.events)) {
         const n = c.num_pending + c.num_ack_pending;
-        if (c.name === names.consumers.delivery) delivery = n;
+        // Every delivery partition reads every event: the one furthest behind is the delivery backlog.
+        if (names.consumers.isDelivery(c.name)) delivery = Math.max(delivery, n);
         else if (c.name === names.consumers.postgres) postgres = n;
         else others[c.name] = n;
       }

@@ -1,9 +1,13 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import type { Component } from '../../lib/component.js';
 import type { Config } from '../../lib/config.js';
 import { AckFloor } from '../../lib/ack-floor.js';
 import { durableFromAckFloor } from '../../lib/durable-consumer.js';
+import { removeEarlierLayouts, seedFromEarlierLayouts } from '../../lib/delivery-durables.js';
+import { PartitionLeases } from '../../lib/leases.js';
+import { eventPartition } from '../../lib/partition.js';
 import { decodeJson } from '../../lib/json.js';
 import { encodeInboxEntry } from '../../lib/inbox-entry-bytes.js';
 import { JetStreamPublisher } from '../../lib/js-publisher.js';
@@ -33,7 +37,7 @@ const ACK_EVERY_MS = 20;
  */
 const MAX_PENDING_WRITES = 10_000;
 
-export type DeliveryProjectorStats = { events: number; writes: number; failed: number; lastEventSeq: number };
+export type DeliveryProjectorStats = { events: number; writes: number; failed: number; lastEventSeq: number; partitions: number[] };
 
 export type DeliveryProjector = Component<DeliveryProjectorStats>;
 
@@ -45,6 +49,11 @@ export type DeliveryProjector = Component<DeliveryProjectorStats>;
  * `<eventSeq>:<userId>[:n]`); an event is acked once all its writes are stored. A changed unread
  * count rides on the recipient's entry (header, lib/unread-header.ts: the gateway sends it with the
  * entry) and goes into the unread KV bucket (coalesced: see unread-totals.ts).
+ *
+ * The work is split in PARLEY_DELIVERY_PARTITIONS partitions (by conversation, and by user for a
+ * user's own events) that any number of projectors share by leases, as engines share the command
+ * partitions (lib/leases.ts): a partition's durable reads the whole log and projects its own
+ * events (lib/delivery-durables.ts says why, and what it costs).
  */
 export async function startDeliveryProjector(opts: {
   nc: NatsConnection;
@@ -57,14 +66,9 @@ export async function startDeliveryProjector(opts: {
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const publisher = new JetStreamPublisher(nc, { coalesceWrites: true });
-  /** Entries of unacked events that a stopped projector stored past the duplicate window (stored-before.ts). */
-  let alreadyStored: Set<string> | null = null;
   // Each inbox in log order, whatever fails (inbox-writer.ts); different inboxes stay pipelined.
   const inboxes = new InboxWriter(
-    (subject, bytes, msgId, unread) =>
-      alreadyStored?.has(msgId)
-        ? Promise.resolve()
-        : publisher.publish(subject, bytes, { msgId, ...(unread !== undefined ? { headers: { [headers.unread]: unread } } : {}) }),
+    (subject, bytes, msgId, unread) => publisher.publish(subject, bytes, { msgId, ...(unread !== undefined ? { headers: { [headers.unread]: unread } } : {}) }),
     { log },
   );
   const snapshots = snapshotsFor('delivery', { jsm, publisher, names, config, log });
@@ -78,45 +82,22 @@ export async function startDeliveryProjector(opts: {
   );
   const liveUnread = new LiveUnreadUpdates(nc, names);
   const counts = { events: 0, writes: 0, failed: 0, lastEventSeq: 0 };
-  const inFlight = new Set<Promise<void>>();
-
-  const { consumer, ackFloor, deliveredBefore } = await durableFromAckFloor(
-    jsm,
-    js,
-    {
-      stream: names.streams.events,
-      durable: names.consumers.delivery,
-      // No filter: the stream holds events only (see durable-consumer.ts).
-      ackWaitMs: config.delivery.ackWaitMs,
-      maxAckPending: config.delivery.maxAckPending,
-    },
-    log,
-  );
-  alreadyStored = await entriesStoredBefore({
-    jsm,
-    js,
-    names,
-    ackFloor,
-    deliveredBefore,
-    duplicateWindowMs: config.inbox.duplicateWindowSec * 1000,
-    log,
-  });
-  // Events finish out of order (their inbox writes are pipelined); one ack covers all finished ones.
-  const acks = new AckFloor<JsMsg>(ackFloor);
-  const ackTimer = setInterval(() => {
-    acks.flush();
-    // Past the events a stopped projector had delivered, no entry can have been stored before.
-    if (alreadyStored && acks.acked >= deliveredBefore) alreadyStored = null;
-  }, ACK_EVERY_MS);
-  let stopped = false;
-  let messages: ConsumerMessages | undefined;
+  const partitions = config.delivery.partitions;
+  /** The partitions this projector holds a lease on, each with its consumer and what it has in flight. */
+  const running = new Map<number, RunningPartition>();
 
   /**
    * `actorId`: who caused the event; only their copies keep the entry's `origin` (schemas/inbox-entry.ts).
    * `counts`: the unread changes of the event, per user; the first entry the event writes to that
    * user carries it, and is taken out of the map (what is left had no entry to ride on).
    */
-  const write = (deliveries: Delivery[], eventSeq: number, actorId: string, counts?: Map<string, Promise<UnreadCount | undefined>>): Promise<unknown>[] => {
+  const write = (
+    r: RunningPartition,
+    deliveries: Delivery[],
+    eventSeq: number,
+    actorId: string,
+    counts?: Map<string, Promise<UnreadCount | undefined>>,
+  ): Promise<unknown>[] => {
     const writes: Promise<unknown>[] = [];
     deliveries.forEach((d, i) => {
       // Encoded once for the actor's copy and once for everyone else's, each only if someone gets it.
@@ -131,8 +112,10 @@ export async function startDeliveryProjector(opts: {
       for (const userId of d.recipients) {
         const count = counts?.get(userId);
         if (count) counts!.delete(userId);
+        const msgId = `${eventSeq}:${userId}${suffix}`;
+        if (r.alreadyStored?.has(msgId)) continue;
         const header = count?.then((c) => (c ? formatUnreadHeader(c) : undefined));
-        writes.push(inboxes.write(userId, names.subjects.inbox(userId), bytesFor(userId), `${eventSeq}:${userId}${suffix}`, header));
+        writes.push(inboxes.write(userId, names.subjects.inbox(userId), bytesFor(userId), msgId, header));
       }
     });
     return writes;
@@ -160,7 +143,7 @@ export async function startDeliveryProjector(opts: {
     return changed.then((c) => (c ? { conversationId, unread: value, totalUnread: c.total } : undefined));
   };
 
-  const projectConversation = async (m: JsMsg, conversationId: string): Promise<Projected> => {
+  const projectConversation = async (r: RunningPartition, m: JsMsg, conversationId: string): Promise<Projected> => {
     const event = decodeJson<ConversationEvent>(m.data);
     const state = await memberships.before(conversationId, m.seq);
     const before = beforeOf(state, subjectUserOf(event));
@@ -172,7 +155,7 @@ export async function startDeliveryProjector(opts: {
     const out = nothingProjected();
     const counts = new Map<string, Promise<UnreadCount | undefined>>();
     for (const userId of unreadAffected(event, before)) counts.set(userId, updateUnread(userId, conversationId, state.unread.get(userId) ?? 0, out));
-    out.inboxWrites = write(deliveriesFor(event, m.seq, before, state), m.seq, event.actor.id, counts);
+    out.inboxWrites = write(r, deliveriesFor(event, m.seq, before, state), m.seq, event.actor.id, counts);
     for (const [userId, count] of counts) {
       out.afterInbox.push(() => {
         void count.then(
@@ -184,12 +167,12 @@ export async function startDeliveryProjector(opts: {
     return out;
   };
 
-  const project = async (m: JsMsg): Promise<void> => {
+  const project = async (r: RunningPartition, m: JsMsg): Promise<void> => {
     const conversationId = names.subjects.conversationOfSubject(m.subject);
     const userId = names.subjects.userOfSubject(m.subject);
     let out = nothingProjected();
-    if (conversationId) out = await projectConversation(m, conversationId);
-    else if (userId) out.inboxWrites = write(userDeliveriesFor(decodeJson<UserEvent>(m.data), m.seq), m.seq, userId);
+    if (conversationId) out = await projectConversation(r, m, conversationId);
+    else if (userId) out.inboxWrites = write(r, userDeliveriesFor(decodeJson<UserEvent>(m.data), m.seq), m.seq, userId);
     counts.writes += out.inboxWrites.length;
     const inboxStored = Promise.all(out.inboxWrites);
     void inboxStored.then(
@@ -202,7 +185,7 @@ export async function startDeliveryProjector(opts: {
       () => {
         counts.events++;
         counts.lastEventSeq = Math.max(counts.lastEventSeq, m.seq);
-        acks.done(m.seq);
+        r.acks.done(m.seq);
       },
       (err: unknown) => {
         counts.failed++;
@@ -213,49 +196,139 @@ export async function startDeliveryProjector(opts: {
         m.nak(1_000);
       },
     );
-    inFlight.add(done);
-    void done.finally(() => inFlight.delete(done));
+    r.inFlight.add(done);
+    void done.finally(() => r.inFlight.delete(done));
   };
 
-  const loop = (async () => {
-    messages = await consumer.consume({ max_messages: 1024 });
+  /** Read one partition's durable: its own events projected, the others' acked as they pass. */
+  const consume = async (p: number, r: RunningPartition, messages: ConsumerMessages): Promise<void> => {
     for await (const m of messages) {
       // A redelivery of an event still in progress (a nak, a long ack wait) is projected again: its
       // writes are idempotent. One already covered by our ack needs nothing.
-      if (acks.track(m) === 'already-acked') continue;
+      if (r.acks.track(m) === 'already-acked') continue;
+      if (eventPartition(names, m.subject, partitions) !== p) {
+        r.acks.done(m.seq);
+        continue;
+      }
       // Inbox writes queued behind their inbox's earlier ones count too: they are not published yet.
       if (inboxes.queued >= MAX_PENDING_WRITES) await inboxes.whenQueuedBelow(MAX_PENDING_WRITES / 2);
       if (publisher.pending >= MAX_PENDING_WRITES) await publisher.whenPendingBelow(MAX_PENDING_WRITES / 2);
       try {
-        await project(m);
+        await project(r, m);
       } catch (err) {
         counts.failed++;
-        log.error({ err, seq: m.seq }, 'event could not be projected, will be redelivered');
+        log.error({ err, seq: m.seq, partition: p }, 'event could not be projected, will be redelivered');
         m.nak(1_000);
       }
     }
-  })().catch((err: unknown) => log.error({ err }, 'delivery consumer failed'));
-  log.info('delivery projector consuming events');
+  };
+
+  /** A lease was taken: the partition's durable afresh from its ack floor (seeded from earlier layouts if it is new). */
+  const startPartition = (p: number): void => {
+    const r: RunningPartition = { acks: new AckFloor<JsMsg>(0), alreadyStored: null, deliveredBefore: 0, inFlight: new Set(), stopping: false, loop: Promise.resolve() };
+    running.set(p, r);
+    const plog = log.child({ partition: p });
+    r.loop = (async () => {
+      const durable = names.consumers.deliveryPartition(p, partitions);
+      const exists = await jsm.consumers.info(names.streams.events, durable).then(() => true, () => false);
+      const seed = exists ? null : await seedFromEarlierLayouts(jsm, names, partitions);
+      if (seed) plog.info({ durable, ...seed }, 'new delivery partition durable, starting where the earlier layout stood');
+      const { consumer, ackFloor, deliveredBefore } = await durableFromAckFloor(
+        jsm,
+        js,
+        {
+          stream: names.streams.events,
+          durable,
+          // No filter: the stream holds events only, and every partition reads all of them (see delivery-durables.ts).
+          ackWaitMs: config.delivery.ackWaitMs,
+          maxAckPending: config.delivery.maxAckPending,
+          ...(seed ? { seed } : {}),
+        },
+        plog,
+      );
+      await removeEarlierLayouts(jsm, names, partitions, plog);
+      r.alreadyStored = await entriesStoredBefore({
+        jsm,
+        js,
+        names,
+        ackFloor,
+        deliveredBefore,
+        duplicateWindowMs: config.inbox.duplicateWindowSec * 1000,
+        log: plog,
+      });
+      // Events finish out of order (their inbox writes are pipelined); one ack covers all finished ones.
+      r.acks = new AckFloor<JsMsg>(ackFloor);
+      r.deliveredBefore = deliveredBefore;
+      if (r.stopping) return;
+      r.messages = await consumer.consume({ max_messages: 1024 });
+      if (r.stopping) r.messages.stop();
+      await consume(p, r, r.messages);
+    })().catch((err: unknown) => plog.error({ err }, 'delivery partition consumer failed'));
+  };
+
+  /** The lease is gone: stop pulling, let the events started finish and ack them before anyone else may take it. */
+  const stopPartition = async (p: number): Promise<void> => {
+    const r = running.get(p);
+    if (!r) return;
+    r.stopping = true;
+    r.messages?.stop();
+    await r.loop;
+    await Promise.allSettled([...r.inFlight]);
+    await unread.flush();
+    await Promise.allSettled([...r.inFlight]);
+    r.acks.flush();
+    if (running.get(p) === r) running.delete(p);
+  };
+
+  const ackTimer = setInterval(() => {
+    for (const r of running.values()) {
+      r.acks.flush();
+      // Past the events a stopped projector had delivered, no entry can have been stored before.
+      if (r.alreadyStored && r.acks.acked >= r.deliveredBefore) r.alreadyStored = null;
+    }
+  }, ACK_EVERY_MS);
+  const leases = new PartitionLeases(
+    await new Kvm(nc).open(names.buckets.deliveryLeases),
+    { partitions, leaseMs: config.engine.leaseMs },
+    { acquired: startPartition, lost: stopPartition },
+    log,
+  );
+  await leases.start();
+  log.info({ partitions: leases.owned, of: partitions, projectorId: leases.id }, 'delivery projector consuming events');
 
   return {
-    stats: () => ({ ...counts }),
+    stats: () => ({ ...counts, partitions: leases.owned }),
     async stop() {
-      stopped = true;
-      messages?.stop();
-      await loop;
+      for (const r of running.values()) {
+        r.stopping = true;
+        r.messages?.stop();
+      }
+      await Promise.all([...running.values()].map((r) => r.loop));
       // What is in flight drains; a write that fails from now on is given up, not retried.
       inboxes.stop();
       // In-flight events wait for their unread writes: flush them rather than wait for the timer
       // (once the counts being loaded are in).
       await unreadLanes.idle();
       await unread.flush();
-      await Promise.allSettled([...inFlight]);
-      await unread.flush();
+      // Each partition's events finish and are acked (stopPartition), then its lease goes.
+      await leases.stop();
       liveUnread.flush();
       clearInterval(ackTimer);
-      acks.flush();
       await publisher.close();
       log.info(counts, 'delivery projector stopped');
     },
   };
 }
+
+/** One leased partition at work: its consumer, its acks, and its events in flight. */
+type RunningPartition = {
+  messages?: ConsumerMessages;
+  acks: AckFloor<JsMsg>;
+  /** Entries of unacked events that a stopped projector stored past the duplicate window (stored-before.ts). */
+  alreadyStored: Set<string> | null;
+  /** The highest event the partition's previous consumer had delivered. */
+  deliveredBefore: number;
+  loop: Promise<void>;
+  inFlight: Set<Promise<void>>;
+  stopping: boolean;
+};

@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type ConsumerInfo, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { Config } from '../../lib/config.js';
+import { deliveryDurables } from '../../lib/delivery-durables.js';
 import type { Logger } from '../../lib/log.js';
 import type { Names } from '../../lib/names.js';
 import { ident, inTransaction, type Database } from '../../lib/pg.js';
@@ -202,6 +203,8 @@ export type ProjectorStatus = {
   pending: number;
   /** Delivered, not acked yet. */
   ackPending: number;
+  /** delivery only: the delivery partition this row is (PARLEY_DELIVERY_PARTITIONS). */
+  partition?: number;
   /** Events of the log behind this projector (by checkpoint for postgres, by ack floor otherwise). */
   lag: number;
   /** postgres only: the checkpoint stored with the read models (null: none yet). */
@@ -231,7 +234,12 @@ export async function projectorStatus(opts: { nc: NatsConnection; names: Names; 
       lag: Math.max(0, lastSeq - ackFloor),
     };
   };
-  const delivery = describe('delivery', names.consumers.delivery, await consumer(names.consumers.delivery));
+  // One row per delivery partition (each reads the whole log: its lag is its own).
+  const durables = await deliveryDurables(jsm, names);
+  const delivery = Array.from({ length: config.delivery.partitions }, (_, p) => {
+    const durable = names.consumers.deliveryPartition(p, config.delivery.partitions);
+    return { ...describe('delivery', durable, durables.find((c) => c.name === durable) ?? null), partition: p };
+  });
   const postgres = describe('postgres', names.consumers.postgres, await consumer(names.consumers.postgres));
   if (db) {
     const checkpoint = await readCheckpoint(db.pool, config.postgres.schema);
@@ -239,5 +247,5 @@ export async function projectorStatus(opts: { nc: NatsConnection; names: Names; 
     postgres.lag = Math.max(0, lastSeq - (checkpoint?.logSeq ?? 0));
     postgres.parked = await listParked(db.pool, config.postgres.schema);
   }
-  return { stream: names.streams.events, lastSeq, messages: info.state.messages, projectors: [delivery, postgres] };
+  return { stream: names.streams.events, lastSeq, messages: info.state.messages, projectors: [...delivery, postgres] };
 }

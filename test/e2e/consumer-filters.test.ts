@@ -25,7 +25,7 @@ t.test('a running system: engine, delivery and postgres consumers read whole str
       t.notOk(c.config.filter_subject, `${stream} > ${c.name}: no filter`);
     }
   }
-  t.ok(seen.includes('engine-p0') && seen.includes('delivery') && seen.includes('postgres'), `consumers seen: ${seen.join(', ')}`);
+  t.ok(seen.includes('engine-p0') && seen.includes('delivery-p0-of-1') && seen.includes('postgres'), `consumers seen: ${seen.join(', ')}`);
 });
 
 t.test('consumers an earlier version made with a filter are made again without, from where they stood', async (t) => {

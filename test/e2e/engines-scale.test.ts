@@ -74,6 +74,9 @@ t.test('parley partitions: the engine holding each partition and the commands wa
       err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
     ),
   );
-  const rows = (JSON.parse(out) as { partitions: { partition: number; owner: string; undecided: number }[] }).partitions;
+  const parsed = JSON.parse(out) as { partitions: { partition: number; owner: string; undecided: number }[]; delivery: { partition: number; owner: string | null; lag: number | null }[] };
+  const rows = parsed.partitions;
   t.same(rows.map((r) => [r.partition, r.owner, r.undecided]), [0, 1, 2, 3].map((p) => [p, engineId, 0]), 'one engine holds all four, nothing waits');
+  t.match(parsed.delivery, [{ partition: 0, owner: String, lag: 0 }], 'the one delivery partition: held, nothing behind');
+  t.equal(parsed.delivery.length, 1);
 });

@@ -30,7 +30,8 @@ t.test('a projector back after the duplicate window writes only the entries it h
   }
   t.ok(last > 0, `the message is in the log (event ${last})`);
 
-  // The stopped projector: it took every event, acked none, and stored bob's entry of the last one.
+  // The stopped projector (of an earlier version: its one durable, which the partitions' durables
+  // start from): it took every event, acked none, and stored bob's entry of the last one.
   await jsm.consumers.add(names.streams.events, { durable_name: names.consumers.delivery, ack_policy: AckPolicy.All });
   const taken = await (await js.consumers.get(names.streams.events, names.consumers.delivery)).fetch({ max_messages: last, expires: 2_000 });
   let n = 0;
@@ -53,6 +54,9 @@ t.test('a projector back after the duplicate window writes only the entries it h
     bobs.push({ msgId: m.headers?.get(headers.msgId) ?? '', data: m.string() });
     if (bobs.length === stored) break;
   }
+  const durables = [];
+  for await (const c of jsm.consumers.list(names.streams.events)) if (names.consumers.isDelivery(c.name)) durables.push(c.name);
+  t.same(durables, [names.consumers.deliveryPartition(0, 1)], "the earlier version's durable is gone, its partition's took over");
   const ofLast = bobs.filter((b) => b.msgId === `${last}:bob`);
   t.equal(ofLast.length, 1, "bob's entry of that event is in his inbox once");
   t.match(ofLast[0]?.data, /stored before the stop/, 'the one stored before the stop');

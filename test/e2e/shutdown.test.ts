@@ -38,7 +38,7 @@ t.test('SIGTERM an engine mid-burst: it finishes and acks what it holds; nothing
       const i = await jsm.consumers.info(names.commandStreams.partition(p), names.consumers.enginePartition(p));
       t.comment(`p${p}: pending ${i.num_pending} ack_pending ${i.num_ack_pending} waiting ${i.num_waiting} redelivered ${i.num_redelivered} delivered ${i.delivered.stream_seq} floor ${i.ack_floor.stream_seq}`);
     }
-    const d = await jsm.consumers.info(names.streams.events, names.consumers.delivery);
+    const d = await jsm.consumers.info(names.streams.events, names.consumers.deliveryPartition(0, sys.config.delivery.partitions));
     t.comment(`delivery: pending ${d.num_pending} ack_pending ${d.num_ack_pending} delivered ${d.delivered.stream_seq}`);
     t.comment(`alice got ${alice.of('message.sent').length} sent, ${alice.of('error').length} errors: ${JSON.stringify(alice.of('error').slice(0, 2))}`);
     throw err;

@@ -74,3 +74,34 @@ t.test('unread counts: a burst becomes one KV write per user and one live frame 
   await later!.stored;
   t.same(await readUnread(kv, names, 'ann'), { c2: 10 });
 });
+
+t.test('two projectors writing one user: each sets its own conversations, neither count is lost', async (t) => {
+  const config = testConfig();
+  const names = makeNames(config.prefix);
+  const nc = await connect({ servers: config.natsUrl });
+  const jsm = await jetstreamManager(nc);
+  await ensureStreams(jsm, names, config);
+  const publisher = new JetStreamPublisher(nc);
+  t.teardown(async () => {
+    await publisher.close();
+    await deleteStreams(jsm, names);
+    await nc.close();
+  });
+  const kv = new StreamReader(jsm, names.kv.stream(names.buckets.unread));
+  const a = new UnreadTotals(kv, publisher, names, 100, 20);
+  const b = new UnreadTotals(kv, publisher, names, 100, 20);
+  // Both hold ann's (empty) map before either writes: each one's first write expects revision 0.
+  t.same([await a.get('ann'), await b.get('ann')], [{}, {}]);
+  const [ca, cb] = await Promise.all([a.set('ann', 'c1', 3), b.set('ann', 'c2', 5)]);
+  await Promise.all([ca!.stored, cb!.stored]);
+  t.same(await readUnread(kv, names, 'ann'), { c1: 3, c2: 5 }, 'the second write read the first and kept it');
+
+  // A's copy is stale now (B wrote last): its next write merges again.
+  const again = await a.set('ann', 'c1', 4);
+  await again!.stored;
+  t.same(await readUnread(kv, names, 'ann'), { c1: 4, c2: 5 });
+  t.equal(await a.get('ann').then((m) => m.c2), 5, "A's cache holds B's count after the merge");
+  const cleared = await b.set('ann', 'c2', 0);
+  await cleared!.stored;
+  t.same(await readUnread(kv, names, 'ann'), { c1: 4 }, "B's count back to 0, A's kept");
+});

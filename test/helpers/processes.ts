@@ -18,6 +18,7 @@ export function envFor(config: Config): Record<string, string> {
     PARLEY_LEASE_MS: String(config.engine.leaseMs),
     PARLEY_DELIVERY_ACK_WAIT_MS: String(config.delivery.ackWaitMs),
     PARLEY_UNREAD_FLUSH_MS: String(config.delivery.unreadFlushMs),
+    PARLEY_DELIVERY_PARTITIONS: String(config.delivery.partitions),
     PARLEY_PRESENCE_HEARTBEAT_MS: String(config.presence.heartbeatMs),
     PARLEY_PRESENCE_LEASE_MS: String(config.presence.leaseMs),
     PARLEY_PRESENCE_GRACE_MS: String(config.presence.graceMs),

@@ -62,7 +62,7 @@ t.test('names', async (t) => {
     for (const other of ['CHAT_CMD', 'CHAT_CMD_', 'CHAT_CMD_EVENTS', 'CHAT_CMD_1x', 'CHATX_CMD_1', 'CHAT_EVENTS']) {
       t.notOk(n.commandStreams.isPartition(other), `not a partition stream: ${other} (e.g. prefix chat_cmd's streams)`);
     }
-    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED', presence: 'CHAT_PRESENCE', pushSubscriptions: 'CHAT_PUSH_SUBS', pushMutes: 'CHAT_PUSH_MUTES', engineLeases: 'CHAT_LEASES_ENGINE' });
+    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED', presence: 'CHAT_PRESENCE', pushSubscriptions: 'CHAT_PUSH_SUBS', pushMutes: 'CHAT_PUSH_MUTES', engineLeases: 'CHAT_LEASES_ENGINE', deliveryLeases: 'CHAT_LEASES_DELIVERY' });
     t.equal(n.subjects.presenceSync('gw-1'), 'chat.presence.sync.gw-1');
     t.equal(n.subjects.command(3), 'chat.cmd.3');
     t.equal(n.subjects.commandsAll, 'chat.cmd.*');
@@ -191,7 +191,7 @@ t.test('loadConfig', async (t) => {
       },
       inbox: { maxAgeSec: 2_592_000, maxPerUser: 10_000, duplicateWindowSec: 120 },
       engine: { ackWaitMs: 10_000, maxAckPending: 2_000, cacheSize: 50_000, snapshotEvery: 200, leaseMs: 10_000 },
-      delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000 },
+      delivery: { ackWaitMs: 10_000, maxAckPending: 10_000, unreadFlushMs: 1_000, partitions: 1 },
       postgres: { url: undefined, schema: 'parley', batchSize: 2000, batchMs: 50 },
       gatewayFeeds: 'wildcard',
       typing: { timeoutMs: 5_000, maxConversations: 20, fanoutPerSecond: 2_000 },
@@ -270,6 +270,7 @@ t.test('loadConfig', async (t) => {
       PARLEY_DELIVERY_ACK_WAIT_MS: '7000',
       PARLEY_DELIVERY_MAX_ACK_PENDING: '30',
       PARLEY_UNREAD_FLUSH_MS: '200',
+      PARLEY_DELIVERY_PARTITIONS: '3',
       DATABASE_URL: 'postgres://u:p@db:5432/chat',
       PARLEY_PG_SCHEMA: 'read_models',
       PARLEY_PG_BATCH: '100',
@@ -340,7 +341,7 @@ t.test('loadConfig', async (t) => {
       },
       inbox: { maxAgeSec: 60, maxPerUser: 100, duplicateWindowSec: 120 },
       engine: { ackWaitMs: 5000, maxAckPending: 10, cacheSize: 20, snapshotEvery: 50, leaseMs: 4000 },
-      delivery: { ackWaitMs: 7000, maxAckPending: 30, unreadFlushMs: 200 },
+      delivery: { ackWaitMs: 7000, maxAckPending: 30, unreadFlushMs: 200, partitions: 3 },
       postgres: { url: 'postgres://u:p@db:5432/chat', schema: 'read_models', batchSize: 100, batchMs: 10 },
       gatewayFeeds: 'per-user',
       typing: { timeoutMs: 300, maxConversations: 3, fanoutPerSecond: 50 },
@@ -394,6 +395,8 @@ t.test('loadConfig', async (t) => {
     t.throws(() => loadConfig({ PARLEY_DELIVERY_ACK_WAIT_MS: '10' }), /^PARLEY_DELIVERY_ACK_WAIT_MS must be an integer ≥ 1000/);
     t.throws(() => loadConfig({ PARLEY_MAX_PAYLOAD: 'lots' }), /^PARLEY_MAX_PAYLOAD /);
     t.throws(() => loadConfig({ PARLEY_UNREAD_FLUSH_MS: '0' }), /^PARLEY_UNREAD_FLUSH_MS must be an integer ≥ 1/);
+    t.throws(() => loadConfig({ PARLEY_DELIVERY_PARTITIONS: '0' }), /^PARLEY_DELIVERY_PARTITIONS must be an integer ≥ 1/);
+    t.throws(() => loadConfig({ PARLEY_DELIVERY_PARTITIONS: '65' }), /^PARLEY_DELIVERY_PARTITIONS must be at most 64/);
     // Events wait for their unread write before they are acked: the wait must fit in the ack wait.
     t.throws(() => loadConfig({ PARLEY_UNREAD_FLUSH_MS: '6000' }), {
       message: 'PARLEY_UNREAD_FLUSH_MS (6000) must be at most half of PARLEY_DELIVERY_ACK_WAIT_MS (10000)',
