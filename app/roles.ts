@@ -7,12 +7,15 @@ import { startEngine, type Engine } from '../engine/engine.js';
 import { startDeliveryProjector, type DeliveryProjector } from '../projections/delivery/projector.js';
 import { startGateway, type ComponentHealth, type Gateway } from '../gateway/gateway.js';
 import { openDatabase, type Database } from '../lib/pg.js';
-import { startPostgresProjector, type PostgresProjector, type PostgresProjectorStats } from '../projections/postgres/projector.js';
+import { startPostgresProjector, type PostgresProjectorStats } from '../projections/postgres/projector.js';
 import { mirrorEnabled, startEventStoreMirror } from '../projections/eventstore/mirror.js';
 import { startPresenceService, type PresenceService } from '../projections/presence/presence-service.js';
 import { startPushProjector, type PushProjector } from '../projections/push/push-projector.js';
-import { startPushSender, type PushSender } from '../projections/push/push-sender.js';
+import { startPushSender, type PushSenderStats } from '../projections/push/push-sender.js';
 import { startWebhookDispatcher } from '../projections/push/webhook-dispatcher.js';
+import { startLeasedSingleton, withoutLease, type LeasedSingleton, type SingletonStats } from '../lib/leased-singleton.js';
+import type { Component } from '../lib/component.js';
+import { Kvm } from '@nats-io/kv';
 
 /**
  * `backend`: the engine and the projectors, everything but the gateway, in one process. `push`:
@@ -28,10 +31,11 @@ export type Running = {
   delivery?: DeliveryProjector;
   /** The read-model database (roles all and projector), for REST reads on the same pool. */
   db?: Database;
-  postgres?: PostgresProjector;
+  /** The postgres projector: active in one projector process at a time (a lease), standing by in the others. */
+  postgres?: LeasedSingleton<PostgresProjectorStats>;
   presence?: PresenceService;
   push?: PushProjector;
-  pushSender?: PushSender;
+  pushSender?: LeasedSingleton<PushSenderStats>;
   /** Stop in dependency order: stop taking work (gateway), finish work (engine, projector), then drain NATS. */
   stop(): Promise<void>;
 };
@@ -55,15 +59,32 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     async () => (projects || (role === 'gateway' && config.postgres.url) ? openDatabase(config, log) : undefined),
     async (database) => database?.close(),
   );
+  /**
+   * What must run in one process at a time runs under a lease of its own (lib/leased-singleton.ts):
+   * any number of projector processes are safe, one runs each singleton, the others stand by.
+   */
+  const leased = async <S>(name: string, bucket: string, start: () => Promise<Component<S>>): Promise<LeasedSingleton<S>> =>
+    startLeasedSingleton({ kv: await new Kvm(nc).open(bucket), leaseMs: config.engine.leaseMs, name, log, start });
   const engine = await startUp.component(async () => (role === 'all' || role === 'engine' || role === 'backend' ? startEngine({ nc, config, names, log }) : undefined));
   const delivery = await startUp.component(async () => (projects ? startDeliveryProjector({ nc, config, names, log }) : undefined));
-  const postgres = await startUp.component(async () => (db && projects ? startPostgresProjector({ nc, config, names, log, db }) : undefined));
-  const mirror = await startUp.component(async () => (projects && mirrorEnabled(process.env) ? startEventStoreMirror({ nc, config, names, log }) : undefined));
+  const postgres = await startUp.component(async () => {
+    if (!db || !projects) return undefined;
+    const start = () => startPostgresProjector({ nc, config, names, log, db });
+    // An embedded PGlite is this process's own database: its projector runs here, no lease.
+    return db.embedded ? withoutLease(await start()) : leased('postgres projector', names.buckets.postgresLeases, start);
+  });
+  const mirror = await startUp.component(async () =>
+    projects && mirrorEnabled(process.env) ? leased('eventstore mirror', names.buckets.mirrorLeases, () => startEventStoreMirror({ nc, config, names, log })) : undefined,
+  );
   const presence = await startUp.component(async () => (db && projects ? startPresenceService({ nc, config, names, log, db }) : undefined));
   const pushes = config.push.enabled && (projects || role === 'push');
   const push = await startUp.component(async () => (pushes ? startPushProjector({ nc, config, names, log }) : undefined));
-  const pushSender = await startUp.component(async () => (pushes && config.push.vapid ? startPushSender({ nc, config, names, log }) : undefined));
-  const webhooks = await startUp.component(async () => (pushes && config.push.webhook ? startWebhookDispatcher({ nc, config, names, log }) : undefined));
+  const pushSender = await startUp.component(async () =>
+    pushes && config.push.vapid ? leased('push sender', names.buckets.pushSenderLeases, () => startPushSender({ nc, config, names, log })) : undefined,
+  );
+  const webhooks = await startUp.component(async () =>
+    pushes && config.push.webhook ? leased('webhook dispatcher', names.buckets.webhookLeases, () => startWebhookDispatcher({ nc, config, names, log })) : undefined,
+  );
   if (pushes && !config.push.vapid) log.warn('Web Push is off: no VAPID keys (PARLEY_VAPID_PUBLIC_KEY / PARLEY_VAPID_PRIVATE_KEY)');
   const components = (): ComponentHealth[] => [
     ...(postgres ? [postgresHealth(postgres.stats())] : []),
@@ -72,7 +93,8 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     // The delivery partitions this process's delivery projector holds (PARLEY_DELIVERY_PARTITIONS).
     ...(delivery ? [{ name: 'delivery', ok: true, partitions: delivery.stats().partitions }] : []),
     // Counts of push decisions and outcomes since start (the record of each is GET /v1/push/log).
-    ...(push ? [{ name: 'push', ok: true, ...push.stats(), ...(pushSender ? { sender: pushSender.stats() } : {}), ...(webhooks ? { webhooks: webhooks.stats() } : {}) }] : []),
+    // The sender and the dispatcher: their counts where they run, { state: 'standby' } where another process runs them.
+    ...(push ? [{ name: 'push', ok: true, ...push.stats(), ...(pushSender ? { sender: singletonHealth(pushSender.stats()) } : {}), ...(webhooks ? { webhooks: singletonHealth(webhooks.stats()) } : {}) }] : []),
   ];
 
   const gateway = await startUp.component(async () =>
@@ -112,12 +134,21 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
 /** Batches failing for longer than this make /health degraded: past a blip, every user's REST reads are going stale. */
 const POSTGRES_FAILING_MS = 10_000;
 
-function postgresHealth(stats: PostgresProjectorStats): ComponentHealth {
+/** A singleton's counts where it runs here (state: 'active'), or only its state where it does not. */
+function singletonHealth<S extends object>(stats: SingletonStats<S>): Record<string, unknown> {
+  return stats.state === 'active' ? { state: 'active', ...stats.inner } : { state: stats.state };
+}
+
+/** A standby (another projector process holds the lease) or starting projector is fine: ok, with its state. */
+function postgresHealth(singleton: SingletonStats<PostgresProjectorStats>): ComponentHealth {
+  if (singleton.state !== 'active') return { name: 'postgres-projector', ok: true, state: singleton.state };
+  const stats = singleton.inner;
   const failingMs = stats.failingSince === null ? 0 : Date.now() - stats.failingSince;
   // Parked events do not make it degraded: the read models move on; they are missing those events' effects.
   return {
     name: 'postgres-projector',
     ok: failingMs < POSTGRES_FAILING_MS,
+    state: 'active',
     checkpoint: stats.checkpoint,
     failingMs,
     failed: stats.failed,

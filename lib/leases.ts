@@ -141,6 +141,16 @@ export class PartitionLeases {
     });
   }
 
+  /**
+   * Give one lease back now (its `lost` runs first, then the key goes), between rounds so it never
+   * races a renewal; the partition is free to take again from the next round on, here or elsewhere.
+   */
+  giveBack(partition: number): Promise<void> {
+    const done = this.#round.then(() => this.#release(partition, 'released'));
+    this.#round = done.catch((err: unknown) => this.#log.warn({ err }, 'lease give-back failed'));
+    return this.#round;
+  }
+
   /** Give every lease back (each one's `lost` runs first, so its work stops before another takes it) and leave. */
   async stop(): Promise<void> {
     this.#stopped = true;

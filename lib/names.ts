@@ -89,6 +89,19 @@ export function makeNames(prefix = 'chat') {
       engineLeases: `${P}_LEASES_ENGINE`,
       /** The same for the delivery partitions (PARLEY_DELIVERY_PARTITIONS), among delivery projectors. */
       deliveryLeases: `${P}_LEASES_DELIVERY`,
+      /**
+       * Singletons of the projector role, each run by one process at a time under one lease (key p0:
+       * the holder; lib/leased-singleton.ts), the other projector processes standing by: the postgres
+       * projector (two on one schema would wait for each other; the lease is per prefix, so every
+       * postgres projector of a prefix is taken to write the same schema) …
+       */
+      postgresLeases: `${P}_LEASES_POSTGRES`,
+      /** … the push sender (its work-queue consumer is made afresh at start, deleting another's) … */
+      pushSenderLeases: `${P}_LEASES_PUSH_SENDER`,
+      /** … the webhook dispatcher (one at a time keeps webhooks in order) … */
+      webhookLeases: `${P}_LEASES_WEBHOOKS`,
+      /** … and the EventStoreDB mirror (its durable is made afresh at start). */
+      mirrorLeases: `${P}_LEASES_MIRROR`,
     },
     /** A KV bucket is the stream KV_<bucket> with one subject per key. */
     kv: {

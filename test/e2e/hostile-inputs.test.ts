@@ -141,7 +141,7 @@ t.test('C6: NUL and lone surrogates are refused at the edge; ones already in the
   t.equal(poisoned?.content, 'a\ufffdb\ufffd', 'the old event is stored with U+FFFD in place of NUL and the lone surrogate');
   t.equal(poisoned?.media?.[0]?.name, 'n\ufffd');
   t.ok(messages.some((m) => m.content === 'after'), 'the projector went on past it');
-  t.equal(sys.running[0]!.postgres!.stats().sanitized, 1, 'counted');
+  t.equal(sys.running[0]!.postgres!.active!.stats().sanitized, 1, 'counted');
 });
 
 t.test('C4 and C5: an inbox entry a codec cannot write is skipped for that socket alone; nobody is cut off or locked out', async (t) => {

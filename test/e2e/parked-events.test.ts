@@ -99,7 +99,7 @@ t.test('a poisoned event is parked: later events are projected, status lists it,
   t.equal(parked.length, 2, 'nothing else parked');
   const sentSeq = parked[1]!.seq;
   t.ok(sentSeq > receipt.seq);
-  t.equal(running.postgres!.stats().parked, 2, 'stats().parked');
+  t.equal(running.postgres!.active!.stats().parked, 2, 'stats().parked');
   const lastSeq = (await (await jetstreamManager(running.nc)).streams.info(running.names.streams.events)).state.last_seq;
   t.equal((await readCheckpoint(pool, sys.config.postgres.schema))?.logSeq, lastSeq, 'the checkpoint is past them');
   const health = await fetch(`${base}/health`);

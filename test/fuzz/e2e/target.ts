@@ -96,7 +96,7 @@ export async function assertStillServes(target: FuzzTarget): Promise<void> {
   const running = sys.running[0]!;
   const jsm = await jetstreamManager(running.nc);
   const end = (await jsm.streams.info(running.names.streams.events)).state.last_seq;
-  const projector = running.postgres!;
+  const projector = running.postgres!.active!;
   const deadline = Date.now() + 20_000;
   while (projector.stats().checkpoint < end && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const stats = projector.stats();
