@@ -9,7 +9,7 @@ import { startGateway, type ComponentHealth, type Gateway } from '../gateway/gat
 import { openDatabase, type Database } from '../lib/pg.js';
 import { startPostgresProjector, type PostgresProjectorStats } from '../projections/postgres/projector.js';
 import { mirrorEnabled, startEventStoreMirror } from '../projections/eventstore/mirror.js';
-import { startPresenceService, type PresenceService } from '../projections/presence/presence-service.js';
+import { startPresenceService, type PresenceServiceStats } from '../projections/presence/presence-service.js';
 import { startPushProjector, type PushProjector } from '../projections/push/push-projector.js';
 import { startPushSender, type PushSenderStats } from '../projections/push/push-sender.js';
 import { startWebhookDispatcher } from '../projections/push/webhook-dispatcher.js';
@@ -33,7 +33,8 @@ export type Running = {
   db?: Database;
   /** The postgres projector: active in one projector process at a time (a lease), standing by in the others. */
   postgres?: LeasedSingleton<PostgresProjectorStats>;
-  presence?: PresenceService;
+  /** The presence service: one per installation (it announces each transition once), by a lease. */
+  presence?: LeasedSingleton<PresenceServiceStats>;
   push?: PushProjector;
   pushSender?: LeasedSingleton<PushSenderStats>;
   /** Stop in dependency order: stop taking work (gateway), finish work (engine, projector), then drain NATS. */
@@ -76,7 +77,10 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   const mirror = await startUp.component(async () =>
     projects && mirrorEnabled(process.env) ? leased('eventstore mirror', names.buckets.mirrorLeases, () => startEventStoreMirror({ nc, config, names, log })) : undefined,
   );
-  const presence = await startUp.component(async () => (db && projects ? startPresenceService({ nc, config, names, log, db }) : undefined));
+  // One per installation: two would announce every transition twice.
+  const presence = await startUp.component(async () =>
+    db && projects ? leased('presence service', names.buckets.presenceLeases, () => startPresenceService({ nc, config, names, log, db })) : undefined,
+  );
   const pushes = config.push.enabled && (projects || role === 'push');
   const push = await startUp.component(async () => (pushes ? startPushProjector({ nc, config, names, log }) : undefined));
   const pushSender = await startUp.component(async () =>

@@ -13,6 +13,12 @@ BIN="$DEST/usr/sbin/nats-server"
 
 if [[ -x "$BIN" ]]; then echo "$BIN"; exit 0; fi
 
+# Two test files may ask at once: one fetches, the other waits and finds it there.
+mkdir -p "$ROOT/.cache"
+exec 9>"$ROOT/.cache/fetch-nats-server.lock"
+flock 9
+if [[ -x "$BIN" ]]; then echo "$BIN"; exit 0; fi
+
 # The Debian mirror this machine already uses (its deb822 sources), with the trixie suite.
 uri="$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /\/debian\/?$/) { print $i; exit } }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)"
 if [[ -z "$uri" ]]; then uri="$(awk '$1 == "deb" && $0 ~ /\/debian[ \/]/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' /etc/apt/sources.list 2>/dev/null || true)"; fi

@@ -18,6 +18,7 @@ import { snapshotsFor } from '../lib/snapshots.js';
 import { CommandHandler } from './command-handler.js';
 import { eachAcked, floorAcks, type CommandAcks } from './command-acks.js';
 import { PartitionLeases } from '../lib/leases.js';
+import { runWhileHeld } from '../lib/while-held.js';
 import { Kvm } from '@nats-io/kv';
 
 /** How often the decided prefix of each partition's commands is acked (command-acks.ts). */
@@ -102,19 +103,27 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
   const startPartition = (p: number): void => {
     const r: RunningPartition = { inFlight: new Set(), stopping: false, loop: Promise.resolve() };
     running.set(p, r);
-    r.loop = (async () => {
-      const c = await partitionConsumer(
-        jsm,
-        js,
-        { stream: names.commandStreams.partition(p), durable: names.consumers.enginePartition(p), ackWaitMs: config.engine.ackWaitMs, maxAckPending: config.engine.maxAckPending },
-        log.child({ partition: p }),
-      );
-      r.acks = c.acks;
-      if (r.stopping) return;
-      r.messages = await c.consumer.consume({ max_messages: 512 });
-      if (r.stopping) r.messages.stop();
-      for await (const m of r.messages) process(m, r, c.acks, c.deliveredBefore);
-    })().catch((err: unknown) => log.error({ err, partition: p }, 'partition consumer failed'));
+    const plog = log.child({ partition: p });
+    r.loop = runWhileHeld({
+      run: async () => {
+        // A second attempt: what the first started finishes first (its acks go to the consumer it came from).
+        await Promise.allSettled([...r.inFlight]);
+        const c = await partitionConsumer(
+          jsm,
+          js,
+          { stream: names.commandStreams.partition(p), durable: names.consumers.enginePartition(p), ackWaitMs: config.engine.ackWaitMs, maxAckPending: config.engine.maxAckPending },
+          plog,
+        );
+        r.acks = c.acks;
+        if (r.stopping) return;
+        r.messages = await c.consumer.consume({ max_messages: 512 });
+        if (r.stopping) r.messages.stop();
+        for await (const m of r.messages) process(m, r, c.acks, c.deliveredBefore);
+      },
+      stopping: () => r.stopping || stopped,
+      confirm: () => leases.confirm(p),
+      log: plog,
+    }).catch((err: unknown) => plog.error({ err }, 'partition consumer failed'));
   };
 
   /**

@@ -76,6 +76,18 @@ export class PartitionLeases {
     return this.#held.get(partition)?.fence;
   }
 
+  /**
+   * Whether the partition's key in the bucket is still the one we last wrote (read now, not as the
+   * watch last saw it): what a holder checks before it makes the partition's consumer again, so
+   * that one whose lease was taken without its knowing yet does not delete the new owner's.
+   */
+  async confirm(partition: number): Promise<boolean> {
+    const held = this.#held.get(partition);
+    if (!held) return false;
+    const entry = await this.#kv.get(partitionKey(partition)).catch(() => null);
+    return entry?.operation === 'PUT' && entry.revision === held.revision;
+  }
+
   /** Join: announce this process, take a first share, then renew every third of the lease time. */
   async start(): Promise<void> {
     this.#watch = await this.#kv.watch();

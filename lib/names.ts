@@ -100,8 +100,10 @@ export function makeNames(prefix = 'chat') {
       pushSenderLeases: `${P}_LEASES_PUSH_SENDER`,
       /** … the webhook dispatcher (one at a time keeps webhooks in order) … */
       webhookLeases: `${P}_LEASES_WEBHOOKS`,
-      /** … and the EventStoreDB mirror (its durable is made afresh at start). */
+      /** … the EventStoreDB mirror (its durable is made afresh at start) … */
       mirrorLeases: `${P}_LEASES_MIRROR`,
+      /** … and the presence service (one per installation: two would announce every transition twice). */
+      presenceLeases: `${P}_LEASES_PRESENCE`,
     },
     /** A KV bucket is the stream KV_<bucket> with one subject per key. */
     kv: {

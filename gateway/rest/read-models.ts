@@ -102,27 +102,19 @@ async function reactionsOf(db: ReadDb, messageIds: string[], reader: string) {
 
 export async function conversationsOf(db: ReadDb, userId: string, limit: number) {
   const s = ident(db.schema);
+  // One statement, so one snapshot: with the members read by a second query, a projector batch
+  // committed in between gave a conversation's members as they are after it and its title and
+  // avatar as they were before (seen in group-admin.test.ts under load).
   const { rows } = await db.pool.query(
-    `SELECT c.*, m.role, m.unread, m.read_seq, m.delivered_seq
+    `SELECT c.*, m.role, m.unread, m.read_seq, m.delivered_seq,
+            (SELECT json_agg(json_build_object('userId', x.user_id, 'role', x.role) ORDER BY x.joined_at, x.user_id)
+               FROM ${s}.conversation_members x WHERE x.conversation_id = c.id) AS members
        FROM ${s}.conversation_members m JOIN ${s}.conversations c ON c.id = m.conversation_id
       WHERE m.user_id = $1
       ORDER BY c.last_activity_at DESC, c.id
       LIMIT $2`,
     [userId, limit],
   );
-  const ids = rows.map((r) => r.id as string);
-  const members = new Map<string, { userId: string; role: string }[]>();
-  if (ids.length > 0) {
-    const m = await db.pool.query(
-      `SELECT conversation_id, user_id, role FROM ${s}.conversation_members WHERE conversation_id = ANY($1) ORDER BY joined_at, user_id`,
-      [ids],
-    );
-    for (const r of m.rows) {
-      const list = members.get(r.conversation_id) ?? [];
-      list.push({ userId: r.user_id, role: r.role });
-      members.set(r.conversation_id, list);
-    }
-  }
   return rows.map((r) => ({
     id: r.id,
     kind: r.kind,
@@ -131,7 +123,7 @@ export async function conversationsOf(db: ReadDb, userId: string, limit: number)
     ...(r.join_policy !== null ? { joinPolicy: r.join_policy } : {}),
     createdBy: r.created_by,
     createdAt: (r.created_at as Date).toISOString(),
-    members: members.get(r.id) ?? [],
+    members: (r.members as { userId: string; role: string }[] | null) ?? [],
     role: r.role,
     messageCount: r.message_count,
     lastMessage:

@@ -7,6 +7,7 @@ import { AckFloor } from '../../lib/ack-floor.js';
 import { durableFromAckFloor } from '../../lib/durable-consumer.js';
 import { removeEarlierLayouts, seedFromEarlierLayouts } from '../../lib/delivery-durables.js';
 import { PartitionLeases } from '../../lib/leases.js';
+import { runWhileHeld } from '../../lib/while-held.js';
 import { eventPartition } from '../../lib/partition.js';
 import { decodeJson } from '../../lib/json.js';
 import { encodeInboxEntry } from '../../lib/inbox-entry-bytes.js';
@@ -168,6 +169,7 @@ export async function startDeliveryProjector(opts: {
   };
 
   const project = async (r: RunningPartition, m: JsMsg): Promise<void> => {
+    const acks = r.acks;
     const conversationId = names.subjects.conversationOfSubject(m.subject);
     const userId = names.subjects.userOfSubject(m.subject);
     let out = nothingProjected();
@@ -185,7 +187,7 @@ export async function startDeliveryProjector(opts: {
       () => {
         counts.events++;
         counts.lastEventSeq = Math.max(counts.lastEventSeq, m.seq);
-        r.acks.done(m.seq);
+        acks.done(m.seq);
       },
       (err: unknown) => {
         counts.failed++;
@@ -228,42 +230,52 @@ export async function startDeliveryProjector(opts: {
     const r: RunningPartition = { acks: new AckFloor<JsMsg>(0), alreadyStored: null, deliveredBefore: 0, inFlight: new Set(), stopping: false, loop: Promise.resolve() };
     running.set(p, r);
     const plog = log.child({ partition: p });
-    r.loop = (async () => {
-      const durable = names.consumers.deliveryPartition(p, partitions);
-      const exists = await jsm.consumers.info(names.streams.events, durable).then(() => true, () => false);
-      const seed = exists ? null : await seedFromEarlierLayouts(jsm, names, partitions);
-      if (seed) plog.info({ durable, ...seed }, 'new delivery partition durable, starting where the earlier layout stood');
-      const { consumer, ackFloor, deliveredBefore } = await durableFromAckFloor(
-        jsm,
-        js,
-        {
-          stream: names.streams.events,
-          durable,
-          // No filter: the stream holds events only, and every partition reads all of them (see delivery-durables.ts).
-          ackWaitMs: config.delivery.ackWaitMs,
-          maxAckPending: config.delivery.maxAckPending,
-          ...(seed ? { seed } : {}),
-        },
-        plog,
-      );
-      await removeEarlierLayouts(jsm, names, partitions, plog);
-      r.alreadyStored = await entriesStoredBefore({
-        jsm,
-        js,
-        names,
-        ackFloor,
-        deliveredBefore,
-        duplicateWindowMs: config.inbox.duplicateWindowSec * 1000,
-        log: plog,
-      });
-      // Events finish out of order (their inbox writes are pipelined); one ack covers all finished ones.
-      r.acks = new AckFloor<JsMsg>(ackFloor);
-      r.deliveredBefore = deliveredBefore;
-      if (r.stopping) return;
-      r.messages = await consumer.consume({ max_messages: 1024 });
-      if (r.stopping) r.messages.stop();
-      await consume(p, r, r.messages);
-    })().catch((err: unknown) => plog.error({ err }, 'delivery partition consumer failed'));
+    r.loop = runWhileHeld({
+      run: () => runPartition(p, r, plog),
+      stopping: () => r.stopping,
+      confirm: () => leases.confirm(p),
+      log: plog,
+    }).catch((err: unknown) => plog.error({ err }, 'delivery partition consumer failed'));
+  };
+
+  /** One attempt at a partition: its durable made again from the ack floor, then consumed until stopped. */
+  const runPartition = async (p: number, r: RunningPartition, plog: Logger): Promise<void> => {
+    // A second attempt: the first's events finish first (each acks on the consumer it came from).
+    await Promise.allSettled([...r.inFlight]);
+    const durable = names.consumers.deliveryPartition(p, partitions);
+    const exists = await jsm.consumers.info(names.streams.events, durable).then(() => true, () => false);
+    const seed = exists ? null : await seedFromEarlierLayouts(jsm, names, partitions);
+    if (seed) plog.info({ durable, ...seed }, 'new delivery partition durable, starting where the earlier layout stood');
+    const { consumer, ackFloor, deliveredBefore } = await durableFromAckFloor(
+      jsm,
+      js,
+      {
+        stream: names.streams.events,
+        durable,
+        // No filter: the stream holds events only, and every partition reads all of them (see delivery-durables.ts).
+        ackWaitMs: config.delivery.ackWaitMs,
+        maxAckPending: config.delivery.maxAckPending,
+        ...(seed ? { seed } : {}),
+      },
+      plog,
+    );
+    await removeEarlierLayouts(jsm, names, partitions, plog);
+    r.alreadyStored = await entriesStoredBefore({
+      jsm,
+      js,
+      names,
+      ackFloor,
+      deliveredBefore,
+      duplicateWindowMs: config.inbox.duplicateWindowSec * 1000,
+      log: plog,
+    });
+    // Events finish out of order (their inbox writes are pipelined); one ack covers all finished ones.
+    r.acks = new AckFloor<JsMsg>(ackFloor);
+    r.deliveredBefore = deliveredBefore;
+    if (r.stopping) return;
+    r.messages = await consumer.consume({ max_messages: 1024 });
+    if (r.stopping) r.messages.stop();
+    await consume(p, r, r.messages);
   };
 
   /** The lease is gone: stop pulling, let the events started finish and ack them before anyone else may take it. */

@@ -198,13 +198,13 @@ t.test('kill -9 of the gateway a user is on: their contact on another gateway ge
   const kv = await new Kvm(nc).open(sys.running[0]!.names.buckets.presence);
   const stored = JSON.parse(new TextDecoder().decode((await kv.get('alice'))!.value));
   t.equal(stored.isOnline, false, 'stored offline: no ghost');
-  t.equal(sys.running[0]!.presence!.stats().usersOnline, 1, 'only bob is online');
+  t.equal(sys.running[0]!.presence!.active!.stats().usersOnline, 1, 'only bob is online');
 });
 
 t.test('malformed notices on the presence subject are dropped: the service goes on announcing', async (t) => {
   const sys = await startSystem(t, { presence });
   await makeContacts(t, sys, 'alice', 'bob');
-  const service = sys.running[0]!.presence!;
+  const service = sys.running[0]!.presence!.active!;
   const nc = await connectNats(sys.config, 'test-hostile', testLog);
   t.teardown(() => nc.close());
   const subject = sys.running[0]!.names.subjects.presenceNotices;

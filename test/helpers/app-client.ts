@@ -10,8 +10,8 @@ import { TestClient, type Frame } from './client.js';
  *   at another gateway meanwhile), until stopped or past its deadline;
  * - every send has a tempId and stays in an outbox until confirmed (`message.sent`, or the user's
  *   own message arriving as `message.new` on a later connection); after a reconnect, or an `error`
- *   with a temporary code (`send_failed`, `rate_limited`, `internal`), it is re-sent with the SAME
- *   tempId, until confirmed or the deadline.
+ *   with a temporary code (`send_failed`, `rate_limited`, `internal`, `overloaded`: "retry this
+ *   send (same tempId) in a moment"), it is re-sent with the SAME tempId, until confirmed or the deadline.
  *
  * It counts what an application would see: sends, acknowledgements, deliveries (messages from
  * others), deliveries of the same message twice, and per-conversation order breaks.
@@ -46,7 +46,7 @@ export type Delivery = {
 
 type Outgoing = { payload: Record<string, unknown> & { tempId: string }; attempts: number; retryTimer?: NodeJS.Timeout };
 
-const TEMPORARY = new Set(['send_failed', 'rate_limited', 'internal']);
+const TEMPORARY = new Set(['send_failed', 'rate_limited', 'internal', 'overloaded']);
 
 export class AppClient {
   readonly userId: string;

@@ -45,16 +45,20 @@ export async function startNatsCluster(t: Test, binary: string, size = 3): Promi
     );
   }
   const urls = nodes.map((n) => n.url);
-  // JetStream answers only once the cluster has a meta leader.
+  // JetStream answers once the cluster has a meta leader, but places a 3-replica stream only once
+  // that leader knows every peer (before, "insufficient resources"): ready when one can be made.
   const nc = await connect({ servers: urls });
   try {
     const deadline = Date.now() + 30_000;
+    const probe = `CLUSTER_PROBE_${process.pid}`;
     for (;;) {
       try {
-        await (await jetstreamManager(nc, { timeout: 2_000 })).getAccountInfo();
+        const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+        await jsm.streams.add({ name: probe, subjects: [`cluster-probe.${process.pid}`], num_replicas: size });
+        await jsm.streams.delete(probe);
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`the cluster's JetStream did not answer within 30 s: ${(err as Error).message}`);
+        if (Date.now() > deadline) throw new Error(`the cluster's JetStream could not place a ${size}-replica stream within 30 s: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, 250));
       }
     }

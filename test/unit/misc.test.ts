@@ -62,7 +62,7 @@ t.test('names', async (t) => {
     for (const other of ['CHAT_CMD', 'CHAT_CMD_', 'CHAT_CMD_EVENTS', 'CHAT_CMD_1x', 'CHATX_CMD_1', 'CHAT_EVENTS']) {
       t.notOk(n.commandStreams.isPartition(other), `not a partition stream: ${other} (e.g. prefix chat_cmd's streams)`);
     }
-    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED', presence: 'CHAT_PRESENCE', pushSubscriptions: 'CHAT_PUSH_SUBS', pushMutes: 'CHAT_PUSH_MUTES', engineLeases: 'CHAT_LEASES_ENGINE', deliveryLeases: 'CHAT_LEASES_DELIVERY', postgresLeases: 'CHAT_LEASES_POSTGRES', pushSenderLeases: 'CHAT_LEASES_PUSH_SENDER', webhookLeases: 'CHAT_LEASES_WEBHOOKS', mirrorLeases: 'CHAT_LEASES_MIRROR' });
+    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED', presence: 'CHAT_PRESENCE', pushSubscriptions: 'CHAT_PUSH_SUBS', pushMutes: 'CHAT_PUSH_MUTES', engineLeases: 'CHAT_LEASES_ENGINE', deliveryLeases: 'CHAT_LEASES_DELIVERY', postgresLeases: 'CHAT_LEASES_POSTGRES', pushSenderLeases: 'CHAT_LEASES_PUSH_SENDER', webhookLeases: 'CHAT_LEASES_WEBHOOKS', mirrorLeases: 'CHAT_LEASES_MIRROR', presenceLeases: 'CHAT_LEASES_PRESENCE' });
     t.equal(n.subjects.presenceSync('gw-1'), 'chat.presence.sync.gw-1');
     t.equal(n.subjects.command(3), 'chat.cmd.3');
     t.equal(n.subjects.commandsAll, 'chat.cmd.*');
