@@ -145,6 +145,7 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, config:
   await kvm.create(names.buckets.pushMutes, { history: 1, replicas: config.replicas });
   await ensureLeaseBucket(jsm, kvm, names.buckets.engineLeases, config.engine.leaseMs, config.replicas);
   await ensureLeaseBucket(jsm, kvm, names.buckets.deliveryLeases, config.engine.leaseMs, config.replicas);
+  await ensureLeaseBucket(jsm, kvm, names.buckets.pushLeases, config.engine.leaseMs, config.replicas);
   await removeLegacyCommandStream(jsm, names);
   for (const sc of streamConfigs(names, config)) {
     let existing: StreamInfo | null;
