@@ -1,4 +1,5 @@
 import type { ConsumerInfo, JetStreamManager } from '@nats-io/jetstream';
+import { ackFloorOf } from './durable-consumer.js';
 import type { Logger } from './log.js';
 import type { Names } from './names.js';
 import { isNotFound } from './nats.js';
@@ -69,7 +70,7 @@ export async function seedFromEarlierLayouts(jsm: JetStreamManager, names: Names
   const from = earlier.length > 0 ? earlier : layout.newFromEnd ? all : [];
   if (from.length === 0) return null;
   return {
-    ackFloor: Math.min(...from.map((c) => c.ack_floor.stream_seq)),
+    ackFloor: Math.min(...from.map(ackFloorOf)),
     deliveredBefore: Math.max(...from.map((c) => c.delivered.stream_seq)),
   };
 }
@@ -87,7 +88,7 @@ export async function removeEarlierLayouts(jsm: JetStreamManager, names: Names, 
     await jsm.consumers.delete(names.streams.events, c.name).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
-    log.info({ consumer: c.name, ackFloor: c.ack_floor.stream_seq }, `removed a ${layout.kind} durable of an earlier layout`);
+    log.info({ consumer: c.name, ackFloor: ackFloorOf(c) }, `removed a ${layout.kind} durable of an earlier layout`);
   }
 }
 

@@ -1,6 +1,9 @@
 import t from 'tap';
 import webpush from 'web-push';
+import { nanos } from '@nats-io/nats-core';
+import { AckPolicy, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { defaultConfig } from '../../lib/config.js';
 import { connect } from '@nats-io/transport-node';
 import { makeNames } from '../../lib/names.js';
 import { readLeaseHolders } from '../../lib/leases.js';
@@ -19,7 +22,12 @@ t.test('push projectors share the partitions; one killed mid-stream: every offli
   const vapid = webpush.generateVAPIDKeys();
   const base = testConfig();
   // Push runs in the projector processes only; a user who leaves is offline at once.
-  const sys = await startSystem(t, { delivery: { ...base.delivery, partitions: PARTITIONS }, presence: { ...base.presence, graceMs: 0 } }, ['engine', 'gateway']);
+  // The gateway takes subscriptions to the loopback push service (allowInsecure).
+  const sys = await startSystem(
+    t,
+    { delivery: { ...base.delivery, partitions: PARTITIONS }, presence: { ...base.presence, graceMs: 0 }, push: { ...base.push, allowInsecure: true } },
+    ['engine', 'gateway'],
+  );
   const env = {
     PARLEY_PUSH: '1',
     PARLEY_VAPID_PUBLIC_KEY: vapid.publicKey,
@@ -133,4 +141,44 @@ t.test('push projectors share the partitions; one killed mid-stream: every offli
   );
   t.comment(`pushes received ${service.received.length}, of which 201: ${service.received.filter((p) => p.status === 201).length}`);
   await projectors[1]!.kill('SIGTERM');
+});
+
+t.test('an upgrade: the push partitions start where the push durable of earlier versions stood, and remove it', async (t) => {
+  const service = await startPushService();
+  t.teardown(() => service.close());
+  const vapid = webpush.generateVAPIDKeys();
+  const sys = await startSystem(t, { push: { ...defaultConfig().push, enabled: false, allowInsecure: true } });
+  const names = makeNames(sys.config.prefix);
+  const nc = await connect({ servers: sys.config.natsUrl });
+  t.teardown(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  const sub = service.subscribe();
+  t.equal((await restCall(sys, 'bob', 'POST', '/v1/push/subscriptions', sub)).status, 201);
+  let sends = 0;
+  const send = async (content: string) => {
+    const res = await restCall(sys, 'alice', 'POST', '/v1/messages', { toUserId: 'bob', tempId: `u${sends++}`, content });
+    t.equal(res.status, 201, `sent: ${content}`);
+    return res.body.id as string;
+  };
+  await send('done by the earlier version');
+  // The earlier version's one durable, which had finished everything so far and was then stopped
+  // for the upgrade while messages went on.
+  const floor = (await jsm.streams.info(names.streams.events)).state.last_seq;
+  await jsm.consumers.add(names.streams.events, {
+    durable_name: names.consumers.push,
+    ack_policy: AckPolicy.All,
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: floor + 1,
+    ack_wait: nanos(5_000),
+  });
+  const during = [await send('during the upgrade 1'), await send('during the upgrade 2')];
+  await sys.start('push', { push: { ...defaultConfig().push, enabled: true, vapid: { ...vapid, subject: 'mailto:ops@example.com' }, allowInsecure: true, coalesceMs: 0 } });
+  const after = await send('after the upgrade');
+  const ids = () => service.received.filter((p) => p.status === 201).map((p) => (p.payload as { messageId: string }).messageId);
+  await pollUntil(async () => ids().length, (n) => n >= 3, 15_000);
+  await new Promise((r) => setTimeout(r, 500));
+  t.same(ids().sort(), [...during, after].sort(), 'what the earlier version had not done, and what came after; nothing it had done');
+  const durables: string[] = [];
+  for await (const c of jsm.consumers.list(names.streams.events)) if (names.consumers.isPush(c.name)) durables.push(c.name);
+  t.same(durables, [names.consumers.pushPartition(0, 1)], 'the earlier durable is gone once the partition has its own');
 });
