@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { loadConfig, type Config } from '../lib/config.js';
+import { ackFloorOf } from '../lib/durable-consumer.js';
 import { deliveryDurables } from '../lib/delivery-durables.js';
 import { readLeaseHolders } from '../lib/leases.js';
 import { createLogger } from '../lib/log.js';
@@ -77,7 +78,7 @@ async function deliveryRows(jsm: JetStreamManager, names: Names, config: Config,
   const [holders, durables, log] = await Promise.all([readLeaseHolders(kv, of, config.engine.leaseMs), deliveryDurables(jsm, names), jsm.streams.info(names.streams.events)]);
   return holders.map((h, p) => {
     const info = durables.find((c) => c.name === names.consumers.deliveryPartition(p, of));
-    const ackFloor = info ? info.ack_floor.stream_seq : null;
+    const ackFloor = info ? ackFloorOf(info) : null;
     return { partition: p, owner: h?.owner ?? null, renewedMsAgo: h?.renewedMsAgo ?? null, ackFloor, lag: ackFloor === null ? null : Math.max(0, log.state.last_seq - ackFloor) };
   });
 }

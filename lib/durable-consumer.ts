@@ -40,7 +40,7 @@ export async function durableConsumer(jsm: JetStreamManager, js: JetStreamClient
   const existing = await consumerInfoOrNull(jsm, spec.stream, spec.durable);
   let startSeq = 0;
   if (existing && (existing.config.filter_subject ?? '') !== (spec.filterSubject ?? '')) {
-    startSeq = existing.ack_floor.stream_seq + 1;
+    startSeq = ackFloorOf(existing) + 1;
     await jsm.consumers.delete(spec.stream, spec.durable);
   }
   await jsm.consumers.add(spec.stream, {

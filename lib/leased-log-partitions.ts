@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { AckFloor } from './ack-floor.js';
 import { durableFromAckFloor } from './durable-consumer.js';
@@ -124,7 +124,8 @@ export class LeasedLogPartitions<S> {
     clearInterval(this.#ackTimer);
   }
 
-  #startPartition(jsm: Awaited<ReturnType<typeof jetstreamManager>>, js: ReturnType<typeof jetstream>, p: number): void {
+  /** A lease was taken: the partition's durable afresh from its ack floor (seeded from earlier layouts if it is new). */
+  #startPartition(jsm: JetStreamManager, js: JetStreamClient, p: number): void {
     const { names, layout, partitions, work } = this.#opts;
     const r: LeasedPartition<S> = {
       partition: p,
