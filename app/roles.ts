@@ -96,7 +96,8 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     ...(engine ? [{ name: 'engine', ok: true, partitions: engine.stats().partitions }] : []),
     // The delivery partitions this process's delivery projector holds (PARLEY_DELIVERY_PARTITIONS).
     ...(delivery ? [{ name: 'delivery', ok: true, partitions: delivery.stats().partitions }] : []),
-    // Counts of push decisions and outcomes since start (the record of each is GET /v1/push/log).
+    // Counts of push decisions and outcomes since start (the record of each is GET /v1/push/log),
+    // and the push partitions this process's push projector holds (as many as delivery's).
     // The sender and the dispatcher: their counts where they run, { state: 'standby' } where another process runs them.
     ...(push ? [{ name: 'push', ok: true, ...push.stats(), ...(pushSender ? { sender: singletonHealth(pushSender.stats()) } : {}), ...(webhooks ? { webhooks: singletonHealth(webhooks.stats()) } : {}) }] : []),
   ];

@@ -1,5 +1,5 @@
 import { nanos } from '@nats-io/nats-core';
-import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, type Consumer, type ConsumerInfo, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from './log.js';
 import { isNotFound } from './nats.js';
 
@@ -40,7 +40,7 @@ export async function durableConsumer(jsm: JetStreamManager, js: JetStreamClient
   const existing = await consumerInfoOrNull(jsm, spec.stream, spec.durable);
   let startSeq = 0;
   if (existing && (existing.config.filter_subject ?? '') !== (spec.filterSubject ?? '')) {
-    startSeq = existing.ack_floor.stream_seq + 1;
+    startSeq = ackFloorOf(existing) + 1;
     await jsm.consumers.delete(spec.stream, spec.durable);
   }
   await jsm.consumers.add(spec.stream, {
@@ -72,7 +72,7 @@ export async function durableFromAckFloor(
   log: Logger,
 ): Promise<{ consumer: Consumer; ackFloor: number; deliveredBefore: number }> {
   const existing = await consumerInfoOrNull(jsm, spec.stream, spec.durable);
-  const ackFloor = existing?.ack_floor.stream_seq ?? spec.seed?.ackFloor ?? (spec.newFromEnd ? (await jsm.streams.info(spec.stream)).state.last_seq : 0);
+  const ackFloor = existing ? ackFloorOf(existing) : (spec.seed?.ackFloor ?? (spec.newFromEnd ? (await jsm.streams.info(spec.stream)).state.last_seq : 0));
   const deliveredBefore = existing?.delivered.stream_seq ?? spec.seed?.deliveredBefore ?? 0;
   if (existing) {
     if (existing.num_ack_pending > 0 || existing.num_pending > 0) {
@@ -89,6 +89,17 @@ export async function durableFromAckFloor(
     max_ack_pending: spec.maxAckPending,
   });
   return { consumer: await js.consumers.get(spec.stream, spec.durable), ackFloor, deliveredBefore };
+}
+
+/**
+ * The stream sequence at and below which a consumer has nothing left to do. nats-server 2.9.10
+ * reports an ack floor of 0 for a consumer made to start at a sequence until its first ack (a push
+ * projector's durable made at the end of the log, before any new event): taken as is, the durable
+ * made again from it would start at the log's first event, and push the whole history.
+ */
+export function ackFloorOf(c: ConsumerInfo): number {
+  const startedAfter = c.config.deliver_policy === DeliverPolicy.StartSequence && c.config.opt_start_seq ? c.config.opt_start_seq - 1 : 0;
+  return Math.max(c.ack_floor.stream_seq, startedAfter);
 }
 
 /**

@@ -115,16 +115,20 @@ export class PartitionLeases {
   async round(): Promise<void> {
     if (this.#stopped) return;
     await this.#kv.put(memberKey(this.id), encodeJson({ since: Date.now() })).catch(() => undefined);
-    for (const [p, held] of [...this.#held]) {
-      try {
-        held.revision = await this.#kv.update(partitionKey(p), encodeJson({ owner: this.id }), held.revision);
-      } catch (err) {
-        this.#held.delete(p);
-        const reason = this.#seen.get(partitionKey(p))?.value.owner === this.id || !this.#seen.has(partitionKey(p)) ? 'expired' : 'taken';
-        this.#log.warn({ partition: p, reason, err: (err as Error).message }, 'lease lost');
-        await this.#events.lost(p, reason);
-      }
-    }
+    // All at once: one after another, a NATS that answers nothing (each request times out) made a
+    // round last a timeout per partition, longer than the lease, and a stop wait for all of them.
+    await Promise.all(
+      [...this.#held].map(async ([p, held]) => {
+        try {
+          held.revision = await this.#kv.update(partitionKey(p), encodeJson({ owner: this.id }), held.revision);
+        } catch (err) {
+          this.#held.delete(p);
+          const reason = this.#seen.get(partitionKey(p))?.value.owner === this.id || !this.#seen.has(partitionKey(p)) ? 'expired' : 'taken';
+          this.#log.warn({ partition: p, reason, err: (err as Error).message }, 'lease lost');
+          await this.#events.lost(p, reason);
+        }
+      }),
+    );
     const members = this.members();
     const share = Math.ceil(this.#opts.partitions / Math.max(1, members.length));
     if (this.#held.size > share) {
@@ -168,8 +172,9 @@ export class PartitionLeases {
     this.#stopped = true;
     clearInterval(this.#timer);
     await this.#round.catch(() => undefined);
-    for (const p of [...this.#held.keys()]) await this.#release(p, 'stopped');
-    await this.#kv.delete(memberKey(this.id)).catch(() => undefined);
+    // Each partition's work stops (in parallel: they are independent), then its key goes.
+    await Promise.all([...this.#held.keys()].map((p) => this.#release(p, 'stopped')));
+    await atMost(this.#kv.delete(memberKey(this.id)), DELETE_AT_STOP_MS);
     this.#watch?.stop();
   }
 
@@ -195,9 +200,21 @@ export class PartitionLeases {
     this.#held.delete(p);
     // Work stops before the key goes, so the next owner never overlaps with us.
     await this.#events.lost(p, reason);
-    await this.#kv.delete(partitionKey(p), { previousSeq: held.revision }).catch(() => undefined);
+    const deleted = this.#kv.delete(partitionKey(p), { previousSeq: held.revision });
+    // At a stop the key is a courtesy (it expires anyway): a NATS that does not answer must not hold the stop up.
+    await (reason === 'stopped' ? atMost(deleted, DELETE_AT_STOP_MS) : deleted.catch(() => undefined));
     this.#log.info({ partition: p, reason }, 'lease given back');
   }
+}
+
+/** How long a stopping process waits for its lease keys to be deleted before leaving them to expire. */
+const DELETE_AT_STOP_MS = 1_000;
+
+/** Wait for `p` (whatever it settles to), but no longer than `ms`. */
+async function atMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
 
 function shuffle<T>(xs: T[]): T[] {

@@ -89,6 +89,8 @@ export function makeNames(prefix = 'chat') {
       engineLeases: `${P}_LEASES_ENGINE`,
       /** The same for the delivery partitions (PARLEY_DELIVERY_PARTITIONS), among delivery projectors. */
       deliveryLeases: `${P}_LEASES_DELIVERY`,
+      /** The same for the push projector's partitions (as many as the delivery partitions), among push projectors. */
+      pushLeases: `${P}_LEASES_PUSH`,
       /**
        * Singletons of the projector role, each run by one process at a time under one lease (key p0:
        * the holder; lib/leased-singleton.ts), the other projector processes standing by: the postgres
@@ -124,8 +126,15 @@ export function makeNames(prefix = 'chat') {
       postgres: 'postgres',
       /** The EventStoreDB mirror's durable consumer on <PREFIX>_EVENTS (projections/eventstore/mirror.ts). */
       eventStoreMirror: 'eventstore-mirror',
-      /** The push projector: events → push decisions (projections/push/). */
+      /** The push projector's one durable of earlier versions (read at start to seed the partitions', then removed). */
       push: 'push',
+      /**
+       * The push projector's durable for partition `p` of `of` (the delivery partition count): as
+       * with delivery, a changed count makes new durables, seeded from the old ones.
+       */
+      pushPartition: (p: number, of: number) => `push-p${p}-of-${of}`,
+      /** Any push projector durable, of this layout or an earlier one (the one `push` included; not `push-sender`). */
+      isPush: (name: string) => name === 'push' || /^push-p\d+-of-\d+$/.test(name),
       /** The push sender: push jobs → the push services. */
       pushSender: 'push-sender',
       /** The webhook dispatcher: the outbox → PARLEY_WEBHOOK_URL, one at a time, in order. */

@@ -145,6 +145,7 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, config:
   await kvm.create(names.buckets.pushMutes, { history: 1, replicas: config.replicas });
   await ensureLeaseBucket(jsm, kvm, names.buckets.engineLeases, config.engine.leaseMs, config.replicas);
   await ensureLeaseBucket(jsm, kvm, names.buckets.deliveryLeases, config.engine.leaseMs, config.replicas);
+  await ensureLeaseBucket(jsm, kvm, names.buckets.pushLeases, config.engine.leaseMs, config.replicas);
   for (const bucket of [names.buckets.postgresLeases, names.buckets.pushSenderLeases, names.buckets.webhookLeases, names.buckets.mirrorLeases, names.buckets.presenceLeases]) {
     await ensureLeaseBucket(jsm, kvm, bucket, config.engine.leaseMs, config.replicas);
   }

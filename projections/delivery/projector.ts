@@ -1,14 +1,9 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { Component } from '../../lib/component.js';
 import type { Config } from '../../lib/config.js';
-import { AckFloor } from '../../lib/ack-floor.js';
-import { durableFromAckFloor } from '../../lib/durable-consumer.js';
-import { removeEarlierLayouts, seedFromEarlierLayouts } from '../../lib/delivery-durables.js';
-import { PartitionLeases } from '../../lib/leases.js';
-import { runWhileHeld } from '../../lib/while-held.js';
-import { eventPartition } from '../../lib/partition.js';
+import { LeasedLogPartitions, type LeasedPartition } from '../../lib/leased-log-partitions.js';
+import { deliveryLayout } from '../../lib/partition-durables.js';
 import { decodeJson } from '../../lib/json.js';
 import { encodeInboxEntry } from '../../lib/inbox-entry-bytes.js';
 import { JetStreamPublisher } from '../../lib/js-publisher.js';
@@ -25,9 +20,6 @@ import { InboxWriter } from './inbox-writer.js';
 import { entriesStoredBefore } from './stored-before.js';
 import { LiveUnreadUpdates } from './live-unread.js';
 import { UnreadTotals } from './unread-totals.js';
-
-/** How often the finished prefix of events is acked (one ack for all of them). */
-const ACK_EVERY_MS = 20;
 
 /**
  * Inbox and unread writes awaiting their stream acknowledgement before the loop stops taking events
@@ -54,7 +46,7 @@ export type DeliveryProjector = Component<DeliveryProjectorStats>;
  * The work is split in PARLEY_DELIVERY_PARTITIONS partitions (by conversation, and by user for a
  * user's own events) that any number of projectors share by leases, as engines share the command
  * partitions (lib/leases.ts): a partition's durable reads the whole log and projects its own
- * events (lib/delivery-durables.ts says why, and what it costs).
+ * events (lib/partition-durables.ts says why, and what it costs; lib/leased-log-partitions.ts runs them).
  */
 export async function startDeliveryProjector(opts: {
   nc: NatsConnection;
@@ -82,10 +74,8 @@ export async function startDeliveryProjector(opts: {
     config.delivery.unreadFlushMs,
   );
   const liveUnread = new LiveUnreadUpdates(nc, names);
-  const counts = { events: 0, writes: 0, failed: 0, lastEventSeq: 0 };
-  const partitions = config.delivery.partitions;
-  /** The partitions this projector holds a lease on, each with its consumer and what it has in flight. */
-  const running = new Map<number, RunningPartition>();
+  /** Inbox writes started (stats). */
+  let inboxWritesStarted = 0;
 
   /**
    * `actorId`: who caused the event; only their copies keep the entry's `origin` (schemas/inbox-entry.ts).
@@ -114,7 +104,7 @@ export async function startDeliveryProjector(opts: {
         const count = counts?.get(userId);
         if (count) counts!.delete(userId);
         const msgId = `${eventSeq}:${userId}${suffix}`;
-        if (r.alreadyStored?.has(msgId)) continue;
+        if (storedBefore(r)?.has(msgId)) continue;
         const header = count?.then((c) => (c ? formatUnreadHeader(c) : undefined));
         writes.push(inboxes.write(userId, names.subjects.inbox(userId), bytesFor(userId), msgId, header));
       }
@@ -168,14 +158,17 @@ export async function startDeliveryProjector(opts: {
     return out;
   };
 
-  const project = async (r: RunningPartition, m: JsMsg): Promise<void> => {
-    const acks = r.acks;
+  /** Resolves once the event's writes are started, with `done`: their being stored. */
+  const project = async (r: RunningPartition, m: JsMsg): Promise<{ done: Promise<unknown> }> => {
+    // Inbox writes queued behind their inbox's earlier ones count too: they are not published yet.
+    if (inboxes.queued >= MAX_PENDING_WRITES) await inboxes.whenQueuedBelow(MAX_PENDING_WRITES / 2);
+    if (publisher.pending >= MAX_PENDING_WRITES) await publisher.whenPendingBelow(MAX_PENDING_WRITES / 2);
     const conversationId = names.subjects.conversationOfSubject(m.subject);
     const userId = names.subjects.userOfSubject(m.subject);
     let out = nothingProjected();
     if (conversationId) out = await projectConversation(r, m, conversationId);
     else if (userId) out.inboxWrites = write(r, userDeliveriesFor(decodeJson<UserEvent>(m.data), m.seq), m.seq, userId);
-    counts.writes += out.inboxWrites.length;
+    inboxWritesStarted += out.inboxWrites.length;
     const inboxStored = Promise.all(out.inboxWrites);
     void inboxStored.then(
       () => {
@@ -183,139 +176,40 @@ export async function startDeliveryProjector(opts: {
       },
       () => undefined, // handled below
     );
-    const done = Promise.all([inboxStored, ...out.unreadWrites]).then(
-      () => {
-        counts.events++;
-        counts.lastEventSeq = Math.max(counts.lastEventSeq, m.seq);
-        acks.done(m.seq);
-      },
-      (err: unknown) => {
-        counts.failed++;
-        log.warn({ err, seq: m.seq }, 'inbox or unread write failed, event will be redelivered');
-        // Both caches may now be ahead of what is stored: reload them when the event comes back.
-        if (conversationId) memberships.forget(conversationId);
-        for (const u of out.unreadUsers) unread.forget(u);
-        m.nak(1_000);
-      },
-    );
-    r.inFlight.add(done);
-    void done.finally(() => r.inFlight.delete(done));
-  };
-
-  /** Read one partition's durable: its own events projected, the others' acked as they pass. */
-  const consume = async (p: number, r: RunningPartition, messages: ConsumerMessages): Promise<void> => {
-    for await (const m of messages) {
-      // A redelivery of an event still in progress (a nak, a long ack wait) is projected again: its
-      // writes are idempotent. One already covered by our ack needs nothing.
-      if (r.acks.track(m) === 'already-acked') continue;
-      if (eventPartition(names, m.subject, partitions) !== p) {
-        r.acks.done(m.seq);
-        continue;
-      }
-      // Inbox writes queued behind their inbox's earlier ones count too: they are not published yet.
-      if (inboxes.queued >= MAX_PENDING_WRITES) await inboxes.whenQueuedBelow(MAX_PENDING_WRITES / 2);
-      if (publisher.pending >= MAX_PENDING_WRITES) await publisher.whenPendingBelow(MAX_PENDING_WRITES / 2);
-      try {
-        await project(r, m);
-      } catch (err) {
-        counts.failed++;
-        log.error({ err, seq: m.seq, partition: p }, 'event could not be projected, will be redelivered');
-        m.nak(1_000);
-      }
-    }
-  };
-
-  /** A lease was taken: the partition's durable afresh from its ack floor (seeded from earlier layouts if it is new). */
-  const startPartition = (p: number): void => {
-    const r: RunningPartition = { acks: new AckFloor<JsMsg>(0), alreadyStored: null, deliveredBefore: 0, inFlight: new Set(), stopping: false, loop: Promise.resolve() };
-    running.set(p, r);
-    const plog = log.child({ partition: p });
-    r.loop = runWhileHeld({
-      run: () => runPartition(p, r, plog),
-      stopping: () => r.stopping,
-      confirm: () => leases.confirm(p),
-      log: plog,
-    }).catch((err: unknown) => plog.error({ err }, 'delivery partition consumer failed'));
-  };
-
-  /** One attempt at a partition: its durable made again from the ack floor, then consumed until stopped. */
-  const runPartition = async (p: number, r: RunningPartition, plog: Logger): Promise<void> => {
-    // A second attempt: the first's events finish first (each acks on the consumer it came from).
-    await Promise.allSettled([...r.inFlight]);
-    const durable = names.consumers.deliveryPartition(p, partitions);
-    const exists = await jsm.consumers.info(names.streams.events, durable).then(() => true, () => false);
-    const seed = exists ? null : await seedFromEarlierLayouts(jsm, names, partitions);
-    if (seed) plog.info({ durable, ...seed }, 'new delivery partition durable, starting where the earlier layout stood');
-    const { consumer, ackFloor, deliveredBefore } = await durableFromAckFloor(
-      jsm,
-      js,
-      {
-        stream: names.streams.events,
-        durable,
-        // No filter: the stream holds events only, and every partition reads all of them (see delivery-durables.ts).
-        ackWaitMs: config.delivery.ackWaitMs,
-        maxAckPending: config.delivery.maxAckPending,
-        ...(seed ? { seed } : {}),
-      },
-      plog,
-    );
-    await removeEarlierLayouts(jsm, names, partitions, plog);
-    r.alreadyStored = await entriesStoredBefore({
-      jsm,
-      js,
-      names,
-      ackFloor,
-      deliveredBefore,
-      duplicateWindowMs: config.inbox.duplicateWindowSec * 1000,
-      log: plog,
+    const done = Promise.all([inboxStored, ...out.unreadWrites]).catch((err: unknown) => {
+      // Both caches may now be ahead of what is stored: reload them when the event comes back.
+      if (conversationId) memberships.forget(conversationId);
+      for (const u of out.unreadUsers) unread.forget(u);
+      throw err;
     });
-    // Events finish out of order (their inbox writes are pipelined); one ack covers all finished ones.
-    r.acks = new AckFloor<JsMsg>(ackFloor);
-    r.deliveredBefore = deliveredBefore;
-    if (r.stopping) return;
-    r.messages = await consumer.consume({ max_messages: 1024 });
-    if (r.stopping) r.messages.stop();
-    await consume(p, r, r.messages);
+    return { done };
   };
 
-  /** The lease is gone: stop pulling, let the events started finish and ack them before anyone else may take it. */
-  const stopPartition = async (p: number): Promise<void> => {
-    const r = running.get(p);
-    if (!r) return;
-    r.stopping = true;
-    r.messages?.stop();
-    await r.loop;
-    await Promise.allSettled([...r.inFlight]);
-    await unread.flush();
-    await Promise.allSettled([...r.inFlight]);
-    r.acks.flush();
-    if (running.get(p) === r) running.delete(p);
-  };
-
-  const ackTimer = setInterval(() => {
-    for (const r of running.values()) {
-      r.acks.flush();
-      // Past the events a stopped projector had delivered, no entry can have been stored before.
-      if (r.alreadyStored && r.acks.acked >= r.deliveredBefore) r.alreadyStored = null;
-    }
-  }, ACK_EVERY_MS);
-  const leases = new PartitionLeases(
-    await new Kvm(nc).open(names.buckets.deliveryLeases),
-    { partitions, leaseMs: config.engine.leaseMs },
-    { acquired: startPartition, lost: stopPartition },
+  const parts = await LeasedLogPartitions.start<DeliveryPartition>({
+    nc,
+    names,
     log,
-  );
-  await leases.start();
-  log.info({ partitions: leases.owned, of: partitions, projectorId: leases.id }, 'delivery projector consuming events');
+    layout: deliveryLayout(names),
+    leaseBucket: names.buckets.deliveryLeases,
+    partitions: config.delivery.partitions,
+    leaseMs: config.engine.leaseMs,
+    ackWaitMs: config.delivery.ackWaitMs,
+    maxAckPending: config.delivery.maxAckPending,
+    work: {
+      initial: { alreadyStored: null },
+      open: async (_p, { ackFloor, deliveredBefore }, plog) => ({
+        alreadyStored: await entriesStoredBefore({ jsm, js, names, ackFloor, deliveredBefore, duplicateWindowMs: config.inbox.duplicateWindowSec * 1000, log: plog }),
+      }),
+      handle: project,
+      // In-flight events wait for their unread writes: flush them rather than wait for the timer.
+      settle: () => unread.flush(),
+    },
+  });
 
   return {
-    stats: () => ({ ...counts, partitions: leases.owned }),
+    stats: () => ({ ...parts.counts, writes: inboxWritesStarted, partitions: parts.owned }),
     async stop() {
-      for (const r of running.values()) {
-        r.stopping = true;
-        r.messages?.stop();
-      }
-      await Promise.all([...running.values()].map((r) => r.loop));
+      await parts.halt();
       // What is in flight drains; a write that fails from now on is given up, not retried.
       inboxes.stop();
       // In-flight events wait for their unread writes: flush them rather than wait for the timer
@@ -323,24 +217,24 @@ export async function startDeliveryProjector(opts: {
       await unreadLanes.idle();
       await unread.flush();
       // Each partition's events finish and are acked (stopPartition), then its lease goes.
-      await leases.stop();
+      await parts.stop();
       liveUnread.flush();
-      clearInterval(ackTimer);
       await publisher.close();
-      log.info(counts, 'delivery projector stopped');
+      log.info({ ...parts.counts, writes: inboxWritesStarted }, 'delivery projector stopped');
     },
   };
 }
 
-/** One leased partition at work: its consumer, its acks, and its events in flight. */
-type RunningPartition = {
-  messages?: ConsumerMessages;
-  acks: AckFloor<JsMsg>;
+/** What a delivery partition keeps besides its consumer (lib/leased-log-partitions.ts). */
+type DeliveryPartition = {
   /** Entries of unacked events that a stopped projector stored past the duplicate window (stored-before.ts). */
   alreadyStored: Set<string> | null;
-  /** The highest event the partition's previous consumer had delivered. */
-  deliveredBefore: number;
-  loop: Promise<void>;
-  inFlight: Set<Promise<void>>;
-  stopping: boolean;
 };
+
+type RunningPartition = LeasedPartition<DeliveryPartition>;
+
+/** The entries stored before, while they matter: past the events a stopped projector had delivered, none can have been. */
+function storedBefore(r: RunningPartition): Set<string> | null {
+  if (r.state.alreadyStored && r.acks.acked >= r.deliveredBefore) r.state.alreadyStored = null;
+  return r.state.alreadyStored;
+}

@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type ConsumerInfo, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { Config } from '../../lib/config.js';
+import { ackFloorOf } from '../../lib/durable-consumer.js';
 import { deliveryDurables } from '../../lib/delivery-durables.js';
 import type { Logger } from '../../lib/log.js';
 import type { Names } from '../../lib/names.js';
@@ -223,7 +224,7 @@ export async function projectorStatus(opts: { nc: NatsConnection; names: Names; 
   const lastSeq = info.state.last_seq;
   const consumer = async (name: string): Promise<ConsumerInfo | null> => jsm.consumers.info(names.streams.events, name).catch(() => null);
   const describe = (name: 'delivery' | 'postgres', durable: string, ci: ConsumerInfo | null): ProjectorStatus => {
-    const ackFloor = ci?.ack_floor.stream_seq ?? 0;
+    const ackFloor = ci ? ackFloorOf(ci) : 0;
     return {
       name,
       consumer: durable,

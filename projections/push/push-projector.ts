@@ -1,11 +1,11 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { AckFloor } from '../../lib/ack-floor.js';
 import { AggregateStore, conversations, users } from '../../lib/aggregate-store.js';
 import type { Component } from '../../lib/component.js';
 import type { Config } from '../../lib/config.js';
-import { durableFromAckFloor } from '../../lib/durable-consumer.js';
+import { LeasedLogPartitions } from '../../lib/leased-log-partitions.js';
+import { pushLayout } from '../../lib/partition-durables.js';
 import { decodeJson, encodeJson } from '../../lib/json.js';
 import { JetStreamPublisher } from '../../lib/js-publisher.js';
 import { KvView } from '../../lib/kv-view.js';
@@ -22,10 +22,17 @@ import { decidePushes, type RecipientFacts } from './push-decider.js';
 import type { PushJob } from './push-job.js';
 import { WebhookOutbox } from './webhook-outbox.js';
 
-/** How often the finished prefix of events is acked. */
-const ACK_EVERY_MS = 20;
-
-export type PushProjectorStats = { events: number; jobs: number; skipped: number; coalesced: number; recorded: number; failed: number; webhooksDropped: number };
+export type PushProjectorStats = {
+  events: number;
+  jobs: number;
+  skipped: number;
+  coalesced: number;
+  recorded: number;
+  failed: number;
+  webhooksDropped: number;
+  /** The partitions this projector holds a lease on. */
+  partitions: number[];
+};
 export type PushProjector = Component<PushProjectorStats>;
 
 /**
@@ -37,12 +44,18 @@ export type PushProjector = Component<PushProjectorStats>;
  * the event and the subscription, so that an event projected twice (a restart before its ack) is
  * one job; push-sender.ts sends them. Skips are recorded in the user's push log, at most once per
  * conversation, reason and coalescing window, and only for users who could have been pushed.
+ *
+ * The work is split in as many partitions as delivery's (PARLEY_DELIVERY_PARTITIONS, by
+ * conversation, and by user for a user's own events) that any number of push projectors share by
+ * leases (lib/leased-log-partitions.ts): a partition's durable reads the whole log and decides
+ * for its own conversations. A partition's first durable starts at the end of the log (or where
+ * the push durables of an earlier layout stood): a deployment that turns push on must not push
+ * its history.
  */
 export async function startPushProjector(opts: { nc: NatsConnection; config: Config; names: Names; log: Logger }): Promise<PushProjector> {
   const { nc, config, names } = opts;
   const log = opts.log.child({ component: 'push-projector' });
   const jsm = await jetstreamManager(nc);
-  const js = jetstream(nc);
   const kvm = new Kvm(nc);
   const publisher = new JetStreamPublisher(nc, { coalesceWrites: true });
   const online = await KvView.open(await kvm.open(names.buckets.presence), (v) => (decodeJson<{ isOnline?: unknown }>(v).isOnline === true ? true : undefined), log);
@@ -58,17 +71,7 @@ export async function startPushProjector(opts: { nc: NatsConnection; config: Con
   const lastPush = new LruMap<string, { at: number; folded: number }>(config.engine.cacheSize);
   /** `<user> <conversation> <decision>` → when that skip was last recorded. */
   const lastSkipRecord = new LruMap<string, number>(config.engine.cacheSize);
-  const stats: PushProjectorStats = { events: 0, jobs: 0, skipped: 0, coalesced: 0, recorded: 0, failed: 0, webhooksDropped: 0 };
-  const inFlight = new Set<Promise<unknown>>();
-
-  const { consumer, ackFloor } = await durableFromAckFloor(
-    jsm,
-    js,
-    { stream: names.streams.events, durable: names.consumers.push, ackWaitMs: config.delivery.ackWaitMs, maxAckPending: config.delivery.maxAckPending, newFromEnd: true },
-    log,
-  );
-  const acks = new AckFloor<JsMsg>(ackFloor);
-  const ackTimer = setInterval(() => acks.flush(), ACK_EVERY_MS);
+  const stats = { jobs: 0, skipped: 0, coalesced: 0, recorded: 0 };
 
   /** The events the app asked for (PARLEY_WEBHOOK_EVENTS), as `event.<Type>` webhooks. */
   const forwardedTypes = new Set(config.push.webhook?.events ?? []);
@@ -90,13 +93,19 @@ export async function startPushProjector(opts: { nc: NatsConnection; config: Con
     return facts;
   };
 
-  const project = async (m: JsMsg): Promise<Promise<unknown>[]> => {
+  /**
+   * A block or unblock: the next look at this user's blocks reads them again. Every partition
+   * forgets, whoever owns the event: the cache is the process's, and the user's blocks are looked
+   * at for messages of every partition.
+   */
+  const forgetBlocks = (m: JsMsg): string | undefined => {
     const userId = names.subjects.userOfSubject(m.subject);
-    if (userId) {
-      // A block or unblock: the next look at this user's blocks reads them again.
-      userStates.forget(userId);
-      return forward(m.seq, decodeJson<{ type: string }>(m.data));
-    }
+    if (userId) userStates.forget(userId);
+    return userId;
+  };
+
+  const project = async (m: JsMsg): Promise<Promise<unknown>[]> => {
+    if (forgetBlocks(m)) return forward(m.seq, decodeJson<{ type: string }>(m.data));
     const conversationId = names.subjects.conversationOfSubject(m.subject);
     if (!conversationId) return [];
     const event = decodeJson<ConversationEvent>(m.data);
@@ -152,50 +161,33 @@ export async function startPushProjector(opts: { nc: NatsConnection; config: Con
     return writes;
   };
 
-  let messages: ConsumerMessages | undefined;
-  const loop = (async () => {
-    messages = await consumer.consume({ max_messages: 1024 });
-    for await (const m of messages) {
-      if (acks.track(m) === 'already-acked') continue;
-      let writes: Promise<unknown>[];
-      try {
-        writes = await project(m);
-      } catch (err) {
-        stats.failed++;
-        log.error({ err, seq: m.seq }, 'event could not be projected for push, will be redelivered');
-        m.nak(1_000);
-        continue;
-      }
-      const done = Promise.all(writes).then(
-        () => {
-          stats.events++;
-          acks.done(m.seq);
-        },
-        (err: unknown) => {
-          stats.failed++;
-          log.warn({ err, seq: m.seq }, 'push job or record not stored, event will be redelivered');
-          m.nak(1_000);
-        },
-      );
-      inFlight.add(done);
-      void done.finally(() => inFlight.delete(done));
-    }
-  })().catch((err: unknown) => log.error({ err }, 'push projector consumer failed'));
-  log.info('push projector consuming events');
+  const parts = await LeasedLogPartitions.start<undefined>({
+    nc,
+    names,
+    log,
+    layout: pushLayout(names),
+    leaseBucket: names.buckets.pushLeases,
+    partitions: config.delivery.partitions,
+    leaseMs: config.engine.leaseMs,
+    ackWaitMs: config.delivery.ackWaitMs,
+    maxAckPending: config.delivery.maxAckPending,
+    work: {
+      initial: undefined,
+      handle: async (_part, m) => ({ done: Promise.all(await project(m)) }),
+      passing: forgetBlocks,
+    },
+  });
 
   return {
-    stats: () => ({ ...stats, webhooksDropped: outbox?.dropped ?? 0 }),
+    stats: () => ({ events: parts.counts.events, ...stats, failed: parts.counts.failed, webhooksDropped: outbox?.dropped ?? 0, partitions: parts.owned }),
     async stop() {
-      messages?.stop();
-      await loop;
-      await Promise.allSettled([...inFlight]);
-      clearInterval(ackTimer);
-      acks.flush();
+      // Each partition's events finish and are acked, then its lease goes.
+      await parts.stop();
       online.stop();
       subscriptions.stop();
       mutes.stop();
       await publisher.close();
-      log.info(stats, 'push projector stopped');
+      log.info({ ...parts.counts, ...stats }, 'push projector stopped');
     },
   };
 }

@@ -79,4 +79,12 @@ t.test('parley partitions: the engine holding each partition and the commands wa
   t.same(rows.map((r) => [r.partition, r.owner, r.undecided]), [0, 1, 2, 3].map((p) => [p, engineId, 0]), 'one engine holds all four, nothing waits');
   t.match(parsed.delivery, [{ partition: 0, owner: String, lag: 0 }], 'the one delivery partition: held, nothing behind');
   t.equal(parsed.delivery.length, 1);
+  t.notOk('push' in parsed, 'no push table where push is off');
+  // With push on (and no push projector running in this system): its one partition, held by nobody.
+  const withPush = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [bin, 'partitions', '--json'], { env: { ...process.env, ...envFor(sys.config), PARLEY_PUSH: '1' }, timeout: 30_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+  t.match((JSON.parse(withPush) as { push: unknown }).push, [{ partition: 0, owner: null, lag: null }]);
 });

@@ -62,7 +62,7 @@ t.test('names', async (t) => {
     for (const other of ['CHAT_CMD', 'CHAT_CMD_', 'CHAT_CMD_EVENTS', 'CHAT_CMD_1x', 'CHATX_CMD_1', 'CHAT_EVENTS']) {
       t.notOk(n.commandStreams.isPartition(other), `not a partition stream: ${other} (e.g. prefix chat_cmd's streams)`);
     }
-    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED', presence: 'CHAT_PRESENCE', pushSubscriptions: 'CHAT_PUSH_SUBS', pushMutes: 'CHAT_PUSH_MUTES', engineLeases: 'CHAT_LEASES_ENGINE', deliveryLeases: 'CHAT_LEASES_DELIVERY', postgresLeases: 'CHAT_LEASES_POSTGRES', pushSenderLeases: 'CHAT_LEASES_PUSH_SENDER', webhookLeases: 'CHAT_LEASES_WEBHOOKS', mirrorLeases: 'CHAT_LEASES_MIRROR', presenceLeases: 'CHAT_LEASES_PRESENCE' });
+    t.strictSame(n.buckets, { snapshots: 'CHAT_SNAPSHOTS', unread: 'CHAT_UNREAD', revocations: 'CHAT_REVOKED', presence: 'CHAT_PRESENCE', pushSubscriptions: 'CHAT_PUSH_SUBS', pushMutes: 'CHAT_PUSH_MUTES', engineLeases: 'CHAT_LEASES_ENGINE', deliveryLeases: 'CHAT_LEASES_DELIVERY', pushLeases: 'CHAT_LEASES_PUSH', postgresLeases: 'CHAT_LEASES_POSTGRES', pushSenderLeases: 'CHAT_LEASES_PUSH_SENDER', webhookLeases: 'CHAT_LEASES_WEBHOOKS', mirrorLeases: 'CHAT_LEASES_MIRROR', presenceLeases: 'CHAT_LEASES_PRESENCE' });
     t.equal(n.subjects.presenceSync('gw-1'), 'chat.presence.sync.gw-1');
     t.equal(n.subjects.command(3), 'chat.cmd.3');
     t.equal(n.subjects.commandsAll, 'chat.cmd.*');
@@ -76,6 +76,9 @@ t.test('names', async (t) => {
     t.equal(n.subjects.limitsUsage, 'chat.limits.usage');
     t.equal(n.consumers.enginePartition(2), 'engine-p2');
     t.equal(n.consumers.eventStoreMirror, 'eventstore-mirror');
+    t.equal(n.consumers.pushPartition(3, 4), 'push-p3-of-4');
+    t.ok(n.consumers.isPush('push') && n.consumers.isPush('push-p0-of-1') && n.consumers.isPush('push-p12-of-16'), 'push projector durables, the legacy one included');
+    for (const other of ['push-sender', 'delivery-p0-of-1', 'push-p0-of-', 'push-px-of-2']) t.notOk(n.consumers.isPush(other), `not a push projector durable: ${other}`);
     t.equal(directGet.get('CHAT_EVENTS'), '$JS.API.DIRECT.GET.CHAT_EVENTS');
     t.equal(directGet.lastBySubject('KV_CHAT_UNREAD', '$KV.CHAT_UNREAD.alice'), '$JS.API.DIRECT.GET.KV_CHAT_UNREAD.$KV.CHAT_UNREAD.alice');
   });
