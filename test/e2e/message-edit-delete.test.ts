@@ -75,7 +75,11 @@ for (const codec of ['json', 'msgpack'] as const) {
     );
 
     // REST history: the current content with editedAt, and a tombstone.
-    const page = await pollUntil(() => history(conversationId), (h) => h.messages.some((m) => m.deletedAt !== undefined) && h.messages.some((m) => m.editedAt));
+    // Until the read model has the conversation the answer is an error without messages: ask again.
+    const page = await pollUntil(
+      () => history(conversationId),
+      (h) => (h.messages ?? []).some((m) => m.deletedAt !== undefined) && (h.messages ?? []).some((m) => m.editedAt),
+    );
     const [m1, m2, m3] = page.messages;
     t.match(m1, { id: sent[0]!.id, content: 'one, fixed' });
     t.ok(m1!.editedAt, 'editedAt');
