@@ -42,6 +42,7 @@ export const flags: FlagSpec[] = [
   { name: 'database-url', kind: 'string', value: '<url>', help: DATABASE_HELP },
   { name: 'processes', kind: 'string', default: 'separate', choices: ['separate', 'two', 'one'], help: 'How the started system runs: `separate` = engine, projector and gateway each in a process of its own (as when scaling out); `two` = `--role backend` (engine and projectors) and `--role gateway`; `one` = one `parley start --role all` process (fewest processes to wake per message, one event loop for all).' },
   { name: 'engines', kind: 'int', default: 1, min: 1, max: 8, help: 'Engine processes (with --processes separate): they share the command partitions by leases (README "Scale-out"). Their CPU is reported as engine, engine-2, …' },
+  { name: 'projectors', kind: 'int', default: 1, min: 1, max: 8, help: 'Projector processes (with --processes separate, and a Postgres for the read models: PGlite is one process): PARLEY_DELIVERY_PARTITIONS is set to this, and they share the delivery and push partitions by leases; the run waits until they hold even shares. Their CPU is reported as projector, projector-2, …' },
   { name: 'env', kind: 'list', value: '<KEY=VALUE>', help: 'Extra environment for the started roles, e.g. --env PARLEY_PARTITIONS=16 (repeatable; applied last).' },
   { name: 'keep', kind: 'bool', help: 'Keep the started system\'s streams and data directory (the prefix is printed).' },
   { name: 'sample-interval', kind: 'int', default: 1000, min: 100, value: '<ms>', help: 'How often process CPU and RSS are read from /proc.' },
@@ -128,6 +129,7 @@ export type Options = {
   env: Record<string, string>;
   processes: 'separate' | 'two' | 'one';
   engines: number;
+  projectors: number;
   keep: boolean;
   sampleIntervalMs: number;
   cpuProf?: string;
@@ -191,6 +193,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     env,
     processes: g.str('processes') as 'separate' | 'two' | 'one',
     engines: g.int('engines'),
+    projectors: g.int('projectors'),
     keep: g.bool('keep'),
     sampleIntervalMs: g.int('sample-interval'),
     ...(g.optStr('cpu-prof') ? { cpuProf: resolve(g.str('cpu-prof')) } : {}),
@@ -201,6 +204,10 @@ export function parseOptions(argv: string[]): Options | 'help' {
   };
   if (o.fakeGateway && o.url) throw new FlagError('--fake-gateway and --url exclude each other');
   if (o.engines > 1 && o.processes !== 'separate') throw new FlagError('--engines needs --processes separate');
+  if (o.projectors > 1 && o.processes !== 'separate') throw new FlagError('--projectors needs --processes separate');
+  if (o.projectors > 1 && o.databaseUrl === 'embedded') throw new FlagError('--projectors needs Postgres for the read models: the embedded PGlite is one process');
+  // Each projector process holds one delivery partition (every partition reads the whole log: README "Scale-out").
+  if (o.projectors > 1) o.env.PARLEY_DELIVERY_PARTITIONS ??= String(o.projectors);
   if (o.fakeFrames !== 'full' && !o.fakeGateway) throw new FlagError('--fake-frames needs --fake-gateway');
   if (o.natsMonitor !== undefined) {
     try {

@@ -74,7 +74,7 @@ async function runningGateway(url: string): Promise<Target | 'failed'> {
 
 async function startSystem(o: Options, id: string, profDir: string | undefined, started: Started): Promise<Target> {
   const layout = {
-    separate: `${o.engines > 1 ? `${o.engines} engines` : 'engine'}, projector, gateway as separate processes`,
+    separate: `${o.engines > 1 ? `${o.engines} engines` : 'engine'}, ${o.projectors > 1 ? `${o.projectors} projectors` : 'projector'}, gateway as separate processes`,
     two: 'engine and projectors in one process, gateway in another',
     one: 'engine, projector and gateway in one process',
   }[o.processes];
@@ -93,26 +93,34 @@ async function startSystem(o: Options, id: string, profDir: string | undefined, 
   started.system = system;
   out(`  read models: ${system.databaseDescription}`);
   const extraEngines: 'engine'[] = Array.from({ length: o.engines - 1 }, () => 'engine');
-  const health = await system.startRoles(o.processes === 'one' ? ['all'] : o.processes === 'two' ? ['backend', 'gateway'] : ['engine', 'projector', 'gateway', ...extraEngines]);
-  // Several engines share the partitions by leases: measure once they have spread (one partition moves a round).
-  if (o.engines > 1) out(`  engines: partitions held ${(await enginesSpread(o.natsUrl, system.prefix, o.engines, Number(o.env.PARLEY_PARTITIONS ?? defaultConfig().partitions))).join(' / ')}`);
+  const extraProjectors: 'projector'[] = Array.from({ length: o.projectors - 1 }, () => 'projector');
+  const health = await system.startRoles(
+    o.processes === 'one' ? ['all'] : o.processes === 'two' ? ['backend', 'gateway'] : ['engine', 'projector', 'gateway', ...extraEngines, ...extraProjectors],
+  );
+  // Several engines (projectors) share the partitions by leases: measure once they have spread (one partition moves a round).
+  const names = makeNames(system.prefix);
+  if (o.engines > 1) {
+    const held = await leasesSpread(o.natsUrl, names.buckets.engineLeases, o.engines, Number(o.env.PARLEY_PARTITIONS ?? defaultConfig().partitions));
+    out(`  engines: partitions held ${held.join(' / ')}`);
+  }
+  if (o.projectors > 1) out(`  projectors: delivery partitions held ${(await leasesSpread(o.natsUrl, names.buckets.deliveryLeases, o.projectors, o.projectors)).join(' / ')}`);
   const signing = { secret: system.secret, ...(o.env.PARLEY_JWT_ISSUER ? { issuer: o.env.PARLEY_JWT_ISSUER } : {}), ...(o.env.PARLEY_JWT_AUDIENCE ? { audience: o.env.PARLEY_JWT_AUDIENCE } : {}) };
   out(`  ${system.processes.map((p) => `${p.role} pid ${p.pid}`).join(', ')}; gateway ${system.url}; prefix ${system.prefix}; log ${rel(logFile)}`);
   return { url: system.url, health, signing };
 }
 
-/** Wait (at most a minute) until `engines` engines each hold a share of the partitions; how many each holds. */
-async function enginesSpread(natsUrl: string, prefix: string, engines: number, partitions: number): Promise<number[]> {
+/** Wait (at most a minute) until `holders` processes each hold a share of the partitions in the lease `bucket`; how many each holds. */
+async function leasesSpread(natsUrl: string, bucket: string, holders: number, partitions: number): Promise<number[]> {
   const nc = await connect({ servers: natsUrl.split(',') });
   try {
-    const kv = await new Kvm(nc).open(makeNames(prefix).buckets.engineLeases);
+    const kv = await new Kvm(nc).open(bucket);
     const deadline = Date.now() + 60_000;
     for (;;) {
       const held = new Map<string, number>();
       for (const h of await readLeaseHolders(kv, partitions, Number.POSITIVE_INFINITY)) if (h) held.set(h.owner, (held.get(h.owner) ?? 0) + 1);
       const counts = [...held.values()].sort((a, b) => b - a);
       const all = counts.reduce((a, n) => a + n, 0) === partitions;
-      if ((all && counts.length === engines && counts[0]! - counts[counts.length - 1]! <= 1) || Date.now() > deadline) return counts;
+      if ((all && counts.length === holders && counts[0]! - counts[counts.length - 1]! <= 1) || Date.now() > deadline) return counts;
       await new Promise((r) => setTimeout(r, 500));
     }
   } finally {

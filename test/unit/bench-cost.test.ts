@@ -161,6 +161,16 @@ t.test('load flags: --private-nats and --nats-monitor', async (t) => {
   t.throws(() => parseOptions(['--nats-monitor', 'http://127.0.0.1:8222', '--fake-gateway']), /exclude each other/);
 });
 
+t.test('load flags: --projectors sets the delivery partitions and needs separate processes and Postgres', async (t) => {
+  const { parseOptions } = await import('../../bench/load/options.js');
+  const o = parseOptions(['--projectors', '3']);
+  t.ok(o !== 'help' && o.projectors === 3 && o.env.PARLEY_DELIVERY_PARTITIONS === '3', 'one delivery partition per projector');
+  const kept = parseOptions(['--projectors', '2', '--env', 'PARLEY_DELIVERY_PARTITIONS=4']);
+  t.ok(kept !== 'help' && kept.env.PARLEY_DELIVERY_PARTITIONS === '4', 'an explicit --env wins');
+  t.throws(() => parseOptions(['--projectors', '2', '--processes', 'two']), /--projectors needs --processes separate/);
+  t.throws(() => parseOptions(['--projectors', '2', '--database-url', 'embedded']), /--projectors needs Postgres/);
+});
+
 t.test('compare: cost rows for runs that have them, none for older runs', async (t) => {
   const { compareMarkdown } = await import('../../bench/compare.js');
   const runCostResults = (us: number, msgs: number) => ({
