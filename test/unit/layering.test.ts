@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
  *   engine/  projections/  gateway/    never import each other
  *   lib/                         imports only schemas/
  *   schemas/                     imports nothing of ours
+ *   sdk/                         the client SDK: imports nothing of ours either (published alone)
  *
  * cli/, bench/ and test/ sit on top and are not checked here.
  */
@@ -22,6 +23,8 @@ const allowed: Record<string, string[]> = {
   projections: ['projections', 'lib', 'schemas'],
   gateway: ['gateway', 'lib', 'schemas'],
   app: ['app', 'engine', 'projections', 'gateway', 'lib', 'schemas'],
+  /** The client SDK is published alone (issue 19): it imports nothing of the server, not even schemas/. */
+  sdk: ['sdk'],
 };
 
 /**
