@@ -37,6 +37,28 @@ export type OwnNatsServer = {
  * tests that kill it. Registered teardown kills it and removes the directory; register this BEFORE
  * anything that needs the server in its own teardown (tap runs teardowns last-in, first-out).
  */
+/**
+ * The servers this test process started and that still run. A test file killed by tap's timeout
+ * skips its teardowns: without this its servers outlived it (a 3-node cluster was found still
+ * running an hour later, under the next runs' benches).
+ */
+const running = new Set<ChildProcess>();
+let reaping = false;
+function reapOnExit(): void {
+  if (reaping) return;
+  reaping = true;
+  const reap = () => {
+    for (const c of running) c.kill('SIGKILL');
+  };
+  process.once('exit', reap);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      reap();
+      process.exit(128 + (signal === 'SIGTERM' ? 15 : 2));
+    });
+  }
+}
+
 export async function startNatsServer(t: Test, options: { binary?: string; args?: (port: number) => string[]; port?: number } = {}): Promise<OwnNatsServer> {
   const port = options.port ?? (await freePort());
   const binary = options.binary ?? NATS_SERVER;
@@ -51,7 +73,14 @@ export async function startNatsServer(t: Test, options: { binary?: string; args?
       const proc = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(options.args?.(port) ?? [])], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
-      const procExited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+      reapOnExit();
+      running.add(proc);
+      const procExited = new Promise<void>((resolve) =>
+        proc.once('exit', () => {
+          running.delete(proc);
+          resolve();
+        }),
+      );
       const ready = await new Promise<boolean>((resolve) => {
         let log = '';
         const timer = setTimeout(() => resolve(false), Math.max(1, deadline - Date.now()));
