@@ -19,8 +19,8 @@ export const usage = `Usage: parley projections status [--json]
        parley projections retry-parked [--seq N] [--json]
 
 status        Each projector's position in the event log: ack floor, pending, lag in events (one row
-              per delivery partition), the checkpoint stored with the Postgres read models, and the
-              parked events. parley partitions shows who holds each partition.
+              per delivery partition, with the projector holding it), the checkpoint stored with the
+              Postgres read models, and the parked events.
 rebuild       Replays the whole log into a fresh schema (<PARLEY_PG_SCHEMA>_rebuild), then swaps it in
               atomically: a running gateway keeps serving the old tables until the swap, and the live
               projector continues after it without applying anything twice. Prints progress and
@@ -84,8 +84,9 @@ export async function run(args: string[], cli: Cli): Promise<number> {
       for (const p of status.projectors) {
         const checkpoint = p.checkpoint === undefined ? '' : `  checkpoint ${p.checkpoint ?? 'none'}`;
         const name = p.partition === undefined ? p.name : `${p.name} p${p.partition}`;
+        const owner = p.owner === undefined ? '' : `  held by ${p.owner ?? '(nobody)'}`;
         process.stdout.write(
-          `${name.padEnd(12)} ${p.exists ? '' : '(no consumer yet) '}ack floor ${p.ackFloor}  pending ${p.pending}  in flight ${p.ackPending}  lag ${p.lag}${checkpoint}\n`,
+          `${name.padEnd(12)} ${p.exists ? '' : '(no consumer yet) '}ack floor ${p.ackFloor}  pending ${p.pending}  in flight ${p.ackPending}  lag ${p.lag}${checkpoint}${owner}\n`,
         );
         if (p.parked && p.parked.length > 0) {
           process.stdout.write(`${' '.repeat(13)}${p.parked.length} parked (refused by Postgres, effects missing from the read models; retry-parked applies them again):\n`);

@@ -2,7 +2,9 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type ConsumerInfo, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { Config } from '../../lib/config.js';
 import { ackFloorOf } from '../../lib/durable-consumer.js';
+import { Kvm } from '@nats-io/kv';
 import { deliveryDurables } from '../../lib/delivery-durables.js';
+import { readLeaseHolders } from '../../lib/leases.js';
 import type { Logger } from '../../lib/log.js';
 import type { Names } from '../../lib/names.js';
 import { ident, inTransaction, type Database } from '../../lib/pg.js';
@@ -206,6 +208,8 @@ export type ProjectorStatus = {
   ackPending: number;
   /** delivery only: the delivery partition this row is (PARLEY_DELIVERY_PARTITIONS). */
   partition?: number;
+  /** delivery only: the projector holding the partition's lease (null: nobody, while it moves). */
+  owner?: string | null;
   /** Events of the log behind this projector (by checkpoint for postgres, by ack floor otherwise). */
   lag: number;
   /** postgres only: the checkpoint stored with the read models (null: none yet). */
@@ -237,9 +241,14 @@ export async function projectorStatus(opts: { nc: NatsConnection; names: Names; 
   };
   // One row per delivery partition (each reads the whole log: its lag is its own).
   const durables = await deliveryDurables(jsm, names);
+  // No lease bucket yet (nothing started on this NATS): nobody holds anything.
+  const holders = await new Kvm(nc)
+    .open(names.buckets.deliveryLeases)
+    .then((kv) => readLeaseHolders(kv, config.delivery.partitions, config.engine.leaseMs))
+    .catch(() => []);
   const delivery = Array.from({ length: config.delivery.partitions }, (_, p) => {
     const durable = names.consumers.deliveryPartition(p, config.delivery.partitions);
-    return { ...describe('delivery', durable, durables.find((c) => c.name === durable) ?? null), partition: p };
+    return { ...describe('delivery', durable, durables.find((c) => c.name === durable) ?? null), partition: p, owner: holders[p]?.owner ?? null };
   });
   const postgres = describe('postgres', names.consumers.postgres, await consumer(names.consumers.postgres));
   if (db) {

@@ -87,4 +87,11 @@ t.test('parley partitions: the engine holding each partition and the commands wa
     ),
   );
   t.match((JSON.parse(withPush) as { push: unknown }).push, [{ partition: 0, owner: null, lag: null }]);
+  // parley projections status: the delivery partition's row says who holds it.
+  const status = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [bin, 'projections', 'status', '--json'], { env: { ...process.env, ...envFor(sys.config) }, timeout: 30_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+  t.match((JSON.parse(status) as { projectors: unknown[] }).projectors[0], { name: 'delivery', partition: 0, owner: parsed.delivery[0]!.owner, lag: 0 });
 });
