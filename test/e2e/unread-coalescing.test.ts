@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { ensureStreams, deleteStreams } from '../../lib/nats.js';
@@ -11,7 +11,8 @@ import { UnreadTotals } from '../../projections/delivery/unread-totals.js';
 import { readUnread } from '../../lib/unread-map.js';
 import { testConfig } from '../helpers/system.js';
 
-t.test('unread counts: a burst becomes one KV write per user and one live frame per conversation', async (t) => {
+/** A prefix of its own with the streams and buckets, a publisher, and the unread bucket to read back; removed at teardown. */
+async function unreadBucket(t: Test) {
   const config = testConfig();
   const names = makeNames(config.prefix);
   const nc = await connect({ servers: config.natsUrl });
@@ -23,7 +24,11 @@ t.test('unread counts: a burst becomes one KV write per user and one live frame 
     await deleteStreams(jsm, names);
     await nc.close();
   });
-  const kvStream = names.kv.stream(names.buckets.unread);
+  return { names, nc, jsm, publisher, kvStream: names.kv.stream(names.buckets.unread) };
+}
+
+t.test('unread counts: a burst becomes one KV write per user and one live frame per conversation', async (t) => {
+  const { names, nc, jsm, publisher, kvStream } = await unreadBucket(t);
   const kv = new StreamReader(jsm, kvStream);
   const totals = new UnreadTotals(kv, publisher, names, 100, 50);
   const live = new LiveUnreadUpdates(nc, names, 50);
@@ -76,18 +81,8 @@ t.test('unread counts: a burst becomes one KV write per user and one live frame 
 });
 
 t.test('two projectors writing one user: each sets its own conversations, neither count is lost', async (t) => {
-  const config = testConfig();
-  const names = makeNames(config.prefix);
-  const nc = await connect({ servers: config.natsUrl });
-  const jsm = await jetstreamManager(nc);
-  await ensureStreams(jsm, names, config);
-  const publisher = new JetStreamPublisher(nc);
-  t.teardown(async () => {
-    await publisher.close();
-    await deleteStreams(jsm, names);
-    await nc.close();
-  });
-  const kv = new StreamReader(jsm, names.kv.stream(names.buckets.unread));
+  const { names, jsm, publisher, kvStream } = await unreadBucket(t);
+  const kv = new StreamReader(jsm, kvStream);
   const a = new UnreadTotals(kv, publisher, names, 100, 20);
   const b = new UnreadTotals(kv, publisher, names, 100, 20);
   // Both hold ann's (empty) map before either writes: each one's first write expects revision 0.
