@@ -26,7 +26,8 @@ Options:
   -h, --help          this help
 
 Configuration: PARLEY_* environment variables (lib/config.ts), e.g. PARLEY_NATS_URL, PARLEY_PORT,
-PARLEY_HOST, PARLEY_PREFIX, PARLEY_JWT_SECRET, PARLEY_LOG_LEVEL.
+PARLEY_HOST, PARLEY_PREFIX, PARLEY_JWT_SECRET, PARLEY_LOG_LEVEL. PARLEY_DEMO=on|off: the browser
+demo at /demo (on by default with the development secret, which is the only case it mints tokens).
 `;
 
 const ROLES: readonly Role[] = ['all', 'gateway', 'engine', 'projector', 'backend', 'push'];
@@ -161,6 +162,7 @@ async function printBanner(role: Role, config: Config, running: Running, devSecr
       `  WebSocket:  ${gateway.url}   (subprotocol parley.v1.json or parley.v1.msgpack; token as "Authorization: Bearer <jwt>", ?token=<jwt> or subprotocol bearer.<jwt>)`,
       `  Health:     ${healthUrl}`,
     );
+    if (gateway.demoUrl) lines.push(`  Demo:       ${gateway.demoUrl}${devSecret ? '   (open it in a browser: two users chatting)' : '   (PARLEY_DEMO=on: the page only; this server mints no tokens)'}`);
     if (devSecret) {
       lines.push(
         `  Get a token: npx parley token --sub alice --name Alice`,

@@ -2,14 +2,22 @@ import type { HttpResponse, TemplatedApp, WebSocketBehavior } from 'uWebSockets.
 import { errorBody } from '../lib/errors.js';
 import type { Faults } from '../lib/faults.js';
 import type { SocketData } from './connection.js';
+import { mountDemoRoutes, type DemoRouteDeps } from './demo-routes.js';
 import type { GatewayHealth } from './gateway.js';
 import { guardHttp } from './guard.js';
 import { mountRest, type RestDeps } from './rest/routes.js';
 
-/** Every route of the gateway's uWS app: REST under /v1, the socket at /ws, /health, and a 404 for anything else. */
-export function mountRoutes(app: TemplatedApp, routes: { rest: RestDeps; socket: WebSocketBehavior<SocketData>; health: () => GatewayHealth; faults: Faults }): void {
+/**
+ * Every route of the gateway's uWS app: REST under /v1, the socket at /ws, /health, the browser
+ * demo under /demo when it is on, and a 404 for anything else.
+ */
+export function mountRoutes(
+  app: TemplatedApp,
+  routes: { rest: RestDeps; socket: WebSocketBehavior<SocketData>; health: () => GatewayHealth; demo?: DemoRouteDeps; faults: Faults },
+): void {
   const { faults, health } = routes;
   mountRest(app, routes.rest);
+  if (routes.demo) mountDemoRoutes(app, routes.demo);
   app.ws<SocketData>('/ws', routes.socket);
   app.get(
     '/health',

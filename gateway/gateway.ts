@@ -7,6 +7,7 @@ import { PushSubscriptionStore } from '../lib/push-subscriptions.js';
 import type { us_listen_socket } from 'uWebSockets.js';
 import type { Component } from '../lib/component.js';
 import type { Config } from '../lib/config.js';
+import { DEV_JWT_SECRET } from '../lib/config.js';
 import { closes } from '../lib/errors.js';
 import { Faults } from '../lib/faults.js';
 import type { Logger } from '../lib/log.js';
@@ -14,6 +15,8 @@ import type { Names } from '../lib/names.js';
 import { AddressLimits } from './address-limits.js';
 import { GatewayAdmin } from './admin.js';
 import { mountRoutes } from './app-routes.js';
+import { loadDemoAssets } from './demo-assets.js';
+import type { DemoRouteDeps } from './demo-routes.js';
 import { createTokenVerifier, type TokenVerifier } from './auth.js';
 import { openCommandPath } from './command-path.js';
 import type { Connection } from './connection.js';
@@ -46,6 +49,8 @@ import { uWS, uwsRuntime } from './uws.js';
 export type Gateway = Component<GatewayHealth> & {
   port: number;
   url: string;
+  /** The browser demo's page (PARLEY_DEMO), when it is served. */
+  demoUrl?: string;
 };
 
 /** A component's own account of itself, for /health. */
@@ -193,8 +198,11 @@ export async function startGateway(opts: {
       startedAt,
     });
 
+  const demo = config.demo.enabled ? await demoRoutes(config, origins, log, faults) : undefined;
+
   const app = uWS.App();
   mountRoutes(app, {
+    ...(demo ? { demo } : {}),
     rest: {
       verifier,
       submit: (command) => frames.publish(command),
@@ -249,6 +257,7 @@ export async function startGateway(opts: {
   return {
     port,
     url,
+    ...(demo ? { demoUrl: `http://${config.host}:${port}/demo` } : {}),
     stats: health,
     async stop() {
       draining = true;
@@ -271,5 +280,33 @@ export async function startGateway(opts: {
       await commands.stop();
       log.info('gateway stopped');
     },
+  };
+}
+
+/**
+ * The demo's files, and token minting only while the secret tokens are verified with is the
+ * development one: with a real secret (or JWKS) the demo page is served but mints nothing, as
+ * anyone may ask it for any user.
+ */
+async function demoRoutes(config: Config, origins: OriginPolicy, log: Logger, faults: Faults): Promise<DemoRouteDeps> {
+  const { auth } = config;
+  const devSecret = auth.secret === DEV_JWT_SECRET && auth.jwksUrl === undefined;
+  return {
+    assets: await loadDemoAssets(log),
+    ...(devSecret
+      ? {
+          mint: {
+            secret: DEV_JWT_SECRET,
+            ...(auth.issuer !== undefined ? { issuer: auth.issuer } : {}),
+            ...(auth.audience !== undefined ? { audience: auth.audience } : {}),
+            perSecond: config.rateLimits.address.connectsPerSecond,
+            burst: config.rateLimits.address.connectBurst,
+            trustProxyHops: config.rateLimits.trustProxyHops,
+          },
+        }
+      : {}),
+    origins,
+    log,
+    faults,
   };
 }

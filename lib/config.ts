@@ -156,6 +156,13 @@ export type Config = {
     /** events: event types forwarded as `event.<Type>` webhooks (PARLEY_WEBHOOK_EVENTS); outboxMax: PARLEY_WEBHOOK_OUTBOX_MAX. */
     webhook?: { url: string; secret: string; events: string[]; outboxMax: number };
   };
+  /**
+   * The browser demo (gateway/demo-routes.ts): GET /demo, its files and the SDK bundled for
+   * browsers, and POST /demo/token (PARLEY_DEMO=on|off). Unset: on exactly when neither
+   * PARLEY_JWT_SECRET nor PARLEY_JWKS_URL is set, i.e. when `parley start` falls back to the
+   * development secret. Tokens are minted only while that secret is the one in use, whatever this says.
+   */
+  demo: { enabled: boolean };
   logLevel: string;
   dataDir: string;
 };
@@ -218,6 +225,7 @@ export function defaultConfig(): Config {
       logPerUser: 200,
       logMaxAgeSec: 7 * 86_400,
     },
+    demo: { enabled: false },
     logLevel: 'info',
     dataDir: '.parley',
   };
@@ -243,6 +251,11 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   if (raw === undefined) return fallback;
   if (!(allowed as readonly string[]).includes(raw)) throw new Error(`${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
   return raw as T;
+}
+
+function onOff(env: Env, name: string, fallback: boolean): boolean {
+  const raw = str(env, name);
+  return raw === undefined ? fallback : oneOf(env, name, ['on', 'off'] as const, 'off') === 'on';
 }
 
 /** A plain lower-case identifier, short enough that `<schema>_rebuild` is one too. */
@@ -406,6 +419,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxSubscriptions: int(env, 'PARLEY_PRESENCE_MAX_SUBSCRIPTIONS', d.presence.maxSubscriptions, 0),
     },
     push: pushConfig(env, d.push),
+    demo: { enabled: onOff(env, 'PARLEY_DEMO', str(env, 'PARLEY_JWT_SECRET') === undefined && str(env, 'PARLEY_JWKS_URL') === undefined) },
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
   };
