@@ -26,6 +26,8 @@ export async function startEmbedded(base: Config, secret: string, log: Logger): 
     rateLimits: { ...base.rateLimits, user: { sendsPerSecond: 1_000_000, sendBurst: 1_000_000, framesPerSecond: 1_000_000, frameBurst: 1_000_000 } },
     // Its own read-model schema: sharing the user's would make the projector start theirs over.
     postgres: { ...base.postgres, schema: `demo_${prefix.slice(4)}` },
+    // A terminal demo on a private port: no browser page to serve (nor an SDK to bundle for one).
+    demo: { enabled: false },
   };
   let nats: EnsuredNats;
   try {

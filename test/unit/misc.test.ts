@@ -216,8 +216,11 @@ t.test('loadConfig', async (t) => {
       dataDir: '.parley',
       allowedOrigins: '*',
       admin: { gatherMs: 500 },
+      // No secret configured: `parley start` uses the development one, and the demo is on with it.
+      demo: { enabled: true },
     });
-    t.same(config, { ...defaultConfig(), gatewayId: config.gatewayId }, 'the same values as defaultConfig()');
+    // defaultConfig() keeps the demo off (what a configuration built in code, with its own secret, wants).
+    t.same(config, { ...defaultConfig(), gatewayId: config.gatewayId, demo: { enabled: true } }, 'the same values as defaultConfig(), but the demo');
     t.not(loadConfig({}).gatewayId, config.gatewayId, 'a fresh gateway id each time');
     t.equal(config.auth.secret, undefined, 'no secret by default: not even the dev one');
     t.not(DEV_JWT_SECRET, '');
@@ -309,6 +312,7 @@ t.test('loadConfig', async (t) => {
       PARLEY_WEBHOOK_EVENTS: 'MessageSent, MessageRead,MessageSent',
       PARLEY_WEBHOOK_OUTBOX_MAX: '500',
       PARLEY_PUSH: '0',
+      PARLEY_DEMO: 'on',
     });
     t.strictSame(config, {
       natsUrl: ['nats://a:4222', 'nats://b:4222'],
@@ -368,6 +372,7 @@ t.test('loadConfig', async (t) => {
       dataDir: '/var/parley',
       allowedOrigins: ['https://a.test', 'https://b.test:8443'],
       admin: { gatherMs: 250 },
+      demo: { enabled: true },
     });
   });
 
