@@ -337,7 +337,7 @@ export class ParleyClient {
     socket.onopen = () => {
       if (this.#socket === socket) socket.send(this.#codec.encode({ type: 'authenticate', payload: { token } }));
     };
-    socket.onmessage = (event) => {
+    socket.onmessage = (event: { data: unknown }) => {
       if (this.#socket !== socket) return;
       this.#lastHeardAt = this.#clock.now();
       let frame: AnyServerFrame;
@@ -349,7 +349,7 @@ export class ParleyClient {
       if (frame && typeof frame === 'object' && typeof frame.type === 'string') this.#onFrame(frame);
     };
     socket.onerror = () => undefined; // a close follows
-    socket.onclose = (event) => {
+    socket.onclose = (event: { code: number; reason?: unknown }) => {
       if (this.#socket !== socket) return;
       this.#onClose({ code: event.code, reason: String(event.reason ?? '') });
     };

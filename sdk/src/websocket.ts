@@ -8,10 +8,12 @@ export interface WebSocketLike {
   /** The subprotocol the server selected. */
   readonly protocol: string;
   binaryType: string;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  // The events are `any` so that both the DOM's and `ws`'s event classes fit; the client reads
+  // only `data` (message) and `code` / `reason` (close).
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
 }

@@ -1,20 +1,14 @@
+import { pack, unpack } from 'msgpackr';
 import type { Test } from 'tap';
-import { TestClient, type Frame } from './client.js';
+import WebSocket from 'ws';
+import { MemoryCursorStore, msgpackCodec, ParleyClient, serverFrameTypes, type ServerPayloads } from '../../sdk/src/index.js';
 
 /**
- * A small "chat app" over TestClient, the way a real client is meant to behave (docs/protocol.md):
- *
- * - it keeps its cursor (the highest inbox `seq` it has processed) and drops any durable frame at
- *   or below it (cursor dedupe), so the application never sees a frame twice;
- * - when its socket closes it reconnects with `?cursor=<cursor>` to `url` (which the test may point
- *   at another gateway meanwhile), until stopped or past its deadline;
- * - every send has a tempId and stays in an outbox until confirmed (`message.sent`, or the user's
- *   own message arriving as `message.new` on a later connection); after a reconnect, or an `error`
- *   with a temporary code (`send_failed`, `rate_limited`, `internal`, `overloaded`: "retry this
- *   send (same tempId) in a moment"), it is re-sent with the SAME tempId, until confirmed or the deadline.
- *
- * It counts what an application would see: sends, acknowledgements, deliveries (messages from
- * others), deliveries of the same message twice, and per-conversation order breaks.
+ * A small "chat app" over the SDK's ParleyClient (sdk/), counting what an application would see —
+ * sends, confirmations, deliveries, deliveries of the same message twice, per-conversation order
+ * breaks — so that the fault tests check the SDK's guarantees end to end: the client resumes from
+ * its cursor after every drop (to `url`, which a test may point at another gateway meanwhile),
+ * drops what it already processed, and re-sends unconfirmed sends with the same tempId.
  */
 
 export type AppClientOptions = {
@@ -22,15 +16,15 @@ export type AppClientOptions = {
   url: string;
   /** A token for each (re)connect. */
   token: () => Promise<string>;
-  /** Epoch ms: no reconnect or re-send after this. */
+  /** Epoch ms: sends not confirmed by then are given up. */
   deadline: number;
   /** Cursor for the first connect: undefined starts at the inbox end, 0 replays the whole inbox. */
   cursor?: number;
+  /** The ceiling of the first reconnect delay (the SDK's back-off: full jitter, doubling). */
   reconnectDelayMs?: number;
+  /** The ceiling of the first re-send delay after a temporary error. */
   retryDelayMs?: number;
   codec?: 'json' | 'msgpack';
-  /** Called for every frame the application accepts (after cursor dedupe). */
-  onFrame?: (frame: Frame) => void;
 };
 
 export type Delivery = {
@@ -44,282 +38,183 @@ export type Delivery = {
   at: number;
 };
 
-type Outgoing = { payload: Record<string, unknown> & { tempId: string }; attempts: number; retryTimer?: NodeJS.Timeout };
-
-const TEMPORARY = new Set(['send_failed', 'rate_limited', 'internal', 'overloaded']);
+export type AcceptedFrame = { type: string; seq?: number; payload: any };
 
 export class AppClient {
   readonly userId: string;
+  readonly sdk: ParleyClient;
   /** Where the next (re)connect goes. */
   url: string;
-  /** The highest inbox seq processed; undefined until the first connection.success. */
-  cursor: number | undefined;
 
-  /** Messages from others, in the order the application got them (after cursor dedupe). */
+  /** Messages from others, in the order the application got them (after the SDK's dedupe). */
   readonly deliveries: Delivery[] = [];
-  /** Every frame the application accepted, in order. */
-  readonly accepted: Frame[] = [];
+  /** Every server frame the application was given, in order. */
+  readonly accepted: AcceptedFrame[] = [];
   /** tempId → confirmed message id; its size is the acknowledged count. */
   readonly acknowledged = new Map<string, string>();
-  /** Sends not yet confirmed. */
-  readonly outbox = new Map<string, Outgoing>();
-  /** Sends the server refused for good (a non-temporary error with the tempId). */
+  /** Sends the SDK gave up (refused for good, or past the deadline). */
   readonly failed = new Map<string, { code: string; message: string }>();
   /** Every connection.success payload, in order. */
-  readonly sessions: any[] = [];
-  /** Every close the socket saw (code, reason, when). */
+  readonly sessions: ServerPayloads['connection.success'][] = [];
+  /** Every close the client saw (code, reason, when). */
   readonly closes: { code: number; reason: string; at: number }[] = [];
-  /** Durable frames dropped because their seq was at or below the cursor. */
-  droppedBySeq = 0;
   /** Deliveries of a message (sender + tempId) the application already had. */
   duplicated = 0;
   /** Deliveries whose message seq was not above the previous one of that conversation. */
   outOfOrder = 0;
-  /** Re-sends (same tempId) after a reconnect or a temporary error. */
+  /** message.send frames that went out again with a tempId already sent. */
   resends = 0;
   /** send() calls. */
   sent = 0;
+  /** The current socket (the `ws` package's), for tests that pause it. */
+  socket: WebSocket | undefined;
 
-  readonly #o: AppClientOptions;
-  #client: TestClient | undefined;
-  /** The socket that has had its connection.success: sends go here. */
-  #live: TestClient | undefined;
-  #stopped = false;
-  #connecting: Promise<void> | undefined;
-  #reconnectTimer: NodeJS.Timeout | undefined;
-  #seen = new Set<string>();
-  #lastMessageSeq = new Map<string, number>();
-  #listeners: (() => void)[] = [];
+  readonly #deadline: number;
+  readonly #transmitted = new Set<string>();
+  readonly #seen = new Set<string>();
+  readonly #lastMessageSeq = new Map<string, number>();
+  #closeWaiters: ((c: { code: number; reason: string }) => void)[] = [];
 
   private constructor(o: AppClientOptions) {
-    this.#o = o;
     this.userId = o.userId;
     this.url = o.url;
-    this.cursor = o.cursor;
+    this.#deadline = o.deadline;
+    const msgpack = o.codec === 'msgpack';
+    const firstMs = o.reconnectDelayMs ?? 100;
+    const retryMs = o.retryDelayMs ?? 200;
+    this.sdk = new ParleyClient({
+      url: () => this.url,
+      token: o.token,
+      ...(o.cursor !== undefined ? { cursorStore: new MemoryCursorStore(o.cursor) } : {}),
+      ...(msgpack ? { codec: msgpackCodec({ pack, unpack }) } : {}),
+      createSocket: (url, protocols) => this.#socket(url, protocols, msgpack),
+      reconnect: { firstMs, maxMs: firstMs * 8, factor: 2 },
+      outbox: {
+        maxAttempts: 10_000,
+        giveUpAfterMs: Math.max(1, o.deadline - Date.now()),
+        retry: { firstMs: retryMs, maxMs: retryMs * 5, factor: 2, stableAfterMs: 10_000, random: Math.random },
+      },
+    });
+    for (const type of serverFrameTypes) this.sdk.on(type, (payload: any, frame: any) => this.#accept(type, payload, frame.seq));
+    this.sdk.on('connection.success', (p) => this.sessions.push(p));
+    this.sdk.on('disconnected', (c) => {
+      this.closes.push({ ...c, at: Date.now() });
+      for (const w of this.#closeWaiters.splice(0)) w(c);
+    });
   }
 
   /** Connect (waiting for connection.success) and keep the connection up until stop(). */
   static async start(o: AppClientOptions): Promise<AppClient> {
     const app = new AppClient(o);
-    await app.#connect();
+    await app.sdk.connect();
     return app;
   }
 
-  /** The current socket (undefined while reconnecting). */
-  get client(): TestClient | undefined {
-    return this.#client;
+  /** The highest inbox seq processed. */
+  get cursor(): number | undefined {
+    return this.sdk.cursor;
   }
 
-  /** A socket is open and has had its connection.success. */
+  /** Durable frames the SDK dropped because their seq was at or below the cursor. */
+  get droppedBySeq(): number {
+    return this.sdk.duplicatesDropped;
+  }
+
+  /** Sends not yet confirmed. */
+  get outbox(): { size: number } {
+    return { size: this.sdk.pending().length };
+  }
+
   get connected(): boolean {
-    return this.#live !== undefined && this.#live.ws.readyState === this.#live.ws.OPEN;
+    return this.sdk.state === 'open';
   }
 
   get delivered(): number {
     return this.deliveries.length;
   }
 
-  /** Send a message; it is re-sent with the same tempId until confirmed. Returns the tempId. */
+  /** Send a message; the SDK re-sends it with the same tempId until confirmed. Returns the tempId. */
   send(payload: Record<string, unknown> & { tempId: string }): string {
-    if (this.outbox.has(payload.tempId) || this.acknowledged.has(payload.tempId)) throw new Error(`tempId ${payload.tempId} used twice`);
+    const { tempId, conversationId, toUserId, ...content } = payload;
+    if (this.acknowledged.has(tempId) || this.sdk.pending().some((p) => p.tempId === tempId)) throw new Error(`tempId ${tempId} used twice`);
     this.sent++;
-    const out: Outgoing = { payload, attempts: 0 };
-    this.outbox.set(payload.tempId, out);
-    this.#transmit(out);
-    return payload.tempId;
+    const target = (conversationId !== undefined ? { conversationId } : { toUserId }) as { conversationId: string } | { toUserId: string };
+    this.sdk.send(target, content, { tempId }).then(
+      (r) => void (this.acknowledged.has(tempId) || this.acknowledged.set(tempId, r.message.id)),
+      (e: { code: string; message: string }) => void this.failed.set(tempId, { code: e.code, message: e.message }),
+    );
+    return tempId;
   }
 
   /** Close the socket without reconnecting (a clean disconnect); `resume()` reconnects. */
-  async disconnect(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#reconnectTimer);
-    const c = this.#client;
-    if (c) await c.close();
+  disconnect(): Promise<void> {
+    return this.sdk.disconnect();
   }
 
   /** Reconnect after disconnect(), with the cursor, to `url` (or the current url). */
   async resume(url?: string): Promise<void> {
     if (url !== undefined) this.url = url;
-    this.#stopped = false;
-    await this.#connect();
+    await this.sdk.connect();
   }
 
   /** Stop for good: no more reconnects or re-sends. */
   stop(): void {
-    this.#stopped = true;
-    clearTimeout(this.#reconnectTimer);
-    for (const out of this.outbox.values()) clearTimeout(out.retryTimer);
-    this.#client?.terminate();
+    void this.sdk.close();
   }
 
   /** Resolves when `pred()` holds (checked every 20 ms), rejects after `timeoutMs`. */
   async until(pred: () => boolean, timeoutMs: number, what = 'condition'): Promise<void> {
-    const end = Math.min(Date.now() + timeoutMs, this.#o.deadline);
+    const end = Math.min(Date.now() + timeoutMs, this.#deadline);
     while (!pred()) {
       if (Date.now() > end) throw new Error(`${this.userId}: ${what} not reached within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }
 
-  /** Resolves with the close that ends the current socket. */
+  /** Resolves with the next close the client sees. */
   nextClose(): Promise<{ code: number; reason: string }> {
-    return this.#client ? this.#client.closed : Promise.resolve({ code: 0, reason: 'not connected' });
+    return new Promise((resolve) => this.#closeWaiters.push(resolve));
   }
 
-  async #connect(): Promise<void> {
-    if (this.#connecting) return this.#connecting;
-    this.#connecting = (async () => {
-      for (;;) {
-        if (this.#stopped) return;
-        try {
-          await this.#open();
-          return;
-        } catch (err) {
-          if (Date.now() > this.#o.deadline) throw new Error(`${this.userId}: could not reconnect before the deadline: ${(err as Error).message}`);
-          await new Promise((r) => setTimeout(r, this.#o.reconnectDelayMs ?? 100));
-        }
+  #socket(url: string, protocols: string[], msgpack: boolean): WebSocket {
+    const ws = new WebSocket(url, protocols);
+    this.socket = ws;
+    // Re-sends are counted on the wire: a message.send whose tempId went out before.
+    const send = ws.send.bind(ws) as (data: string | Uint8Array) => void;
+    (ws as { send: unknown }).send = (data: string | Uint8Array) => {
+      const frame = (typeof data === 'string' ? (data.startsWith('{"type":"message.send"') ? JSON.parse(data) : undefined) : msgpack ? unpack(data) : undefined) as
+        | { type: string; payload: { tempId: string } }
+        | undefined;
+      if (frame?.type === 'message.send') {
+        if (this.#transmitted.has(frame.payload.tempId)) this.resends++;
+        this.#transmitted.add(frame.payload.tempId);
       }
-    })().finally(() => {
-      this.#connecting = undefined;
-    });
-    return this.#connecting;
-  }
-
-  async #open(): Promise<void> {
-    const token = await this.#o.token();
-    const client = await TestClient.open(this.url, {
-      auth: 'header',
-      token,
-      ...(this.cursor !== undefined ? { cursor: this.cursor } : {}),
-      ...(this.#o.codec ? { codec: this.#o.codec } : {}),
-    });
-    client.ws.on('error', () => undefined); // a reset after open; 'close' follows
-    this.#client = client;
-    let index = 0;
-    let ready!: () => void;
-    const success = new Promise<void>((resolve) => (ready = resolve));
-    const pump = () => {
-      while (index < client.frames.length && this.#client === client) {
-        const frame = client.frames[index++]!;
-        if (frame.type === 'connection.success') {
-          this.#live = client;
-          ready();
-        }
-        this.#onFrame(frame);
-      }
+      send(data);
     };
-    client.ws.on('message', pump);
-    pump();
-    const ended = client.closed.then(({ code, reason }) => {
-      pump();
-      const wasLive = this.#live === client;
-      if (this.#client === client) this.#client = undefined;
-      if (wasLive) this.#live = undefined;
-      this.closes.push({ code, reason, at: Date.now() });
-      // A socket that never got connection.success is retried by #connect's loop.
-      if (!wasLive || this.#stopped || Date.now() > this.#o.deadline) return { code, reason };
-      clearTimeout(this.#reconnectTimer);
-      this.#reconnectTimer = setTimeout(() => void this.#connect().catch(() => undefined), this.#o.reconnectDelayMs ?? 100);
-      return { code, reason };
+    return ws;
+  }
+
+  #accept(type: string, payload: any, seq: number | undefined): void {
+    this.accepted.push({ type, ...(seq !== undefined ? { seq } : {}), payload });
+    if (type !== 'message.new') return;
+    const m = payload.message;
+    if (m.senderId === this.userId) return;
+    const key = `${m.senderId}:${m.tempId}`;
+    if (this.#seen.has(key)) this.duplicated++;
+    this.#seen.add(key);
+    const last = this.#lastMessageSeq.get(m.conversationId) ?? 0;
+    if (m.seq <= last) this.outOfOrder++;
+    this.#lastMessageSeq.set(m.conversationId, Math.max(last, m.seq));
+    this.deliveries.push({
+      seq: seq ?? -1,
+      conversationId: m.conversationId,
+      messageSeq: m.seq,
+      messageId: m.id,
+      senderId: m.senderId,
+      tempId: m.tempId,
+      ...(m.content !== undefined ? { content: m.content } : {}),
+      at: Date.now(),
     });
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        success,
-        ended.then(({ code, reason }) => {
-          throw new Error(`closed ${code} ${reason} before connection.success`);
-        }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('no connection.success within 10 s')), 10_000);
-        }),
-      ]);
-    } catch (err) {
-      if (this.#client === client) this.#client = undefined;
-      client.terminate();
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  #onFrame(frame: Frame): void {
-    if (frame.type === 'connection.success') {
-      this.sessions.push(frame.payload);
-      if (this.cursor === undefined || frame.payload.resumed !== true) this.cursor = frame.payload.cursor;
-      this.accepted.push(frame);
-      this.#o.onFrame?.(frame);
-      // Everything unconfirmed goes again, with the same tempId.
-      for (const out of this.outbox.values()) {
-        if (out.attempts > 0) this.resends++;
-        this.#transmit(out);
-      }
-      return;
-    }
-    if (typeof frame.seq === 'number') {
-      if (this.cursor !== undefined && frame.seq <= this.cursor) {
-        this.droppedBySeq++;
-        return;
-      }
-      this.cursor = frame.seq;
-    }
-    this.accepted.push(frame);
-    this.#o.onFrame?.(frame);
-    if (frame.type === 'message.sent') return this.#confirm(frame.payload.tempId, frame.payload.message?.id);
-    if (frame.type === 'message.new') {
-      const m = frame.payload.message;
-      if (m.senderId === this.userId) return this.#confirm(m.tempId, m.id);
-      const key = `${m.senderId}:${m.tempId}`;
-      if (this.#seen.has(key)) this.duplicated++;
-      this.#seen.add(key);
-      const last = this.#lastMessageSeq.get(m.conversationId) ?? 0;
-      if (m.seq <= last) this.outOfOrder++;
-      this.#lastMessageSeq.set(m.conversationId, Math.max(last, m.seq));
-      this.deliveries.push({
-        seq: frame.seq ?? -1,
-        conversationId: m.conversationId,
-        messageSeq: m.seq,
-        messageId: m.id,
-        senderId: m.senderId,
-        tempId: m.tempId,
-        ...(m.content !== undefined ? { content: m.content } : {}),
-        at: Date.now(),
-      });
-      return;
-    }
-    if (frame.type === 'error') {
-      const tempId = frame.error?.tempId ?? (frame.ref?.startsWith('s:') ? frame.ref.slice(2) : undefined);
-      if (tempId === undefined) return;
-      const out = this.outbox.get(tempId);
-      if (!out) return;
-      if (TEMPORARY.has(frame.error!.code)) {
-        clearTimeout(out.retryTimer);
-        out.retryTimer = setTimeout(() => {
-          if (!this.outbox.has(tempId) || Date.now() > this.#o.deadline) return;
-          this.resends++;
-          this.#transmit(out);
-        }, this.#o.retryDelayMs ?? 200);
-      } else {
-        this.outbox.delete(tempId);
-        this.failed.set(tempId, { code: frame.error!.code, message: frame.error!.message });
-      }
-    }
-  }
-
-  #confirm(tempId: string, messageId: string): void {
-    const out = this.outbox.get(tempId);
-    if (out) {
-      clearTimeout(out.retryTimer);
-      this.outbox.delete(tempId);
-    }
-    if (!this.acknowledged.has(tempId)) this.acknowledged.set(tempId, messageId);
-  }
-
-  #transmit(out: Outgoing): void {
-    const c = this.#live;
-    // Not connected (or no connection.success yet): the next connection.success sends it.
-    if (!c || c.ws.readyState !== c.ws.OPEN) return;
-    out.attempts++;
-    c.send({ type: 'message.send', ref: `s:${out.payload.tempId}`, payload: out.payload });
   }
 }
 

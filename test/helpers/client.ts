@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { pack, unpack } from 'msgpackr';
+import { decodeFrame, jsonCodec, msgpackCodec, type FrameCodec } from '../../sdk/src/index.js';
 
 export type Frame = { type: string; seq?: number; ref?: string; payload?: any; error?: { code: string; message: string; tempId?: string } };
 
@@ -14,7 +15,14 @@ export type ClientOptions = {
   expectSuccess?: boolean;
 };
 
-/** A real WebSocket client (the `ws` package) that records every frame it gets. */
+const codecs: Record<'json' | 'msgpack', FrameCodec> = { json: jsonCodec, msgpack: msgpackCodec({ pack, unpack }) };
+
+/**
+ * A real WebSocket client (the `ws` package) that records every frame it gets. Raw on purpose:
+ * protocol tests need what the SDK's ParleyClient never does — every way to authenticate, frames
+ * before authentication, malformed and hostile frames, no reconnect — so only the codec is the
+ * SDK's. Tests of a well-behaved app use AppClient (app-client.ts), which is the SDK's client.
+ */
 export class TestClient {
   readonly frames: Frame[] = [];
   readonly ws: WebSocket;
@@ -28,7 +36,7 @@ export class TestClient {
     this.codec = codec;
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     ws.on('message', (data, isBinary) => {
-      const frame = (isBinary ? unpack(data as Buffer) : JSON.parse(data.toString())) as Frame;
+      const frame = decodeFrame(codecs[codec], isBinary ? (data as Buffer) : data.toString()) as Frame;
       this.frames.push(frame);
       if (typeof frame.seq === 'number') this.#cursor = Math.max(this.#cursor, frame.seq);
       this.#waiters = this.#waiters.filter((w) => {
@@ -64,7 +72,7 @@ export class TestClient {
   }
 
   send(frame: object): void {
-    this.ws.send(this.codec === 'json' ? JSON.stringify(frame) : pack(frame));
+    this.ws.send(codecs[this.codec].encode(frame));
   }
 
   sendRaw(data: string | Buffer): void {
