@@ -94,7 +94,12 @@ export class Pane {
       this.reloadConversations().catch((err) => this.log(`reload failed: ${err.code ?? err.message}`));
       if (this.openId && !isDraft(this.openId)) this.loadOlder(this.openId).catch(() => undefined);
     });
-    c.on('conversation.created', ({ conversation }) => this.#addConversation(conversation));
+    c.on('conversation.created', ({ conversation }) => {
+      // Its every message follows this frame in the inbox: no history to fetch (and the read side,
+      // which REST reads, may not have stored the conversation yet).
+      if (!this.store.pages.has(conversation.id)) this.store.pages.set(conversation.id, { hasMore: false });
+      this.#addConversation(conversation);
+    });
     c.on('conversation.member_joined', ({ conversation }) => conversation && this.#addConversation(conversation));
     c.on('message.new', ({ message }) => {
       this.received.push(message.id);
@@ -164,6 +169,8 @@ export class Pane {
       this.client.rest
         .createConversation({ kind: 'group', title, members })
         .then((conversation) => {
+          // Nothing to page through yet (and the read side may not have stored it this instant).
+          this.store.pages.set(conversation.id, { hasMore: false });
           this.#addConversation(conversation);
           return this.open(conversation.id);
         })

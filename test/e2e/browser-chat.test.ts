@@ -42,6 +42,9 @@ function watch(page: Page, name: string, problems: string[]): void {
     if (msg.type() === 'error') problems.push(`${name} console: ${msg.text()}`);
   });
   page.on('pageerror', (err) => problems.push(`${name} page error: ${err.message}`));
+  page.on('response', (res) => {
+    if (res.status() >= 400) problems.push(`${name} HTTP ${res.status()}: ${res.request().method()} ${res.url()}`);
+  });
   page.on('requestfailed', (req) => problems.push(`${name} request failed: ${req.url()} ${req.failure()?.errorText ?? ''}`));
 }
 
@@ -211,5 +214,66 @@ t.test('both users in one page, and a third user from Node: the screenshot', { s
   const docs = process.env.PARLEY_DEMO_SCREENSHOT;
   if (docs) await page.screenshot({ path: docs });
   t.comment(`screenshot: ${file}${docs ? ` and ${docs}` : ''}`);
+  t.same(problems, [], 'no console errors, page errors or failed requests');
+});
+
+t.test('a pane added from the page, a group, older history, hostile text shown as text, a refused send shown as failed', { skip: skipReason }, async (t) => {
+  const sys = await demoSystem(t);
+  const demoUrl = sys.running[0]!.gateway!.demoUrl!;
+  const { browser, close } = await launchChromium();
+  t.teardown(close);
+  const problems: string[] = [];
+  const context = await browser.newContext({ viewport: { width: 1400, height: 800 } });
+
+  // 35 messages from dave to alice before the page opens: more than one history page (30).
+  const dave = new ParleyClient({ url: sys.url, token: () => sys.token('dave'), WebSocket: WebSocket as unknown as WebSocketConstructor });
+  t.teardown(() => dave.close());
+  await dave.connect();
+  let daveChat = '';
+  for (let i = 1; i <= 35; i++) daveChat = (await dave.send(i === 1 ? { toUserId: 'alice' } : { conversationId: daveChat }, `old ${i}`)).message.conversationId;
+  const hostile = `<img src=x onerror="document.body.dataset.pwned=1"><b>bold</b>`;
+  await dave.send({ conversationId: daveChat }, hostile);
+
+  const page = await openDemo(context, demoUrl, 'page', problems);
+  const alice = pane(page, 'alice');
+  await alice.locator('.conversation', { hasText: 'dave' }).click();
+  await alice.locator('.message', { hasText: 'old 35' }).waitFor();
+  t.equal(await alice.locator('.messages .message').count(), 30, 'the latest page of history');
+  t.equal(await alice.locator('.messages .message .text').last().textContent(), hostile, 'hostile text is shown as text');
+  t.equal(await alice.locator('.messages img, .messages b').count(), 0, 'and never parsed as HTML');
+  t.equal(await page.evaluate(() => document.body.dataset.pwned), undefined, 'nothing ran');
+  await alice.locator('.older').click();
+  await alice.locator('.message', { hasText: 'old 1' }).first().waitFor();
+  t.same(
+    await alice.locator('.messages .message .text').allTextContents(),
+    [...Array.from({ length: 35 }, (_, i) => `old ${i + 1}`), hostile],
+    'load older brings the rest, in order',
+  );
+  t.ok(await alice.locator('.older').isHidden(), 'and the button goes once there is no more');
+
+  // A third pane, added from the page.
+  await page.locator('#add-pane input').fill('carol');
+  await page.locator('#add-pane input').press('Enter');
+  const carol = pane(page, 'carol');
+  await page.waitForFunction(() => document.querySelector('.pane[data-user="carol"]')?.getAttribute('data-state') === 'open');
+  t.pass('carol has a pane and is connected');
+
+  // alice makes a group with bob and carol; both see it and alice's message.
+  await alice.locator('.new-group input[name=title]').fill('launch');
+  await alice.locator('.new-group input[name=members]').fill('bob, carol');
+  await alice.locator('.new-group input[name=members]').press('Enter');
+  await alice.locator('.chat-title', { hasText: 'launch' }).waitFor();
+  await send(page, 'alice', 'group hello');
+  for (const p of [pane(page, 'bob'), carol]) {
+    await p.locator('.conversation', { hasText: 'launch' }).click();
+    await p.locator('.message.theirs', { hasText: 'group hello' }).waitFor();
+    t.equal(await p.locator('.message.theirs .sender').first().textContent(), 'alice', 'a group message names its sender');
+  }
+
+  // A send the server refuses (no such user id can exist) shows as failed.
+  await startDirect(page, 'bob', 'not a valid id!');
+  await send(page, 'bob', 'to nobody');
+  await pane(page, 'bob').locator('.message.mine', { hasText: 'to nobody' }).locator('.status-failed').waitFor();
+  t.pass('a refused send is marked failed');
   t.same(problems, [], 'no console errors, page errors or failed requests');
 });
