@@ -166,6 +166,16 @@ t.test('two pages chat: ticks, then bob goes offline and comes back with every m
   const alice = await paneState(a, 'alice', conversationId);
   t.same(alice.messages.map((m) => m.content), expected, "alice's page has them once, in order");
 
+  // A reload resumes from the cursor kept in localStorage; the chat comes back from history, once.
+  const kept = await b.evaluate(() => localStorage.getItem('parley.cursor.bob'));
+  t.match(kept, /^\d+$/, 'bob\'s cursor is kept in localStorage');
+  await b.reload({ waitUntil: 'load' });
+  await b.evaluate(() => (window as unknown as DemoWindow).ParleyDemo.ready);
+  await pane(b, 'bob').locator('.conversation', { hasText: 'alice' }).click();
+  await pane(b, 'bob').locator('.message', { hasText: later[N - 1]! }).waitFor();
+  t.same(await pane(b, 'bob').locator('.messages .message .text').allTextContents(), expected, 'after a reload: every message once, in order');
+  t.ok((await paneState(b, 'bob', conversationId)).events.some((e) => e.startsWith('resumed')), 'the reloaded page resumed from the kept cursor');
+
   const dir = await artifacts(t);
   await a.screenshot({ path: join(dir, 'chat-alice.png') });
   await b.screenshot({ path: join(dir, 'chat-bob.png') });
