@@ -146,6 +146,8 @@ t.test('two pages chat: ticks, then bob goes offline and comes back with every m
     [conversationId, 2 + N] as const,
   );
   t.pass('alice has every message stored while bob is away');
+  await pane(a, 'alice').locator('.chat-head .presence.offline').waitFor({ timeout: 15_000 });
+  t.pass("alice sees bob's presence go offline");
   t.not((await paneState(b, 'bob', conversationId)).state, 'open', 'bob was still offline');
 
   await ctxB.setOffline(false);
@@ -160,6 +162,8 @@ t.test('two pages chat: ticks, then bob goes offline and comes back with every m
   t.ok(bob.events.some((e) => e.startsWith('disconnected')), 'the log says bob was disconnected');
   t.ok(bob.events.some((e) => e.startsWith('resumed')), 'and that bob resumed');
   t.equal(bob.state, 'open', 'bob is connected again');
+  await pane(a, 'alice').locator('.chat-head .presence.online').waitFor({ timeout: 15_000 });
+  t.pass('and online again');
   // bob has the chat open: what came while away is read, and alice sees it.
   await pane(a, 'alice').locator('.message.mine', { hasText: later[N - 1]! }).locator('.status-read').waitFor();
   t.pass("alice's last message shows ✓✓ read");
