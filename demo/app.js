@@ -1,38 +1,63 @@
-// Placeholder demo page: loads the SDK bundle the gateway builds (parley-client.js), gets a
-// development token for each pane's user from POST /demo/token, and says how far it got. The
-// real two-user chat is written against docs of the ParleyClient API (issue 19).
-import * as parley from './parley-client.js';
+// The Parley browser demo: two users (or more) side by side, each pane its own ParleyClient.
+// Plain JS, no build step: the gateway serves these files and bundles the SDK as parley-client.js.
+//
+// /demo shows alice and bob; /demo?users=carol,dave picks the users (one page per user works too:
+// open /demo?users=alice and /demo?users=bob in two windows).
+//
+// For tests and the curious, window.ParleyDemo = {
+//   panes: Map<userId, Pane>  — pane.client (the ParleyClient), pane.messages(conversationId)
+//                               (in order: { id, tempId, seq, senderId, content, status }),
+//                               pane.conversations(), pane.open(conversationId), pane.send(id, text),
+//                               pane.received (message ids as message.new brought them),
+//                               pane.events (the connection log);
+//   ready: Promise            — settles once the first panes are connected with their lists loaded;
+//   addPane(userId): Promise<Pane>
+// }
+import { Pane } from './pane.js';
 
+const MAX_PANES = 6;
 const status = document.getElementById('status');
+const panes = new Map();
 
-async function devToken(userId) {
-  const res = await fetch('/demo/token', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ userId }),
-  });
-  if (!res.ok) return undefined;
-  const body = await res.json();
-  return typeof body.token === 'string' ? body.token : undefined;
+function usersFromQuery() {
+  const asked = new URLSearchParams(location.search).get('users');
+  const users = (asked ?? 'alice,bob').split(',').map((u) => u.trim()).filter((u) => u && u.length <= 128);
+  return [...new Set(users)].slice(0, MAX_PANES);
 }
 
-async function main() {
-  const exported = Object.keys(parley).sort();
-  window.ParleyDemo = { sdk: parley, exported };
-  status.textContent = `Client loaded (${exported.length} exports${'ParleyClient' in parley ? ', ParleyClient ready' : ''}).`;
-  status.dataset.loaded = 'true';
-  for (const pane of document.querySelectorAll('.pane')) {
-    const userId = pane.dataset.user;
-    const token = await devToken(userId);
-    pane.querySelector('.pane-status').textContent = token
-      ? `${userId}: development token received`
-      : `${userId}: this server mints no tokens (it does not use the development secret)`;
-    pane.dataset.token = token ? 'yes' : 'no';
+async function addPane(userId) {
+  if (panes.has(userId)) return panes.get(userId);
+  if (panes.size >= MAX_PANES) throw new Error(`at most ${MAX_PANES} panes`);
+  const root = document.getElementById('pane-template').content.firstElementChild.cloneNode(true);
+  document.getElementById('panes').append(root);
+  const pane = new Pane(userId, root);
+  panes.set(userId, pane);
+  try {
+    await pane.start();
+  } catch (err) {
+    pane.log(`could not start: ${err.message}`);
+    throw err;
   }
-  window.ParleyDemo.ready = true;
+  return pane;
 }
 
-main().catch((err) => {
-  status.textContent = `The demo failed: ${err.message}`;
-  console.error(err);
+document.getElementById('add-pane').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = e.target.elements.userId;
+  const userId = input.value.trim();
+  input.value = '';
+  if (userId) addPane(userId).catch((err) => (status.textContent = `Could not add ${userId}: ${err.message}`));
 });
+
+const ready = Promise.all(usersFromQuery().map(addPane)).then(
+  () => {
+    status.textContent = 'Each pane is a separate client. Start a chat, then drop a connection: nothing is lost.';
+    status.dataset.loaded = 'true';
+  },
+  (err) => {
+    status.textContent = `The demo could not start: ${err.message}`;
+    throw err;
+  },
+);
+ready.catch(() => undefined); // shown on the page; a test awaiting it still sees the rejection
+window.ParleyDemo = { panes, ready, addPane };

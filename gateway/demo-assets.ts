@@ -15,6 +15,9 @@ export type DemoAssets = ReadonlyMap<string, DemoAsset>;
 export const DEMO_FILES: Readonly<Record<string, string>> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
+  'pane.js': 'text/javascript; charset=utf-8',
+  'chat-store.js': 'text/javascript; charset=utf-8',
+  'dom.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
 };
 

@@ -34,7 +34,9 @@ export class RestClient {
   readonly #fetch: FetchLike;
 
   constructor(baseUrl: string, token: () => Promise<string>, fetchImpl?: FetchLike) {
-    const f = fetchImpl ?? (globalThis as { fetch?: FetchLike }).fetch;
+    const global = (globalThis as { fetch?: FetchLike }).fetch;
+    // Bound: a browser's fetch called as another object's method throws "Illegal invocation".
+    const f = fetchImpl ?? global?.bind(globalThis);
     if (!f) throw new ParleyError('unavailable', 'no fetch here: pass one in the options (fetch)');
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.#token = token;

@@ -5,6 +5,7 @@ import { decodeJwt } from 'jose';
 import { transform } from 'esbuild';
 import { DEV_JWT_SECRET, defaultConfig, type Config } from '../../lib/config.js';
 import { isId } from '../../schemas/index.js';
+import { DEMO_FILES } from '../../gateway/demo-assets.js';
 import { TestClient } from '../helpers/client.js';
 import { startSystem, type TestSystem } from '../helpers/system.js';
 
@@ -74,7 +75,11 @@ t.test('demo on with the development secret: page, files, the SDK bundle, and to
   const app = await fetch(`${base(sys)}/demo/app.js`);
   t.equal(app.status, 200);
   t.match(app.headers.get('content-type'), /^text\/javascript/);
-  t.match(await app.text(), /from '\.\/parley-client\.js'/, 'the page imports the bundle');
+  t.match(await app.text(), /from '\.\/pane\.js'/, 'the page imports its modules');
+  const paneModule = await fetch(`${base(sys)}/demo/pane.js`);
+  t.match(paneModule.headers.get('content-type'), /^text\/javascript/);
+  t.match(await paneModule.text(), /from '\.\/parley-client\.js'/, 'which import the bundle');
+  for (const name of Object.keys(DEMO_FILES)) t.equal((await fetch(`${base(sys)}/demo/${name}`)).status, 200, `GET /demo/${name}`);
   const css = await fetch(`${base(sys)}/demo/style.css`);
   t.match(css.headers.get('content-type'), /^text\/css/);
 
