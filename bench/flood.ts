@@ -2,6 +2,12 @@
  * `npm run bench -- flood`: one user floods the gateway through many reconnecting WebSockets and
  * REST at once, under the DEFAULT abuse limits, while another user sends a few messages. What does
  * the flooder get through, and does the innocent user notice?
+ *
+ * bob and the innocent alice are apps on the SDK (DriverClient, a ParleyClient). The flooder keeps
+ * raw `ws` sockets on purpose: it is the hostile client the SDK is not: it writes message.send as
+ * fast as the socket takes them, ignores refusals, reconnects 10 ms after every close (no backoff)
+ * and counts the 429 upgrade refusals, all of which the SDK's outbox, rate handling and reconnect
+ * backoff exist to prevent or hide.
  */
 import { fork } from 'node:child_process';
 import { setPriority } from 'node:os';
@@ -13,7 +19,8 @@ import { defaultConfig } from '../lib/config.js';
 import { cpuSeconds, fmtInt, formatMs, intFlag, isMain, machineLine, sleep, summarize, UsageError, withUsage } from './scenario-lib/common.js';
 import { READ_MODELS_NOTE } from './lib/database.js';
 import { startScenarioSystem, tearDown } from './scenario-lib/system.js';
-import { DriverClient, type Frame } from './scenario-lib/ws-client.js';
+import { DriverClient } from './scenario-lib/ws-client.js';
+import type { AnyServerFrame } from '../sdk/src/index.js';
 
 export const help = `Usage: npm run bench -- flood [options]
 
@@ -81,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
       PARLEY_ADDRESS_MAX_UNAUTHENTICATED: String(d.address.maxUnauthenticated),
     };
     const system = await startScenarioSystem('flood', limitsEnv);
-    const open: WebSocket[] = [];
+    const drivers: DriverClient[] = [];
     try {
       await system.start('engine');
       await system.start('projector');
@@ -94,12 +101,12 @@ export async function run(argv: string[]): Promise<number> {
 
       // bob receives the flood: what reaches him is what the flooder got through.
       const bob = await DriverClient.open(url, await system.token('bob'));
+      drivers.push(bob);
       let viaWs = 0;
       let viaRest = 0;
-      bob.ws.on('message', (data) => {
-        const f = JSON.parse(data.toString()) as Frame;
-        if (f.type !== 'message.new' || f.payload?.message?.senderId !== 'mallory') return;
-        if (String(f.payload.message.tempId).startsWith('w')) viaWs++;
+      bob.client.on('message.new', ({ message }) => {
+        if (message.senderId !== 'mallory') return;
+        if (String(message.tempId).startsWith('w')) viaWs++;
         else viaRest++;
       });
       const mallory = await system.token('mallory');
@@ -113,27 +120,22 @@ export async function run(argv: string[]): Promise<number> {
       // The innocent user, on an address of its own, starts once the flood is on.
       const innocent = async () => {
         await sleep(2_500); // the flooder process is up (~1 s) and flooding
-        const socket = new WebSocket(url, ['parley.v1.json'], { headers: { authorization: `Bearer ${aliceToken}` }, localAddress: '127.0.0.2', perMessageDeflate: false });
-        open.push(socket);
+        // An app on the SDK, but its sends go as frames (not through the outbox): the bench counts
+        // every refusal, which the outbox would retry out of sight.
+        const alice = await DriverClient.open(url, aliceToken, { localAddress: '127.0.0.2' });
+        drivers.push(alice);
         const sentAt = new Map<string, number>();
         const latencies: number[] = [];
         const refusals: string[] = [];
-        await new Promise<void>((resolve, reject) => {
-          socket.on('message', (data) => {
-            const f = JSON.parse(data.toString()) as Frame;
-            if (f.type === 'connection.success') resolve();
-            if (f.type === 'message.sent') {
-              const at = sentAt.get(f.payload.tempId);
-              if (at !== undefined) latencies.push(performance.now() - at);
-            }
-            if (f.type === 'error') refusals.push(f.error?.code ?? '?');
-          });
-          socket.once('error', reject);
+        alice.client.on('message.sent', ({ tempId }) => {
+          const at = sentAt.get(tempId);
+          if (at !== undefined) latencies.push(performance.now() - at);
         });
+        alice.client.on('error', (_err, f) => refusals.push(f.error.code));
         for (let i = 0; i < messages; i++) {
           const tempId = `a${i}`;
           sentAt.set(tempId, performance.now());
-          socket.send(JSON.stringify({ type: 'message.send', payload: { toUserId: 'carol', tempId, content: `innocent ${i}` } }));
+          alice.send('message.send', { toUserId: 'carol', tempId, content: `innocent ${i}` });
           await sleep(250);
         }
         const deadline = performance.now() + 5_000;
@@ -162,10 +164,9 @@ export async function run(argv: string[]): Promise<number> {
       );
       const ok = innocentResult.refusals.length === 0 && s.count === innocentResult.sent && s.p99 < 50 && viaWs + viaRest <= bound + 1;
       process.stdout.write(`target (innocent never refused, its p99 < 50 ms, flooder within the per-user limit): ${ok ? 'met' : 'NOT met'}\n`);
-      bob.terminate();
       return ok ? 0 : 1;
     } finally {
-      for (const s of open) s.terminate();
+      for (const d of drivers) d.terminate();
       await tearDown(system);
     }
   });
@@ -217,10 +218,10 @@ async function runFlooder(o: FlooderOptions): Promise<FlooderResult> {
         });
       });
       socket.on('message', (data) => {
-        const f = JSON.parse(data.toString()) as Frame;
+        const f = JSON.parse(data.toString()) as AnyServerFrame;
         if (f.type !== 'error') return;
-        if (f.error?.code === 'rate_limited') ws.rateLimited++;
-        else ws.otherErrors[f.error?.code ?? '?'] = (ws.otherErrors[f.error?.code ?? '?'] ?? 0) + 1;
+        if (f.error.code === 'rate_limited') ws.rateLimited++;
+        else ws.otherErrors[f.error.code ?? '?'] = (ws.otherErrors[f.error.code ?? '?'] ?? 0) + 1;
       });
       socket.on('open', () => {
         ws.connects++;

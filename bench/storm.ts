@@ -126,7 +126,8 @@ export async function run(argv: string[]): Promise<number> {
       await inBatches(groups, 50, async (g) => {
         const members = users.slice(g * G, (g + 1) * G);
         const answer = await sender!.request({ type: 'conversation.create', ref: `g${g}`, payload: { kind: 'group', title: `storm ${g}`, members } }, timeoutMs);
-        conversationIds[g] = answer.payload.conversation.id as string;
+        if (answer.type !== 'conversation.created') throw new Error(`conversation.create ${g}: answered ${answer.type}`);
+        conversationIds[g] = answer.payload.conversation.id;
       });
       const allJoined = await waitFor(async () => (await pool!.stats()).reduce((a, s) => a + s.conversations, 0) >= K, timeoutMs, 250);
       process.stdout.write(`groups: ${groups} created in ${formatMs(performance.now() - tGroups)}; every client got conversation.created: ${allJoined}\n`);

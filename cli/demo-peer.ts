@@ -1,7 +1,9 @@
-import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
+import { closeCodes, ParleyClient, serverFrameTypes, type ClientFrameType, type ClientPayloads, type ErrorBody, type WebSocketLike } from '../sdk/src/index.js';
+import { codecNamed } from './sdk-node.js';
 
 export type Codec = 'json' | 'msgpack';
+/** A frame as the demo's listeners see it: the SDK's frames, read loosely, and `$closed`. */
 export type Frame = {
   type: string;
   seq?: number;
@@ -12,9 +14,13 @@ export type Frame = {
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+const HINT = ' (the demo signs its tokens with PARLEY_JWT_SECRET, or the development secret when that is unset: run it with the server’s secret)';
 
-/** One user's WebSocket: decodes frames and hands them to listeners. */
+/**
+ * One user of the demo: a ParleyClient (the SDK), with what the demo adds on top: its frames to
+ * listeners in the order they came, a connect that fails fast with the reason (the demo does not
+ * wait out reconnects to a server that refuses it), and whether the connection dropped under it.
+ */
 export class Peer {
   readonly #listeners = new Set<(f: Frame) => void>();
   #closing = false;
@@ -26,61 +32,65 @@ export class Peer {
 
   private constructor(
     readonly label: string,
-    readonly ws: WebSocket,
-    readonly codec: Codec,
+    readonly client: ParleyClient,
   ) {
-    ws.on('message', (data, isBinary) => {
-      let frame: Frame;
-      try {
-        const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-        frame = (isBinary ? packr.unpack(buf) : JSON.parse(buf.toString('utf8'))) as Frame;
-      } catch {
-        return;
-      }
-      for (const l of [...this.#listeners]) l(frame);
-    });
-    ws.on('close', (code, reason) => {
-      if (!this.#closing) this.closedUnexpectedly = `${label}'s connection closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`;
-      for (const l of [...this.#listeners]) l({ type: '$closed', payload: { code, reason: reason.toString() } });
+    const emit = (f: Frame) => {
+      for (const l of [...this.#listeners]) l(f);
+    };
+    for (const type of serverFrameTypes) client.on(type, (_payload: unknown, frame: unknown) => emit(frame as Frame));
+    // Errors that answer no pending SDK send or request: the round trip's own sends' rejections.
+    client.on('error', (_err, frame) => emit(frame as Frame));
+    client.on('disconnected', ({ code, reason }) => {
+      if (!this.#closing) this.closedUnexpectedly = `${label}'s connection closed (${code}${reason ? ` ${reason}` : ''})`;
+      emit({ type: '$closed', payload: { code, reason } });
     });
   }
 
-  /** Connect and wait for connection.success. */
-  static open(label: string, url: string, codec: Codec, token: string): Promise<Peer> {
-    const ws = new WebSocket(url, [codec === 'json' ? 'parley.v1.json' : 'parley.v1.msgpack'], {
-      headers: { authorization: `Bearer ${token}` },
-      handshakeTimeout: CONNECT_TIMEOUT_MS,
+  /** Connect and wait for connection.success; a refusal, a failed connect or a close before it fail at once. */
+  static async open(label: string, url: string, codec: Codec, token: string): Promise<Peer> {
+    let socketError: string | undefined;
+    const client = new ParleyClient({
+      url,
+      token,
+      codec: codecNamed(codec),
+      createSocket: (u, protocols) => {
+        const ws = new WebSocket(u, protocols, { handshakeTimeout: CONNECT_TIMEOUT_MS });
+        ws.on('error', (err) => (socketError ??= err.message));
+        return ws as unknown as WebSocketLike;
+      },
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
     });
-    const peer = new Peer(label, ws, codec);
-    return new Promise((resolve, reject) => {
-      const fail = (message: string) => {
-        clearTimeout(timer);
-        off();
-        ws.terminate();
-        reject(new Error(`${label}: ${message}`));
-      };
-      const timer = setTimeout(() => fail(`no connection.success within ${CONNECT_TIMEOUT_MS / 1000} s`), CONNECT_TIMEOUT_MS);
-      ws.once('error', (err) => fail(`cannot connect to ${url}: ${err.message}`));
-      const off = peer.listen((f) => {
-        if (f.type === 'connection.success') {
-          clearTimeout(timer);
-          off();
-          const limit = f.payload?.limits?.framesPerSecond;
-          if (typeof limit === 'number' && limit > 0) peer.framesPerSecond = limit;
-          const sends = f.payload?.limits?.userSendsPerSecond;
-          if (typeof sends === 'number' && sends > 0) peer.sendsPerSecond = sends;
-          resolve(peer);
-        } else if (f.type === 'error') {
-          const hint =
-            f.error?.code === 'unauthorized' || f.error?.code === 'token_expired'
-              ? ' (the demo signs its tokens with PARLEY_JWT_SECRET, or the development secret when that is unset: run it with the server’s secret)'
-              : '';
-          fail(`the server refused the connection: ${f.error?.code}: ${f.error?.message}${hint}`);
-        } else if (f.type === '$closed') {
-          fail(`connection closed before connection.success (${f.payload.code} ${f.payload.reason})`);
+    let refused: ErrorBody | undefined;
+    const offError = client.on('error', (_err, frame) => (refused ??= frame.error));
+    let offClosed = () => {};
+    let timer: NodeJS.Timeout | undefined;
+    const failed = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no connection.success within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
+      offClosed = client.on('disconnected', ({ code, reason }) => {
+        if (refused) {
+          const hint = refused.code === 'unauthorized' || refused.code === 'token_expired' ? HINT : '';
+          reject(new Error(`the server refused the connection: ${refused.code}: ${refused.message}${hint}`));
+        } else if (socketError !== undefined) {
+          reject(new Error(`cannot connect to ${url}: ${socketError}`));
+        } else {
+          reject(new Error(`connection closed before connection.success (${code} ${reason})${code === closeCodes.unauthorized ? HINT : ''}`));
         }
       });
     });
+    try {
+      const session = await Promise.race([client.connect(), failed]);
+      const peer = new Peer(label, client);
+      if (session.limits?.framesPerSecond > 0) peer.framesPerSecond = session.limits.framesPerSecond;
+      if (session.limits?.userSendsPerSecond > 0) peer.sendsPerSecond = session.limits.userSendsPerSecond;
+      return peer;
+    } catch (err) {
+      await client.close();
+      throw new Error(`${label}: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+      offError();
+      offClosed();
+    }
   }
 
   listen(fn: (f: Frame) => void): () => void {
@@ -88,8 +98,9 @@ export class Peer {
     return () => this.#listeners.delete(fn);
   }
 
-  send(frame: object): void {
-    this.ws.send(this.codec === 'json' ? JSON.stringify(frame) : packr.pack(frame));
+  /** A frame as it is (no outbox): false when not connected. */
+  send<K extends ClientFrameType>(type: K, payload: ClientPayloads[K], ref?: string): boolean {
+    return this.client.sendFrame(type, payload, ref);
   }
 
   /** The first frame that matches, within the timeout. */
@@ -119,11 +130,8 @@ export class Peer {
 
   async close(): Promise<void> {
     this.#closing = true;
-    if (this.ws.readyState === WebSocket.CLOSED) return;
-    const closed = new Promise<void>((resolve) => this.ws.once('close', () => resolve()));
-    this.ws.close(1000, 'demo done');
-    const timer = setTimeout(() => this.ws.terminate(), 2_000);
-    await closed;
+    const timer = setTimeout(() => this.client.dropConnection(), 2_000);
+    await this.client.close();
     clearTimeout(timer);
   }
 }

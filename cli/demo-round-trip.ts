@@ -9,6 +9,10 @@ const GIVE_UP_MS = 30_000;
 export type Result = { ok: boolean };
 
 /**
+ * alice → bob, N messages, as frames (Peer.send, the SDK's sendFrame) rather than through the SDK's
+ * outbox: the round trip measures the pipeline, so it paces the sends itself and counts every
+ * refusal and resend, which the outbox would absorb out of sight.
+ *
  * alice → bob, N messages: open-loop at `rate` per second, but never more than WINDOW without both
  * message.sent and message.new. A temporary error (rate_limited, send_failed) resends the same
  * tempId later: the server deduplicates sends by tempId.
@@ -129,7 +133,7 @@ export async function roundTrip(
 
   const send = (i: number) => {
     const tempId = `${prefix}${i}`;
-    alice.send({ type: 'message.send', ref: tempId, payload: { toUserId: 'bob', tempId, content: `message ${i + 1} of ${n}` } });
+    alice.send('message.send', { toUserId: 'bob', tempId, content: `message ${i + 1} of ${n}` }, tempId);
   };
 
   function pump(): void {

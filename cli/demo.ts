@@ -11,7 +11,7 @@ import { signDevToken } from '../lib/dev-token.js';
 import { loadConfig, type Config } from '../lib/config.js';
 import { healthAnswers, startEmbedded, type Embedded } from './demo-embedded.js';
 import { out } from './demo-output.js';
-import { Peer, type Codec } from './demo-peer.js';
+import { CONNECT_TIMEOUT_MS, Peer, type Codec } from './demo-peer.js';
 import { roundTrip, type Result } from './demo-round-trip.js';
 import type { Cli } from './main.js';
 import { tokenSigning } from './token.js';
@@ -149,13 +149,22 @@ async function converse(alice: Peer, bob: Peer, runId: string): Promise<void> {
   const say = async (from: Peer, to: Peer, toUserId: string, content: string, tag: string) => {
     const tempId = `demo-${runId}-${tag}`;
     const received = to.next(`message.new "${content}"`, (f) => f.type === 'message.new' && f.payload?.message?.tempId === tempId);
-    const sent = from.next(`message.sent "${content}"`, (f) => f.type === 'message.sent' && f.payload?.tempId === tempId);
-    from.send({ type: 'message.send', ref: tag, payload: { toUserId, tempId, content } });
-    const s = (await sent).payload.message;
+    received.catch(() => undefined); // awaited below, after the send; a failed send reports first
+    // As an app sends: through the SDK's outbox, which resends the same tempId until message.sent.
+    const s = (await withTimeout(from.client.send({ toUserId }, content, { tempId }), `${from.label}: no message.sent "${content}"`)).message;
     out(`[${from.label}] sent: ${s.content} (seq ${s.seq})`);
     const m = (await received).payload.message;
     out(`[${to.label}] got from ${m.sender?.name ?? m.senderId}: ${m.content} (seq ${m.seq})`);
   };
   await say(alice, bob, 'bob', 'hello bob', 'hello');
   await say(bob, alice, 'alice', 'hi alice, loud and clear', 'reply');
+}
+
+async function withTimeout<T>(p: Promise<T>, what: string, ms = CONNECT_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

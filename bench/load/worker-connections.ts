@@ -1,4 +1,4 @@
-/** A generator's connections: opening one (and reopening it with ?cursor= after an unexpected close), opening all, closing all. */
+/** A generator's connections: opening one (and reopening it with ?cursor= after an unexpected close), opening all, closing all. Raw `ws` and byte-level frames, not the SDK: worker.ts says why. */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { onFrame } from './worker-frames.js';

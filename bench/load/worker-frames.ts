@@ -1,4 +1,4 @@
-/** What a generator does with each frame it receives: read type, seq and tempId straight from the bytes where it can, and count. */
+/** What a generator does with each frame it receives: read type, seq and tempId straight from the bytes where it can, and count. Raw `ws` and byte-level frames, not the SDK: worker.ts says why. */
 import { performance } from 'node:perf_hooks';
 import { decode, scanFrame, tempIdOf, type Scanned } from '../lib/frames.js';
 import { Histogram } from '../lib/histogram.js';

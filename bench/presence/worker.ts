@@ -1,24 +1,35 @@
 /**
- * A child process holding the presence scenario's WebSocket clients (the `ws` package), driven
- * over IPC by bench/presence.ts. Each client is one user; it records only what the scenario
- * measures: when it was disconnected, and when its contacts' user.offline arrived.
+ * A child process holding the presence scenario's clients, driven over IPC by bench/presence.ts.
+ * Each client is one user, an app on the SDK (ParleyClient): it goes away as an app going to the
+ * background does (disconnect(): a clean close) and comes back resuming from its cursor
+ * (connect()). The worker records only what the scenario measures: when each user went away, and
+ * when its contacts' user.offline arrived.
  *
  * Requests are `{ id, op, args }`; every answer is `{ id, ok, result | error }`. The process exits
  * when its parent goes away.
  */
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
+import { ParleyClient, serverFrameTypes, type AnyServerFrame, type WebSocketLike } from '../../sdk/src/index.js';
 import { inBatches, serveWorker } from '../scenario-lib/common.js';
 import { indexOf, userOf, type ChurnAnswer, type ChurnArgs, type ConnectAnswer, type ContactsAnswer, type PresenceWorkerInit } from './protocol.js';
 
-type Frame = { type: string; ref?: string; payload?: { userId?: string; users?: unknown[] }; error?: { code: string } };
 type Waiter = { resolve: () => void; reject: (err: Error) => void };
 
+/**
+ * The SDK's app-level ping (every 20 s by default) is left out: with 10,000 clients it would add
+ * 500 frames/s that the scenario, which measures presence traffic, has never had; presence leases
+ * are the gateway's, not the client's.
+ */
+const NO_PING_MS = 24 * 3600 * 1000;
+
 class Client {
-  ws?: WebSocket;
+  client?: ParleyClient;
   token = '';
   open = false;
   away = false;
+  /** The last close before a connection.success, for the error count. */
+  lastClose?: string;
   readonly waiters = new Map<string, Waiter>();
   constructor(readonly index: number) {}
 }
@@ -31,12 +42,12 @@ function emptyChurn(): ChurnAnswer {
   return { disconnects: [], offline: [], online: 0, statusBulk: 0, statusBulkUsers: 0, reconnectFailures: 0, frames: {} };
 }
 
-function onFrame(c: Client, f: Frame): void {
+function onFrame(c: Client, f: AnyServerFrame): void {
   const r = recording;
   if (r) r.frames[f.type] = (r.frames[f.type] ?? 0) + 1;
   switch (f.type) {
     case 'user.offline':
-      if (r && f.payload?.userId) r.offline.push([indexOf(f.payload.userId), Date.now()]);
+      if (r && f.payload.userId) r.offline.push([indexOf(f.payload.userId), Date.now()]);
       break;
     case 'user.online':
       if (r) r.online++;
@@ -44,7 +55,7 @@ function onFrame(c: Client, f: Frame): void {
     case 'status.bulk':
       if (r) {
         r.statusBulk++;
-        r.statusBulkUsers += f.payload?.users?.length ?? 0;
+        r.statusBulkUsers += f.payload.users.length;
       }
       break;
     default:
@@ -54,41 +65,45 @@ function onFrame(c: Client, f: Frame): void {
     const w = c.waiters.get(f.ref);
     if (!w) return;
     c.waiters.delete(f.ref);
-    if (f.type === 'error') w.reject(new Error(f.error?.code ?? 'error'));
+    if (f.type === 'error') w.reject(new Error(f.error.code));
     else w.resolve();
   }
 }
 
-/** Open the client's socket; resolves at connection.success, rejects when it fails or closes first. */
-function openOne(c: Client, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(init!.url, ['parley.v1.json'], { headers: { authorization: `Bearer ${c.token}` }, perMessageDeflate: false });
-    c.ws = ws;
-    const timer = setTimeout(() => fail(new Error('timeout')), timeoutMs);
-    let settled = false;
-    const fail = (err: Error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      ws.terminate();
-      reject(err);
-    };
-    ws.on('message', (data) => {
-      const f = JSON.parse(data.toString()) as Frame;
-      if (!settled && f.type === 'connection.success') {
-        settled = true;
-        clearTimeout(timer);
-        c.open = true;
-        resolve();
-      }
-      onFrame(c, f);
-    });
-    ws.on('error', (err) => fail(err));
-    ws.on('close', (code) => {
-      c.open = false;
-      fail(new Error(`closed ${code}`));
-    });
+function clientFor(c: Client, timeoutMs: number): ParleyClient {
+  if (c.client) return c.client;
+  const client = new ParleyClient({
+    url: init!.url,
+    token: c.token,
+    createSocket: (u, protocols) => new WebSocket(u, protocols, { perMessageDeflate: false }) as unknown as WebSocketLike,
+    connectTimeoutMs: timeoutMs,
+    pingEveryMs: NO_PING_MS,
   });
+  for (const type of serverFrameTypes) client.on(type, (_payload: unknown, frame: unknown) => onFrame(c, frame as AnyServerFrame));
+  client.on('error', (_err, frame) => onFrame(c, frame));
+  client.on('state', (state) => (c.open = state === 'open'));
+  client.on('disconnected', ({ code }) => {
+    if (!c.open) c.lastClose = `closed ${code}`;
+  });
+  c.client = client;
+  return client;
+}
+
+/** Connect (or come back, from the cursor); resolves at connection.success, rejects at the timeout (the SDK retries until then). */
+async function openOne(c: Client, timeoutMs: number): Promise<void> {
+  const client = clientFor(c, timeoutMs);
+  delete c.lastClose;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([client.connect(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(c.lastClose ? `timeout (${c.lastClose})` : 'timeout')), timeoutMs)))]);
+  } catch (err) {
+    void client.close();
+    client.dropConnection();
+    delete c.client;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function count(errors: Record<string, number>, err: unknown): void {
@@ -129,7 +144,7 @@ async function createContacts(concurrency: number, timeoutMs: number): Promise<C
           reject(new Error('no answer'));
         }, timeoutMs);
         c.waiters.set(ref, { resolve: () => (clearTimeout(timer), resolve()), reject: (e) => (clearTimeout(timer), reject(e)) });
-        c.ws!.send(JSON.stringify({ type: 'conversation.create', ref, payload: { kind: 'direct', userId: other } }));
+        if (!c.client?.sendFrame('conversation.create', { kind: 'direct', userId: other }, ref)) c.waiters.get(ref)?.reject(new Error('not connected'));
       });
       answer.created++;
     } catch (err) {
@@ -161,7 +176,7 @@ async function churn(a: ChurnArgs): Promise<{ disconnects: number }> {
         if (!c) break;
         c.away = true;
         answer.disconnects.push([c.index, Date.now()]);
-        c.ws!.close(1000);
+        void c.client!.disconnect();
         returns.push(
           new Promise<void>((back) => setTimeout(back, a.awayMs))
             .then(() => openOne(c, a.timeoutMs))
@@ -216,7 +231,7 @@ async function handle(op: string, args: Record<string, unknown>): Promise<unknow
     case 'results':
       return results();
     case 'close':
-      for (const c of clients) c.ws?.terminate();
+      for (const c of clients) drop(c);
       setTimeout(() => process.exit(0), 50);
       return { closed: true };
     default:
@@ -226,5 +241,10 @@ async function handle(op: string, args: Record<string, unknown>): Promise<unknow
 
 // The parent went away (finished, crashed or killed): drop every socket and leave.
 serveWorker(handle, () => {
-  for (const c of clients) c.ws?.terminate();
+  for (const c of clients) drop(c);
 });
+
+function drop(c: Client): void {
+  void c.client?.close();
+  c.client?.dropConnection();
+}

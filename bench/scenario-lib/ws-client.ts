@@ -1,77 +1,83 @@
-/** One JSON WebSocket client for driving a scenario from the bench process (the sender). */
+/**
+ * A client that drives a scenario from the bench process (the storm's sender, the flood's bob):
+ * an app on the SDK (ParleyClient), plus what a driver wants on top: a frame sent with a `ref`
+ * awaited until the answer with that ref, and the first errors kept for the report.
+ */
 import WebSocket from 'ws';
+import { ParleyClient, serverFrameTypes, type AnyServerFrame, type ClientFrameType, type ClientPayloads, type ErrorFrame, type WebSocketLike } from '../../sdk/src/index.js';
+import { codecNamed } from '../../cli/sdk-node.js';
 
-export type Frame = { type: string; seq?: number; ref?: string; payload?: any; error?: { code: string; message: string } };
+export type DriverOptions = { codec?: 'json' | 'msgpack'; localAddress?: string; timeoutMs?: number };
 
 export class DriverClient {
-  readonly #waiters = new Map<string, { resolve: (f: Frame) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  readonly #counts = new Map<string, number>();
-  errors: Frame[] = [];
+  readonly #waiters = new Map<string, { resolve: (f: AnyServerFrame) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  errors: ErrorFrame[] = [];
 
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      const f = JSON.parse(data.toString()) as Frame;
-      this.#counts.set(f.type, (this.#counts.get(f.type) ?? 0) + 1);
-      if (f.type === 'error' && this.errors.length < 100) this.errors.push(f);
-      if (f.ref !== undefined) {
-        const w = this.#waiters.get(f.ref);
-        if (w) {
-          this.#waiters.delete(f.ref);
-          clearTimeout(w.timer);
-          if (f.type === 'error') w.reject(new Error(`${f.error?.code}: ${f.error?.message}`));
-          else w.resolve(f);
-        }
-      }
+  private constructor(readonly client: ParleyClient) {
+    const answer = (frame: AnyServerFrame) => {
+      if (frame.ref === undefined) return;
+      const w = this.#waiters.get(frame.ref);
+      if (!w) return;
+      this.#waiters.delete(frame.ref);
+      clearTimeout(w.timer);
+      if (frame.type === 'error') w.reject(new Error(`${frame.error.code}: ${frame.error.message}`));
+      else w.resolve(frame);
+    };
+    for (const type of serverFrameTypes) client.on(type, (_payload: unknown, frame: unknown) => answer(frame as AnyServerFrame));
+    client.on('error', (_err, frame) => {
+      if (this.errors.length < 100) this.errors.push(frame);
+      answer(frame);
     });
   }
 
-  static open(url: string, token: string, timeoutMs = 30_000): Promise<DriverClient> {
-    const ws = new WebSocket(url, ['parley.v1.json'], { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
-    const client = new DriverClient(ws);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('driver: no connection.success in time')), timeoutMs);
-      ws.on('message', function first(data) {
-        if ((JSON.parse(data.toString()) as Frame).type === 'connection.success') {
-          clearTimeout(timer);
-          ws.off('message', first);
-          resolve(client);
-        }
-      });
-      ws.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
+  static async open(url: string, token: string, options: DriverOptions = {}): Promise<DriverClient> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const client = new ParleyClient({
+      url,
+      token,
+      codec: codecNamed(options.codec ?? 'json'),
+      createSocket: (u, protocols) =>
+        new WebSocket(u, protocols, { perMessageDeflate: false, ...(options.localAddress ? { localAddress: options.localAddress } : {}) }) as unknown as WebSocketLike,
+      connectTimeoutMs: timeoutMs,
     });
+    const driver = new DriverClient(client);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([client.connect(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('driver: no connection.success in time')), timeoutMs)))]);
+    } catch (err) {
+      await client.close();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return driver;
   }
 
-  count(type: string): number {
-    return this.#counts.get(type) ?? 0;
-  }
-
-  send(frame: object): void {
-    this.ws.send(JSON.stringify(frame));
+  /** A frame as it is (no outbox); false when not connected. */
+  send<K extends ClientFrameType>(type: K, payload: ClientPayloads[K], ref?: string): boolean {
+    return this.client.sendFrame(type, payload, ref);
   }
 
   /** Send a frame with `ref` and resolve with the first answer carrying that ref (an error rejects). */
-  request(frame: { type: string; ref: string; payload: object }, timeoutMs = 30_000): Promise<Frame> {
+  request<K extends ClientFrameType>(frame: { type: K; ref: string; payload: ClientPayloads[K] }, timeoutMs = 30_000): Promise<AnyServerFrame> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(frame.ref);
         reject(new Error(`driver: no answer to ${frame.type} ${frame.ref} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#waiters.set(frame.ref, { resolve, reject, timer });
-      this.send(frame);
+      if (!this.send(frame.type, frame.payload, frame.ref)) {
+        clearTimeout(timer);
+        this.#waiters.delete(frame.ref);
+        reject(new Error(`driver: not connected, ${frame.type} ${frame.ref} not sent`));
+      }
     });
-  }
-
-  /** How many answers are still awaited. */
-  get waiting(): number {
-    return this.#waiters.size;
   }
 
   terminate(): void {
     for (const w of this.#waiters.values()) clearTimeout(w.timer);
     this.#waiters.clear();
-    this.ws.terminate();
+    void this.client.close();
+    this.client.dropConnection();
   }
 }

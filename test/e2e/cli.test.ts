@@ -80,6 +80,15 @@ t.test('parley demo runs its own embedded Parley when nothing answers at the URL
   t.match(r.stdout, /Stopped the in-process Parley and deleted its streams \(prefix demo[0-9a-f]{8}\)/);
 });
 
+t.test('parley demo whose tokens the server refuses says so at once, with the hint about the secret', async (t) => {
+  const sys = await startSystem(t);
+  const started = Date.now();
+  const r = await parley(['demo', '--url', sys.url, '--messages', '5'], 60_000, { PARLEY_JWT_SECRET: `${sys.config.auth.secret}-not-the-servers` });
+  t.equal(r.code, 1, 'exit code 1', { stdout: r.stdout, stderr: r.stderr });
+  t.match(r.stderr, /parley demo: (alice|bob): .*unauthorized.*PARLEY_JWT_SECRET/, 'the refusal and the hint');
+  t.ok(Date.now() - started < 20_000, 'no waiting out reconnects with a token that is refused');
+});
+
 t.test("parley demo against a running gateway paces itself under the frame rate that connection.success tells", async (t) => {
   // 40 frames/s, burst 200: the demo's default 1,000/s would be rate-limited, and closed with 4008.
   const sys = await startSystem(t, { limits: { ...defaultConfig().limits, framesPerSecond: 40 } });
