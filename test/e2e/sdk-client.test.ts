@@ -1,8 +1,8 @@
 import t from 'tap';
 import { pack, unpack } from 'msgpackr';
-import WebSocket from 'ws';
+import { NodeWebSocket } from '../../cli/sdk-node.js';
 import { signDevToken } from '../../lib/dev-token.js';
-import { MemoryCursorStore, msgpackCodec, ParleyClient, type ParleyClientOptions, type WebSocketConstructor, type WireMessage } from '../../sdk/src/index.js';
+import { MemoryCursorStore, msgpackCodec, ParleyClient, type ParleyClientOptions, type WireMessage } from '../../sdk/src/index.js';
 import { freePort } from '../helpers/nats-server.js';
 import { startRoleProcess } from '../helpers/processes.js';
 import { startSystem, type TestSystem } from '../helpers/system.js';
@@ -10,7 +10,6 @@ import { startSystem, type TestSystem } from '../helpers/system.js';
 /** The SDK against a real system: a gateway process (or in-process), real NATS and Postgres. */
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const NodeWebSocket = WebSocket as unknown as WebSocketConstructor;
 
 function sdk(sys: Pick<TestSystem, 'token'>, userId: string, url: string | (() => string), more: Partial<ParleyClientOptions> = {}): ParleyClient {
   return new ParleyClient({
