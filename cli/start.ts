@@ -30,7 +30,7 @@ PARLEY_HOST, PARLEY_PREFIX, PARLEY_JWT_SECRET, PARLEY_LOG_LEVEL. PARLEY_DEMO=on|
 demo at /demo (on by default with the development secret, which is the only case it mints tokens).
 `;
 
-const ROLES: readonly Role[] = ['all', 'gateway', 'engine', 'projector', 'backend', 'push'];
+export const ROLES: readonly Role[] = ['all', 'gateway', 'engine', 'projector', 'backend', 'push'];
 const STOP_TIMEOUT_MS = 15_000;
 
 export async function run(args: string[], cli: Cli): Promise<number> {
