@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import type { Logger } from '../lib/log.js';
+import { loggerOptions, type Logger } from '../lib/log.js';
 
 /**
  * What a command that writes data (`parley export`, `parley replay`) needs of its process: where it
@@ -34,5 +34,5 @@ export function parseOrUsage<T>(io: CliIo, command: string, usageText: string, p
 
 /** A logger for CLI commands: stderr (stdout carries the data), warnings and worse by default. */
 export function cliLogger(io: CliIo): Logger {
-  return pino({ name: 'parley', level: io.env.PARLEY_LOG_LEVEL ?? 'warn', base: { pid: process.pid } }, io.stderr as unknown as pino.DestinationStream);
+  return pino(loggerOptions({ level: io.env.PARLEY_LOG_LEVEL ?? 'warn' }), io.stderr as unknown as pino.DestinationStream);
 }
