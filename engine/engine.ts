@@ -20,6 +20,7 @@ import { eachAcked, floorAcks, type CommandAcks } from './command-acks.js';
 import { PartitionLeases } from '../lib/leases.js';
 import { runWhileHeld } from '../lib/while-held.js';
 import { Kvm } from '@nats-io/kv';
+import { commandLogIds } from '../lib/log-ids.js';
 
 /** How often the decided prefix of each partition's commands is acked (command-acks.ts). */
 const ACK_EVERY_MS = 20;
@@ -77,7 +78,7 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       command = checked.value;
     } catch (err) {
       // A command no engine can read will not get better by redelivery.
-      log.error({ err, seq: m.seq, subject: m.subject }, 'unreadable command, dropped');
+      log.error({ err, seq: m.seq, subject: m.subject }, 'unreadable command, dropped'); // its ids are in what could not be read: the seq finds it
       acks.done(m);
       return;
     }
@@ -92,7 +93,7 @@ export async function startEngine(opts: { nc: NatsConnection; config: Config; na
       })
       .catch((err: unknown) => {
         counts.failed++;
-        log.warn({ err, commandId: command.id }, 'command failed, will be redelivered');
+        log.warn({ err, ...commandLogIds(command), seq: m.seq }, 'command failed, will be redelivered');
         m.nak(500);
       });
     r.inFlight.add(decided);

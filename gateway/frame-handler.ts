@@ -32,6 +32,7 @@ import type { Connection } from './connection.js';
 import type { PresenceSubscriptions } from './presence-subscriptions.js';
 import type { TypingRelay } from './typing-relay.js';
 import { FAN_OUT_COMMANDS, FAN_OUT_LIMITED_MESSAGE, type UserRateLimits } from './user-limits.js';
+import { commandLogIds } from '../lib/log-ids.js';
 
 export type FrameHandlerDeps = {
   names: Names;
@@ -183,11 +184,11 @@ export class FrameHandler {
     } catch (err) {
       // The frame passed every check and still cannot be written as a command: a gap in the checks,
       // answered for this frame alone.
-      this.#d.log.error({ err, commandType: built.command.type }, 'command could not be encoded');
+      this.#d.log.error({ err, ...commandLogIds(built.command), connectionId: conn.id }, 'command could not be encoded');
       return this.reject(conn, 'validation_error', 'this frame cannot be stored', refs);
     }
     published.catch((err: unknown) => {
-      this.#d.log.warn({ err, commandId: built.command.id }, 'command publish failed');
+      this.#d.log.warn({ err, ...commandLogIds(built.command), connectionId: conn.id }, 'command publish failed');
       conn.sendError('send_failed', 'the command could not be queued; retry (with the same tempId for a send)', refs);
     });
   }

@@ -129,7 +129,7 @@ export class UserFeeds {
     try {
       ({ entry, text } = decodeInboxEntry(msg.data));
     } catch (err) {
-      this.#log.error({ err, seq }, 'unreadable inbox entry');
+      this.#log.error({ err, userId, inboxSeq: seq }, 'unreadable inbox entry');
       return;
     }
     // The user's new unread count, when the entry's event changed it.

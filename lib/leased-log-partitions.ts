@@ -201,7 +201,8 @@ export class LeasedLogPartitions<S> {
         started = await work.handle(r, m);
       } catch (err) {
         this.counts.failed++;
-        this.#log.error({ err, seq: m.seq, partition: p }, 'event could not be handled, will be redelivered');
+        // The subject names the conversation (or user) the event belongs to; the seq finds it in the log.
+        this.#log.error({ err, eventSeq: m.seq, subject: m.subject, partition: p }, 'event could not be handled, will be redelivered');
         m.nak(1_000);
         continue;
       }
@@ -213,7 +214,7 @@ export class LeasedLogPartitions<S> {
         },
         (err: unknown) => {
           this.counts.failed++;
-          this.#log.warn({ err, seq: m.seq, partition: p }, 'the writes of an event failed, it will be redelivered');
+          this.#log.warn({ err, eventSeq: m.seq, subject: m.subject, partition: p }, 'the writes of an event failed, it will be redelivered');
           m.nak(1_000);
         },
       );

@@ -93,17 +93,19 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
       const body = method === 'post' || method === 'patch' ? readJson(res, deps.maxBodyBytes, req.getHeader('content-type')) : Promise.resolve(undefined);
       body.catch(() => undefined);
       (async () => {
+        let userId: string | undefined; // for the log line of a failure: who asked (never the token)
         try {
           // Another site's page: refused before anything is done for it (its browser would not let
           // it read the answer, but a POST it may send without asking would still act).
           if (!deps.origins.allows(origin)) return sendError(res, request, 'forbidden', 'origin not allowed');
           const identity = await deps.verifier.verify(bearer(request.authorization));
+          userId = identity.userId;
           // A request is a frame of the user's, for the per-user limit (what a connection may not do, a REST loop may not either).
           const wait = deps.userLimits.takeFrame(identity.userId);
           if (wait > 0) throw new ParleyError('rate_limited', 'too many requests from this user; slow down', { retryAfterMs: wait });
           await handler({ res, request, identity, body: await body });
         } catch (err) {
-          if (!(err instanceof ParleyError)) deps.log.error({ err, url: request.url }, 'REST handler failed');
+          if (!(err instanceof ParleyError)) deps.log.error({ err, method: METHOD_NAMES[method], url: request.url, userId }, 'REST handler failed');
           sendFailure(res, request, err);
         }
       })().catch((err: unknown) => deps.faults.report(err, 'REST answer', { url: request.url }));

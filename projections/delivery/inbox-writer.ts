@@ -101,7 +101,7 @@ export class InboxWriter {
         return;
       } catch (err) {
         if (this.#stopping) throw err;
-        this.#log.warn({ err, msgId, attempt, retryInMs: delay }, 'inbox write failed; retrying it before anything newer for this inbox');
+        this.#log.warn({ err, subject, msgId, attempt, retryInMs: delay }, 'inbox write failed; retrying it before anything newer for this inbox');
         await this.#sleep(delay);
         delay = Math.min(delay * 2, this.#retry.last);
       }
