@@ -26,8 +26,8 @@ Options:
   -h, --help          this help
 
 Configuration: PARLEY_* environment variables (lib/config.ts), e.g. PARLEY_NATS_URL, PARLEY_PORT,
-PARLEY_HOST, PARLEY_PREFIX, PARLEY_JWT_SECRET, PARLEY_LOG_LEVEL. PARLEY_DEMO=on|off: the browser
-demo at /demo (on by default with the development secret, which is the only case it mints tokens).
+PARLEY_HOST, PARLEY_PREFIX, PARLEY_JWT_SECRET, PARLEY_LOG_LEVEL, PARLEY_LOG_FORMAT (json | pretty;
+default: pretty on a terminal). PARLEY_DEMO=on|off: the browser demo at /demo (on by default with the development secret, which is the only case it mints tokens).
 `;
 
 export const ROLES: readonly Role[] = ['all', 'gateway', 'engine', 'projector', 'backend', 'push'];

@@ -46,8 +46,10 @@ export function logDestination(format: LogFormat, fd: 1 | 2, colour: boolean): D
       sync: true,
       colorize: colour,
       translateTime: 'SYS:HH:MM:ss.l',
-      // "12:32:35.021 INFO: [engine] lease acquired", then the other fields one a line.
+      // "[12:32:35.021] INFO: [engine] lease acquired {"partition":2,"fence":3}": one line an entry
+      // (a start-up logs dozens); an error's stack still follows on its own lines.
       messageFormat: '{if component}[{component}] {end}{msg}',
+      singleLine: true,
       ignore: 'pid,hostname,name,component',
     });
   }

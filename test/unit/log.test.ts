@@ -88,7 +88,7 @@ t.test('PARLEY_LOG_FORMAT=pretty: readable lines, also written before the SIGTER
   const out = runChild({ PARLEY_LOG_FORMAT: 'pretty' });
   t.notMatch(out, /^\{"level"/m, 'not JSON');
   t.match(out, /ERROR.*send failed/);
-  t.match(out, /conversationId: "d_alice_bob"/);
+  t.match(out, /send failed \{.*"conversationId":"d_alice_bob"/, 'one line: message, then the fields');
   t.match(out, /stopping on signal/);
   t.notMatch(out, /never shown/);
 });
