@@ -25,7 +25,7 @@ export class UwsFallbackRefused extends Error {
   constructor(runtime: UwsRuntime) {
     super(
       `refusing to start the gateway on uWebSockets.js's slow ws emulation (${runtime.reason ?? 'no native build loaded'}). ` +
-        `It serves a small fraction of the native server's connections and messages. Run a Node and C library that a native build supports ` +
+        `It serves a small fraction of the native server's load, and no WebSocket at all: it does not implement the upgrade handler the gateway checks tokens in (HTTP routes only). Run a Node and C library that a native build supports ` +
         `(README, "Supported platforms"), or set PARLEY_ALLOW_UWS_FALLBACK=1 to run on the emulation anyway (development only).`,
     );
     this.name = 'UwsFallbackRefused';
