@@ -6,6 +6,7 @@ import { connectNats, drainWithin, ensureStreams, jetstreamManager, type NatsCon
 import { startEngine, type Engine } from '../engine/engine.js';
 import { startDeliveryProjector, type DeliveryProjector } from '../projections/delivery/projector.js';
 import { startGateway, type ComponentHealth, type Gateway } from '../gateway/gateway.js';
+import { uwsForGateway } from '../gateway/uws.js';
 import { openDatabase, type Database } from '../lib/pg.js';
 import { startPostgresProjector, type PostgresProjectorStats } from '../projections/postgres/projector.js';
 import { mirrorEnabled, startEventStoreMirror } from '../projections/eventstore/mirror.js';
@@ -46,6 +47,8 @@ const DRAIN_TIMEOUT_MS = 5_000;
 
 /** Start the components of one process. Every role makes sure the streams exist (idempotent). */
 export async function startRoles(role: Role, config: Config, log: Logger): Promise<Running> {
+  // Before anything starts: a gateway refuses uWS's slow ws emulation unless PARLEY_ALLOW_UWS_FALLBACK=1.
+  if (role === 'all' || role === 'gateway') uwsForGateway();
   const names = makeNames(config.prefix);
   const startUp = new StartUp((err) => log.error({ err }, 'could not stop a part after a failed start-up'));
   const nc = await startUp.resource(

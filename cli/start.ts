@@ -6,6 +6,7 @@ import { vapidKeysFromDataDir } from '../lib/vapid-keys.js';
 import { createLogger } from '../lib/log.js';
 import { startRoles, type Role, type Running } from '../app/roles.js';
 import { ensureNats, type EnsuredNats } from './embedded-nats.js';
+import { uwsForGateway, uwsRuntime } from '../gateway/uws.js';
 import type { Cli } from './main.js';
 
 export const usage = `Usage: parley start [--role all|gateway|engine|projector|backend|push]
@@ -27,7 +28,11 @@ Options:
 
 Configuration: PARLEY_* environment variables (lib/config.ts), e.g. PARLEY_NATS_URL, PARLEY_PORT,
 PARLEY_HOST, PARLEY_PREFIX, PARLEY_JWT_SECRET, PARLEY_LOG_LEVEL, PARLEY_LOG_FORMAT (json | pretty;
-default: pretty on a terminal). PARLEY_DEMO=on|off: the browser demo at /demo (on by default with the development secret, which is the only case it mints tokens).
+default: pretty on a terminal). PARLEY_DEMO=on|off: the browser demo at /demo (on by default with
+the development secret, which is the only case it mints tokens).
+The gateway runs the best native uWebSockets.js build that loads here (the banner says which) and
+refuses the slow ws emulation unless PARLEY_ALLOW_UWS_FALLBACK=1; PARLEY_UWS_BUILDS orders the
+builds to try (btc-vision,trufflesuite,emulation).
 `;
 
 export const ROLES: readonly Role[] = ['all', 'gateway', 'engine', 'projector', 'backend', 'push'];
@@ -53,6 +58,15 @@ export async function run(args: string[], cli: Cli): Promise<number> {
   } catch (err) {
     process.stderr.write(`parley start: bad configuration: ${(err as Error).message}\n`);
     return 1;
+  }
+  // A gateway on uWS's slow ws emulation is refused before NATS or anything else is started.
+  if (role === 'all' || role === 'gateway') {
+    try {
+      uwsForGateway();
+    } catch (err) {
+      process.stderr.write(`parley start: ${(err as Error).message}\n`);
+      return 1;
+    }
   }
   const log = createLogger({ level: config.logLevel });
   const devSecret = config.auth.secret === undefined && config.auth.jwksUrl === undefined;
@@ -153,6 +167,13 @@ export async function run(args: string[], cli: Cli): Promise<number> {
   return code;
 }
 
+/** Which uWebSockets.js build serves, and why the better ones did not load. */
+function uwsLine(): string {
+  const uws = uwsRuntime();
+  const tried = uws.tried.map((t) => `${t.build}: ${t.error}`).join('; ');
+  return `${uws.build}${uws.native ? ' (native)' : ' (SLOW ws EMULATION: PARLEY_ALLOW_UWS_FALLBACK=1)'}${tried ? `   (not loaded: ${tried})` : ''}`;
+}
+
 async function printBanner(role: Role, config: Config, running: Running, devSecret: boolean, natsStarted: boolean): Promise<void> {
   const lines: string[] = ['', `Parley is running (role ${role}, prefix ${config.prefix}, NATS ${config.natsUrl.join(',')}${natsStarted ? ', started by us' : ''}).`];
   const gateway = running.gateway;
@@ -161,6 +182,7 @@ async function printBanner(role: Role, config: Config, running: Running, devSecr
     lines.push(
       `  WebSocket:  ${gateway.url}   (subprotocol parley.v1.json or parley.v1.msgpack; token as "Authorization: Bearer <jwt>", ?token=<jwt> or subprotocol bearer.<jwt>)`,
       `  Health:     ${healthUrl}`,
+      `  uWS:        ${uwsLine()}`,
     );
     if (gateway.demoUrl) lines.push(`  Demo:       ${gateway.demoUrl}${devSecret ? '   (open it in a browser: two users chatting)' : '   (PARLEY_DEMO=on: the page only; this server mints no tokens)'}`);
     if (devSecret) {

@@ -43,7 +43,7 @@ import { unreadSummarySender } from './unread-summary.js';
 import { SocketAdmission } from './upgrade.js';
 import { startUsageShare } from './usage-share.js';
 import { UserLimits } from './user-limits.js';
-import { uWS, uwsRuntime } from './uws.js';
+import { uwsForGateway, uwsReport, type UwsReport } from './uws.js';
 
 /** Its stats are what /health shows. */
 export type Gateway = Component<GatewayHealth> & {
@@ -61,7 +61,7 @@ export type GatewayHealth = {
   gatewayId: string;
   /** The shared connection (feeds, inbox reads), and the one commands go out on. */
   nats: { connected: boolean; server: string; commands: { connected: boolean; server: string } };
-  uws: { native: boolean; reason?: string };
+  uws: UwsReport;
   connections: number;
   users: number;
   /**
@@ -97,9 +97,11 @@ export async function startGateway(opts: {
 }): Promise<Gateway> {
   const { nc, config, names } = opts;
   const log = opts.log.child({ component: 'gateway', gatewayId: config.gatewayId });
-  if (!uwsRuntime.native) {
-    log.error({ reason: uwsRuntime.reason, binary: uwsRuntime.binary }, 'uWebSockets.js is running its SLOW ws FALLBACK, not the native server');
-  }
+  // The best uWS build that loads here; the emulation only with PARLEY_ALLOW_UWS_FALLBACK=1 (else this throws).
+  const uwsBuild = uwsForGateway();
+  const uWS = uwsBuild.uws;
+  if (uwsBuild.native) log.info({ uws: uwsReport(uwsBuild) }, `uWebSockets.js: ${uwsBuild.build} (native)`);
+  else log.error({ uws: uwsReport(uwsBuild) }, 'uWebSockets.js is running its SLOW ws EMULATION, not a native server (PARLEY_ALLOW_UWS_FALLBACK=1)');
   const faults = new Faults(log);
   // Fails fast when the server has no JetStream (the inbox reads below need it).
   await jetstreamManager(nc);
@@ -252,7 +254,7 @@ export async function startGateway(opts: {
   });
   const port = uWS.us_socket_local_port(listenSocket);
   const url = `ws://${config.host}:${port}/ws`;
-  log.info({ url, native: uwsRuntime.native }, 'gateway listening');
+  log.info({ url, native: uwsBuild.native, uwsBuild: uwsBuild.build }, 'gateway listening');
 
   return {
     port,

@@ -5,7 +5,7 @@ import type { CommandBacklog } from './command-backlog.js';
 import type { ComponentHealth, GatewayHealth } from './gateway.js';
 import type { InboxReplay } from './inbox-replay.js';
 import type { UserFeeds } from './user-feeds.js';
-import { uwsRuntime } from './uws.js';
+import { uwsReport, uwsRuntime } from './uws.js';
 
 /** Whether a NATS connection is up: connected AND reading (see lib/liveness.ts). */
 export class NatsUp {
@@ -74,7 +74,7 @@ export function healthReport(parts: {
       server: parts.nats.server,
       commands: { connected: commandsConnected, server: parts.commandsNats.server },
     },
-    uws: { native: uwsRuntime.native, ...(uwsRuntime.reason ? { reason: uwsRuntime.reason } : {}) },
+    uws: uwsReport(uwsRuntime()),
     connections: parts.connections,
     users: parts.feeds.users,
     commands: { backlog: backlog.size, drainPerSec: backlog.drainPerSec === undefined ? null : Math.round(backlog.drainPerSec), overloaded: backlog.overloaded, shedding: backlog.shedding },

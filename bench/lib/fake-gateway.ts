@@ -12,7 +12,7 @@
  * prints `ready <port>`.
  */
 import { Packr } from 'msgpackr';
-import { uWS, uwsRuntime } from '../../gateway/uws.js';
+import { uwsReport, uwsRuntime } from '../../gateway/uws.js';
 
 type Codec = 'json' | 'msgpack';
 type User = { id: string; seq: number; unread: number; sockets: Set<Sock> };
@@ -117,9 +117,12 @@ function onFrame(s: Sock, f: any): void {
 }
 
 const port = Number(process.argv[2] ?? 0);
+// Any build, the emulation too: the bench reads /health and refuses the emulation itself unless --allow-fallback.
+const runtime = uwsRuntime();
+const uWS = runtime.uws;
 const app = uWS.App();
 app.get('/health', (res) => {
-  res.writeHeader('content-type', 'application/json').end(JSON.stringify({ status: 'ok', fake: true, uws: { native: uwsRuntime.native, ...(uwsRuntime.reason ? { reason: uwsRuntime.reason } : {}) }, connections: [...users.values()].reduce((a, u) => a + u.sockets.size, 0) }));
+  res.writeHeader('content-type', 'application/json').end(JSON.stringify({ status: 'ok', fake: true, uws: uwsReport(runtime), connections: [...users.values()].reduce((a, u) => a + u.sockets.size, 0) }));
 });
 app.ws<SockData>('/ws', {
   maxPayloadLength: 1 << 20,

@@ -116,12 +116,15 @@ export class SystemUnderTest {
       PARLEY_PUSH: '0',
       // Without a Postgres the projector keeps an embedded PGlite under the data dir: a private one per run.
       PARLEY_DATA_DIR: join(this.#dir, 'data'),
+      // The gateway starts even on uWS's ws emulation (PARLEY_UWS_BUILDS=emulation, or no native
+      // build here): the bench reads /health and refuses to measure it unless --allow-fallback.
+      PARLEY_ALLOW_UWS_FALLBACK: '1',
       ...databaseEnv,
       ...options.env,
     };
     // A DATABASE_URL of the bench's own environment must not reach the roles: they would write
-    // into its default schema. Nor does UWS_USE_FALLBACK, unless the bench's env asks for it.
-    const { DATABASE_URL: _database, UWS_USE_FALLBACK: _fallback, ...inherited } = process.env;
+    // into its default schema.
+    const { DATABASE_URL: _database, ...inherited } = process.env;
     this.#childEnv = { ...inherited, ...this.env };
   }
 

@@ -4,18 +4,17 @@
  * environment, as these scenarios have no flags for them. PARLEY_BENCH_DATABASE_URL chooses the
  * read models (a URL, or `embedded` for PGlite; see `chooseDatabase`), PARLEY_BENCH_NODE_ARGS adds
  * node flags to the roles (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), PARLEY_BENCH_KEEP_LOGS
- * keeps their log, and UWS_USE_FALLBACK reaches the gateway. Ctrl-C or a kill of the bench still
+ * keeps their log, and PARLEY_UWS_BUILDS (e.g. `emulation`) reaches the gateway. Ctrl-C or a kill of the bench still
  * stops the roles and deletes the streams.
  */
 import { randomBytes } from 'node:crypto';
 import { SystemUnderTest, type SystemOptions } from '../lib/system.js';
 
 export async function startScenarioSystem(kind: string, env: Record<string, string> = {}, more: Pick<SystemOptions, 'raiseFrameLimits'> = {}): Promise<SystemUnderTest> {
-  const fallback = process.env.UWS_USE_FALLBACK;
   const system = await SystemUnderTest.create({
     prefix: `b${kind}_${randomBytes(4).toString('hex')}`,
     ...(process.env.PARLEY_BENCH_DATABASE_URL ? { databaseUrl: process.env.PARLEY_BENCH_DATABASE_URL } : {}),
-    env: { ...(fallback ? { UWS_USE_FALLBACK: fallback } : {}), ...env },
+    env,
     nodeArgs: (process.env.PARLEY_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
     keepDir: Boolean(process.env.PARLEY_BENCH_KEEP_LOGS),
     ...more,
