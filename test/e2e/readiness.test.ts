@@ -2,9 +2,11 @@ import t from 'tap';
 import fc from 'fast-check';
 import { connect } from 'node:net';
 import pg from 'pg';
+import { AckPolicy } from '@nats-io/jetstream';
 import { readinessOf, type Readiness } from '../../app/readiness.js';
 import type { Running } from '../../app/roles.js';
 import { makeNames } from '../../lib/names.js';
+import { jetstreamManager } from '../../lib/nats.js';
 import { freePort, startNatsServer } from '../helpers/nats-server.js';
 import { startSystem, testConfig } from '../helpers/system.js';
 
@@ -96,6 +98,31 @@ t.test('/ready: 200, 503 naming nats while NATS is down, 200 again once it is ba
     let pBack = await projectorReady();
     for (const deadline = Date.now() + 15_000; !pBack.ready && Date.now() < deadline; pBack = await projectorReady()) await sleep(200);
     t.equal(pBack.ready, true, `the projector role too: ${JSON.stringify(pBack.checks)}`);
+  });
+
+  t.test('a projector stuck behind the log: not ready, naming it and its partition', async (t) => {
+    // Events in the log, then a delivery durable nobody consumes (partition 5 of 8), presented as
+    // this process's: it is behind, and does not move. Bounds: any lag, unmoved for 1 s.
+    const alice = await sys.connect('alice');
+    alice.send({ type: 'message.send', payload: { toUserId: 'bob', tempId: 'r1', content: 'into the log' } });
+    await alice.next('message.sent');
+    const all = sys.running[0]!;
+    const jsm = await jetstreamManager(all.nc);
+    const durable = all.names.consumers.deliveryPartition(5, 8);
+    await jsm.consumers.add(all.names.streams.events, { durable_name: durable, ack_policy: AckPolicy.All });
+    const config = { ...sys.config, delivery: { ...sys.config.delivery, partitions: 8 }, ready: { maxLagEvents: 0, maxLagMs: 1_000 } };
+    const stuck = { ...all, push: undefined, postgres: undefined, delivery: { stats: () => ({ events: 0, writes: 0, failed: 0, lastEventSeq: 0, partitions: [5] }), stop: async () => undefined } };
+    const ready = readinessOf(stuck as unknown as Running, config);
+    t.equal((await ready()).ready, true, 'behind, but not yet unmoved for 1 s');
+    await sleep(2_100);
+    const r = await ready();
+    t.equal(r.ready, false, 'unmoved for more than 1 s');
+    const check = r.checks.find((c) => c.name === 'delivery');
+    t.equal(check?.ok, false);
+    t.match(check?.detail, /^partition 5: \d+ events behind, unmoved for \d+ s$/, `named: ${check?.detail}`);
+    await jsm.consumers.delete(all.names.streams.events, durable);
+    await sleep(1_100);
+    t.equal((await ready()).ready, true, 'no durable (nothing to judge): ready again');
   });
 
   t.test('draining: from the moment stop begins, /ready never answers 200', async (t) => {
