@@ -41,13 +41,20 @@ export function mountRoutes(
     guardHttp(faults, 'ready', (res) => {
       let aborted = false;
       res.onAborted(() => (aborted = true));
+      // Answered later: nothing thrown here may escape as an unhandled rejection (it would end the process).
+      const answer = (status: string, body: unknown) => {
+        if (aborted) return;
+        try {
+          json(res, status, body);
+        } catch (err) {
+          faults.report(err, 'ready (answering)');
+        }
+      };
       ready().then(
-        (r) => {
-          if (!aborted) json(res, r.ready ? '200 OK' : '503 Service Unavailable', r);
-        },
+        (r) => answer(r.ready ? '200 OK' : '503 Service Unavailable', r),
         (err: unknown) => {
           faults.report(err, 'ready');
-          if (!aborted) json(res, '500 Internal Server Error', { error: errorBody('internal', 'internal error') });
+          answer('500 Internal Server Error', { error: errorBody('internal', 'internal error') });
         },
       );
     }),
