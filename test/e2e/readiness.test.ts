@@ -101,17 +101,19 @@ t.test('/ready: 200, 503 naming nats while NATS is down, 200 again once it is ba
   });
 
   t.test('a projector stuck behind the log: not ready, naming it and its partition', async (t) => {
-    // Events in the log, then a delivery durable nobody consumes (partition 5 of 8), presented as
-    // this process's: it is behind, and does not move. Bounds: any lag, unmoved for 1 s.
+    // Events in the log, then a durable nobody consumes, presented as this process's delivery
+    // partition 5: it is behind, and does not move. Bounds: any lag, unmoved for 1 s. (Its own name:
+    // the running delivery projector removes durables named like other layouts of its partitions.)
     const alice = await sys.connect('alice');
     alice.send({ type: 'message.send', payload: { toUserId: 'bob', tempId: 'r1', content: 'into the log' } });
     await alice.next('message.sent');
     const all = sys.running[0]!;
     const jsm = await jetstreamManager(all.nc);
-    const durable = all.names.consumers.deliveryPartition(5, 8);
+    const durable = 'readiness_stuck';
+    const names = { ...all.names, consumers: { ...all.names.consumers, deliveryPartition: () => durable } };
     await jsm.consumers.add(all.names.streams.events, { durable_name: durable, ack_policy: AckPolicy.All });
     const config = { ...sys.config, delivery: { ...sys.config.delivery, partitions: 8 }, ready: { maxLagEvents: 0, maxLagMs: 1_000 } };
-    const stuck = { ...all, push: undefined, postgres: undefined, delivery: { stats: () => ({ events: 0, writes: 0, failed: 0, lastEventSeq: 0, partitions: [5] }), stop: async () => undefined } };
+    const stuck = { ...all, names, push: undefined, postgres: undefined, delivery: { stats: () => ({ events: 0, writes: 0, failed: 0, lastEventSeq: 0, partitions: [5] }), stop: async () => undefined } };
     const ready = readinessOf(stuck as unknown as Running, config);
     t.equal((await ready()).ready, true, 'behind, but not yet unmoved for 1 s');
     await sleep(2_100);
