@@ -2,6 +2,8 @@ import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
 import { makeNames, type Names } from '../lib/names.js';
 import { StartUp } from './lifecycle.js';
+import { NatsUp } from '../lib/nats-up.js';
+import { readinessOf, type Readiness } from './readiness.js';
 import { connectNats, drainWithin, ensureStreams, jetstreamManager, type NatsConnection } from '../lib/nats.js';
 import { startEngine, type Engine } from '../engine/engine.js';
 import { startDeliveryProjector, type DeliveryProjector } from '../projections/delivery/projector.js';
@@ -38,6 +40,10 @@ export type Running = {
   presence?: LeasedSingleton<PresenceServiceStats>;
   push?: PushProjector;
   pushSender?: LeasedSingleton<PushSenderStats>;
+  /** Whether the process's NATS connection is connected and reading (for /ready). */
+  natsUp: NatsUp;
+  /** True from the moment stop() begins: the process takes no new work (/ready says so). */
+  readonly stopping: boolean;
   /** Stop in dependency order: stop taking work (gateway), finish work (engine, projector), then drain NATS. */
   stop(): Promise<void>;
 };
@@ -105,11 +111,14 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     ...(push ? [{ name: 'push', ok: true, ...push.stats(), ...(pushSender ? { sender: singletonHealth(pushSender.stats()) } : {}), ...(webhooks ? { webhooks: singletonHealth(webhooks.stats()) } : {}) }] : []),
   ];
 
+  let ready: () => Promise<Readiness> = async () => ({ ready: false, checks: [{ name: 'starting', ok: false, detail: 'the process is starting' }] });
   const gateway = await startUp.component(async () =>
-    role === 'all' || role === 'gateway' ? startGateway({ nc, config, names, log, components, ...(db ? { db } : {}) }) : undefined,
+    // /ready covers every component of the process: bound once the process is assembled, below.
+    role === 'all' || role === 'gateway' ? startGateway({ nc, config, names, log, components, ready: () => ready(), ...(db ? { db } : {}) }) : undefined,
   );
   let stopping: Promise<void> | undefined;
-  return {
+  const natsUp = new NatsUp(nc);
+  const running: Running = {
     names,
     nc,
     ...(gateway ? { gateway } : {}),
@@ -120,6 +129,10 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     ...(presence ? { presence } : {}),
     ...(push ? { push } : {}),
     ...(pushSender ? { pushSender } : {}),
+    natsUp,
+    get stopping() {
+      return stopping !== undefined;
+    },
     stop() {
       stopping ??= (async () => {
         await gateway?.stop();
@@ -131,12 +144,15 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
         await push?.stop();
         await pushSender?.stop();
         await webhooks?.stop();
+        natsUp.stop();
         await drainWithin(nc, DRAIN_TIMEOUT_MS, log);
         await db?.close();
       })();
       return stopping;
     },
   };
+  ready = readinessOf(running, config);
+  return running;
 }
 
 /** Batches failing for longer than this make /health degraded: past a blip, every user's REST reads are going stale. */

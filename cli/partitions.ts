@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { ConsumerInfo, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { loadConfig, type Config } from '../lib/config.js';
-import { ackFloorOf } from '../lib/durable-consumer.js';
+import { lagOf } from '../lib/durable-lag.js';
 import { readLeaseHolders } from '../lib/leases.js';
 import { createLogger } from '../lib/log.js';
 import { makeNames, type Names } from '../lib/names.js';
@@ -86,8 +86,7 @@ async function logPartitionRows(jsm: JetStreamManager, names: Names, config: Con
   const durables: ConsumerInfo[] = [];
   for await (const c of jsm.consumers.list(names.streams.events)) durables.push(c);
   return holders.map((h, p) => {
-    const info = durables.find((c) => c.name === durableOf(p, of));
-    const ackFloor = info ? ackFloorOf(info) : null;
-    return { partition: p, owner: h?.owner ?? null, renewedMsAgo: h?.renewedMsAgo ?? null, ackFloor, lag: ackFloor === null ? null : Math.max(0, log.state.last_seq - ackFloor) };
+    const info = durables.find((c) => c.name === durableOf(p, of)) ?? null;
+    return { partition: p, owner: h?.owner ?? null, renewedMsAgo: h?.renewedMsAgo ?? null, ...lagOf(info, log.state.last_seq) };
   });
 }

@@ -22,7 +22,9 @@ import { openCommandPath } from './command-path.js';
 import type { Connection } from './connection.js';
 import { DirectReader } from './direct-get.js';
 import { FrameHandler } from './frame-handler.js';
-import { healthReport, NatsUp } from './health.js';
+import { healthReport } from './health.js';
+import { NatsUp } from '../lib/nats-up.js';
+import { decideReadiness, type Readiness } from '../lib/readiness.js';
 import { openInboxFeeds } from './inbox-feeds.js';
 import { routeOutcomes } from './outcome-routing.js';
 import { OriginPolicy } from './origins.js';
@@ -94,6 +96,8 @@ export async function startGateway(opts: {
   db?: ReadDb;
   /** The health of the other components of this process, for /health. */
   components?: () => ComponentHealth[];
+  /** Readiness of the whole process, for /ready (app/readiness.ts); absent: the gateway's own (draining, NATS). */
+  ready?: () => Promise<Readiness>;
 }): Promise<Gateway> {
   const { nc, config, names } = opts;
   const log = opts.log.child({ component: 'gateway', gatewayId: config.gatewayId });
@@ -200,6 +204,16 @@ export async function startGateway(opts: {
       startedAt,
     });
 
+  const ready =
+    opts.ready ??
+    (async () => {
+      const h = health();
+      return decideReadiness(
+        { stopping: h.status === 'draining', nats: [{ name: 'nats', up: h.nats.connected }, { name: 'nats-commands', up: h.nats.commands.connected }] },
+        config.ready,
+      );
+    });
+
   const demo = config.demo.enabled ? await demoRoutes(config, origins, log, faults) : undefined;
 
   const app = uWS.App();
@@ -246,6 +260,7 @@ export async function startGateway(opts: {
       },
     }),
     health,
+    ready,
     faults,
   });
 

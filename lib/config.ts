@@ -23,6 +23,12 @@ export type Config = {
   allowedOrigins: string[] | '*';
   /** How long an admin request collects the gateways' answers (PARLEY_ADMIN_GATHER_MS). */
   admin: { gatherMs: number };
+  /**
+   * When /ready says a projector is stuck (app/readiness.ts): more than maxLagEvents events behind
+   * the log (PARLEY_READY_MAX_LAG_EVENTS; 0 = any lag) AND its position unmoved for maxLagMs
+   * (PARLEY_READY_MAX_LAG_MS). Far behind but moving (a catch-up after a restart) is still ready.
+   */
+  ready: { maxLagEvents: number; maxLagMs: number };
   auth: {
     secret?: string;
     jwksUrl?: string;
@@ -184,6 +190,7 @@ export function defaultConfig(): Config {
     gatewayId: `gw-${randomBytes(4).toString('hex')}`,
     allowedOrigins: '*',
     admin: { gatherMs: 500 },
+    ready: { maxLagEvents: 10_000, maxLagMs: 30_000 },
     auth: { algorithms: ['HS256'], clockToleranceSec: 5, timeoutMs: 10_000 },
     limits: {
       maxPayloadBytes: 64 * 1024,
@@ -348,6 +355,10 @@ export function loadConfig(env: Env = process.env): Config {
     gatewayId: str(env, 'PARLEY_GATEWAY_ID') ?? d.gatewayId,
     allowedOrigins: origins(env, 'PARLEY_ALLOWED_ORIGINS', d.allowedOrigins),
     admin: { gatherMs: int(env, 'PARLEY_ADMIN_GATHER_MS', d.admin.gatherMs, 10) },
+    ready: {
+      maxLagEvents: int(env, 'PARLEY_READY_MAX_LAG_EVENTS', d.ready.maxLagEvents),
+      maxLagMs: int(env, 'PARLEY_READY_MAX_LAG_MS', d.ready.maxLagMs, 1_000),
+    },
     auth: {
       secret: str(env, 'PARLEY_JWT_SECRET'),
       jwksUrl: str(env, 'PARLEY_JWKS_URL'),
