@@ -23,6 +23,7 @@ import type { Connection } from './connection.js';
 import { DirectReader } from './direct-get.js';
 import { FrameHandler } from './frame-handler.js';
 import { healthReport, NatsUp } from './health.js';
+import { gatewaySources, sends } from './metrics.js';
 import { openInboxFeeds } from './inbox-feeds.js';
 import { routeOutcomes } from './outcome-routing.js';
 import { OriginPolicy } from './origins.js';
@@ -119,6 +120,12 @@ export async function startGateway(opts: {
   let draining = false;
   const natsUp = new NatsUp(nc, () => feeds.recheckAll());
   const commandsUp = new NatsUp(commands.nc);
+  /** message.send admission (socket and REST), counted for /metrics. */
+  const admitSend = (userId: string): boolean => {
+    const admitted = backlog.admit(userId);
+    sends.inc(admitted ? 'admitted' : 'overloaded');
+    return admitted;
+  };
 
   const expiry = new TokenExpiry(connections, config.auth.clockToleranceSec * 1000);
   const admin = new GatewayAdmin({ nc, names, gatewayId: config.gatewayId, connections, revocations, gatherMs: config.admin.gatherMs, log });
@@ -167,7 +174,7 @@ export async function startGateway(opts: {
     verifier,
     log,
     onAuthenticated: (conn, ref) => onAuthenticated(conn, conn.ws.getUserData().requestedCursor, ref),
-    admitSend: (userId) => backlog.admit(userId),
+    admitSend,
     userLimits,
     typing,
     presence: presenceSubs,
@@ -198,6 +205,14 @@ export async function startGateway(opts: {
       startedAt,
     });
 
+  const removeMetricsSource = gatewaySources.add({
+    connections: () => connections.size,
+    users: () => feeds.users,
+    backlog: () => backlog.size,
+    overloaded: () => backlog.overloaded,
+    faults: () => faults.count,
+  });
+
   const demo = config.demo.enabled ? await demoRoutes(config, origins, log, faults) : undefined;
 
   const app = uWS.App();
@@ -211,7 +226,7 @@ export async function startGateway(opts: {
       gatewayId: config.gatewayId,
       maxBodyBytes: config.limits.maxPayloadBytes,
       timeoutMs: 10_000,
-      admitSend: (userId) => backlog.admit(userId),
+      admitSend,
       userLimits,
       askPresence,
       origins,
@@ -261,6 +276,7 @@ export async function startGateway(opts: {
     stats: health,
     async stop() {
       draining = true;
+      removeMetricsSource();
       uWS.us_listen_socket_close(listenSocket);
       // Before the sockets close: one `gone` rather than a notice per user.
       presence.stop();
