@@ -16,6 +16,9 @@ import { startWebhookDispatcher } from '../projections/push/webhook-dispatcher.j
 import { startLeasedSingleton, withoutLease, type LeasedSingleton, type SingletonStats } from '../lib/leased-singleton.js';
 import type { Component } from '../lib/component.js';
 import { Kvm } from '@nats-io/kv';
+import { NatsUp } from '../gateway/health.js';
+import { metricsText } from '../lib/metrics.js';
+import { startOpsServer, type OpsReadiness, type OpsServer } from './ops-server.js';
 
 /**
  * `backend`: the engine and the projectors, everything but the gateway, in one process. `push`:
@@ -37,6 +40,8 @@ export type Running = {
   presence?: LeasedSingleton<PresenceServiceStats>;
   push?: PushProjector;
   pushSender?: LeasedSingleton<PushSenderStats>;
+  /** The ops HTTP server (/metrics, /health, /ready) of a role without a gateway, unless PARLEY_METRICS_PORT=off. */
+  ops?: OpsServer;
   /** Stop in dependency order: stop taking work (gateway), finish work (engine, projector), then drain NATS. */
   stop(): Promise<void>;
 };
@@ -105,6 +110,30 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   const gateway = await startUp.component(async () =>
     role === 'all' || role === 'gateway' ? startGateway({ nc, config, names, log, components, ...(db ? { db } : {}) }) : undefined,
   );
+  // Roles without a gateway answer /metrics, /health and /ready on a port of their own.
+  const natsUp = gateway ? undefined : new NatsUp(nc);
+  const startedAt = Date.now();
+  const roleHealth = (): RoleHealth => {
+    const parts = components();
+    const natsConnected = natsUp?.up ?? false;
+    return {
+      status: natsConnected && parts.every((c) => c.ok) ? 'ok' : 'degraded',
+      role,
+      nats: { connected: natsConnected, server: nc.getServer() },
+      components: parts,
+      uptimeSec: Math.round((Date.now() - startedAt) / 1000),
+    };
+  };
+  const ops = await startUp.resource(
+    async () =>
+      natsUp && config.metrics.port !== null
+        ? startOpsServer({ host: config.metrics.host, port: config.metrics.port, handlers: { metrics: metricsText, health: roleHealth, ready: placeholderReadiness }, log })
+        : undefined,
+    async (server) => {
+      natsUp?.stop();
+      await server?.stop();
+    },
+  );
   let stopping: Promise<void> | undefined;
   return {
     names,
@@ -117,6 +146,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     ...(presence ? { presence } : {}),
     ...(push ? { push } : {}),
     ...(pushSender ? { pushSender } : {}),
+    ...(ops ? { ops } : {}),
     stop() {
       stopping ??= (async () => {
         await gateway?.stop();
@@ -130,11 +160,29 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
         await webhooks?.stop();
         await drainWithin(nc, DRAIN_TIMEOUT_MS, log);
         await db?.close();
+        // Last: /health and /ready answer while the role drains.
+        natsUp?.stop();
+        await ops?.stop();
       })();
       return stopping;
     },
   };
 }
+
+/** /health of a role without a gateway (its ops server): liveness, answered 200 whatever the status. */
+export type RoleHealth = {
+  status: 'ok' | 'degraded';
+  role: Role;
+  nats: { connected: boolean; server: string };
+  components: ComponentHealth[];
+  uptimeSec: number;
+};
+
+/**
+ * PLACEHOLDER until app/readiness.ts (the health helper's part of issue 20) lands: replace with
+ * `readinessOf(running, config)`. The one place /ready is answered from for roles without a gateway.
+ */
+const placeholderReadiness = async (): Promise<OpsReadiness> => ({ ready: true, checks: [] });
 
 /** Batches failing for longer than this make /health degraded: past a blip, every user's REST reads are going stale. */
 const POSTGRES_FAILING_MS = 10_000;

@@ -116,6 +116,8 @@ export class SystemUnderTest {
       PARLEY_PUSH: '0',
       // Without a Postgres the projector keeps an embedded PGlite under the data dir: a private one per run.
       PARLEY_DATA_DIR: join(this.#dir, 'data'),
+      // Several engines or projectors on one machine: each ops server (/metrics) on a free port.
+      PARLEY_METRICS_PORT: '0',
       ...databaseEnv,
       ...options.env,
     };
