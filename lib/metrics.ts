@@ -79,8 +79,10 @@ export class BoundCounter<V extends string> {
   readonly #other: client.Counter.Internal;
 
   constructor(metric: client.Counter<string>, label: string, known: Iterable<V>, fixed: Record<string, string> = {}) {
+    // Each series exists from the start at 0: a rate() then sees its first increment.
     for (const value of known) this.#children.set(value, metric.labels({ ...fixed, [label]: value }));
     this.#other = metric.labels({ ...fixed, [label]: OTHER });
+    for (const child of [...this.#children.values(), this.#other]) child.inc(0);
   }
 
   inc(value: unknown, by = 1): void {
