@@ -17,7 +17,7 @@ import { startLeasedSingleton, withoutLease, type LeasedSingleton, type Singleto
 import type { Component } from '../lib/component.js';
 import { Kvm } from '@nats-io/kv';
 import { NatsUp } from '../gateway/health.js';
-import { metricsText } from '../lib/metrics.js';
+import { collectProcessMetrics, metricsText } from '../lib/metrics.js';
 import { startOpsServer, type OpsReadiness, type OpsServer } from './ops-server.js';
 
 /**
@@ -52,6 +52,8 @@ const DRAIN_TIMEOUT_MS = 5_000;
 /** Start the components of one process. Every role makes sure the streams exist (idempotent). */
 export async function startRoles(role: Role, config: Config, log: Logger): Promise<Running> {
   const names = makeNames(config.prefix);
+  // Event-loop lag is sampled from start, not from the first scrape.
+  collectProcessMetrics();
   const startUp = new StartUp((err) => log.error({ err }, 'could not stop a part after a failed start-up'));
   const nc = await startUp.resource(
     () => connectNats(config, `parley-${role}`, log),
