@@ -1,4 +1,6 @@
 import t from 'tap';
+import fc from 'fast-check';
+import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { startSystem } from '../helpers/system.js';
 import { startRoleProcess } from '../helpers/processes.js';
@@ -84,4 +86,36 @@ t.test('/metrics on every role: series move as messages flow, and no label holds
   await t.rejects(fetch(`${urls.engine}/metrics`), 'its ops server is gone with it');
   t.equal(await projector.kill('SIGTERM'), 0);
   t.equal(await gateway.kill('SIGTERM'), 0);
+});
+
+t.test('GET /metrics on the gateway port: hostile methods and paths are answered, never crash it', async (t) => {
+  const sys = await startSystem(t);
+  const { hostname, port } = new URL(sys.url);
+  const ask = (method: string, path: string) =>
+    new Promise<{ status: number; type: string | undefined }>((resolve) => {
+      const req = request({ host: hostname, port, method, path, agent: false, timeout: 5_000 }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] }));
+      });
+      // A method or path the server refuses at the parser: the socket closes; not a crash.
+      req.on('error', () => resolve({ status: -1, type: undefined }));
+      req.on('timeout', () => req.destroy());
+      req.end();
+    });
+  const ok = await ask('GET', '/metrics');
+  t.equal(ok.status, 200);
+  t.match(ok.type, /^text\/plain; version=0\.0\.4/, "prom-client's content type");
+  const method = fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'FOO');
+  const path = fc
+    .tuple(fc.constantFrom('/metrics', '/metrics/', '/METRICS', '/metrics/..', '/./metrics', '//metrics', '/metrics%00', '/health/../metrics'), fc.stringMatching(/^[A-Za-z0-9=&%?/.-]{0,24}$/))
+    .map(([p, rest]) => p + rest);
+  await fc.assert(
+    fc.asyncProperty(method, path, async (m, p) => {
+      const { status } = await ask(m, p);
+      t.ok(status === -1 || (status >= 200 && status < 500), `${m} ${p}: ${status}`);
+    }),
+    { numRuns: 150 },
+  );
+  t.equal((await ask('GET', '/metrics')).status, 200, 'still serving');
+  t.equal((await fetch(sys.url.replace('ws://', 'http://').replace('/ws', '/health'))).status, 200);
 });
