@@ -19,6 +19,8 @@ import { startWebhookDispatcher } from '../projections/push/webhook-dispatcher.j
 import { startLeasedSingleton, withoutLease, type LeasedSingleton, type SingletonStats } from '../lib/leased-singleton.js';
 import type { Component } from '../lib/component.js';
 import { Kvm } from '@nats-io/kv';
+import { collectProcessMetrics, metricsText } from '../lib/metrics.js';
+import { startOpsServer, type OpsServer } from './ops-server.js';
 
 /**
  * `backend`: the engine and the projectors, everything but the gateway, in one process. `push`:
@@ -44,6 +46,8 @@ export type Running = {
   natsUp: NatsUp;
   /** True from the moment stop() begins: the process takes no new work (/ready says so). */
   readonly stopping: boolean;
+  /** The ops HTTP server (/metrics, /health, /ready) of a role without a gateway, unless PARLEY_METRICS_PORT=off. */
+  ops?: OpsServer;
   /** Stop in dependency order: stop taking work (gateway), finish work (engine, projector), then drain NATS. */
   stop(): Promise<void>;
 };
@@ -56,6 +60,8 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   // Before anything starts: a gateway refuses uWS's slow ws emulation unless PARLEY_ALLOW_UWS_FALLBACK=1.
   if (role === 'all' || role === 'gateway') uwsForGateway();
   const names = makeNames(config.prefix);
+  // Event-loop lag is sampled from start, not from the first scrape.
+  collectProcessMetrics();
   const startUp = new StartUp((err) => log.error({ err }, 'could not stop a part after a failed start-up'));
   const nc = await startUp.resource(
     () => connectNats(config, `parley-${role}`, log),
@@ -116,8 +122,32 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     // /ready covers every component of the process: bound once the process is assembled, below.
     role === 'all' || role === 'gateway' ? startGateway({ nc, config, names, log, components, ready: () => ready(), ...(db ? { db } : {}) }) : undefined,
   );
-  let stopping: Promise<void> | undefined;
+  // Whether this process's NATS connection is up and reading: /ready on every role, /health without a gateway.
   const natsUp = new NatsUp(nc);
+  // Roles without a gateway answer /metrics, /health and /ready on a port of their own.
+  const startedAt = Date.now();
+  const roleHealth = (): RoleHealth => {
+    const parts = components();
+    const natsConnected = natsUp.up;
+    return {
+      status: natsConnected && parts.every((c) => c.ok) ? 'ok' : 'degraded',
+      role,
+      nats: { connected: natsConnected, server: nc.getServer() },
+      components: parts,
+      uptimeSec: Math.round((Date.now() - startedAt) / 1000),
+    };
+  };
+  const ops = await startUp.resource(
+    async () =>
+      !gateway && config.metrics.port !== null
+        ? startOpsServer({ host: config.metrics.host, port: config.metrics.port, handlers: { metrics: metricsText, health: roleHealth, ready: () => ready() }, log })
+        : undefined,
+    async (server) => {
+      natsUp.stop();
+      await server?.stop();
+    },
+  );
+  let stopping: Promise<void> | undefined;
   const running: Running = {
     names,
     nc,
@@ -133,6 +163,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     get stopping() {
       return stopping !== undefined;
     },
+    ...(ops ? { ops } : {}),
     stop() {
       stopping ??= (async () => {
         await gateway?.stop();
@@ -144,9 +175,11 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
         await push?.stop();
         await pushSender?.stop();
         await webhooks?.stop();
-        natsUp.stop();
         await drainWithin(nc, DRAIN_TIMEOUT_MS, log);
         await db?.close();
+        // Last: /health and /ready answer while the role drains.
+        natsUp.stop();
+        await ops?.stop();
       })();
       return stopping;
     },
@@ -154,6 +187,15 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
   ready = readinessOf(running, config);
   return running;
 }
+
+/** /health of a role without a gateway (its ops server): liveness, answered 200 whatever the status. */
+export type RoleHealth = {
+  status: 'ok' | 'degraded';
+  role: Role;
+  nats: { connected: boolean; server: string };
+  components: ComponentHealth[];
+  uptimeSec: number;
+};
 
 /** Batches failing for longer than this make /health degraded: past a blip, every user's REST reads are going stale. */
 const POSTGRES_FAILING_MS = 10_000;

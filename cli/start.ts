@@ -28,7 +28,8 @@ Options:
 
 Configuration: PARLEY_* environment variables (lib/config.ts), e.g. PARLEY_NATS_URL, PARLEY_PORT,
 PARLEY_HOST, PARLEY_PREFIX, PARLEY_JWT_SECRET, PARLEY_LOG_LEVEL, PARLEY_LOG_FORMAT (json | pretty;
-default: pretty on a terminal). PARLEY_DEMO=on|off: the browser demo at /demo (on by default with
+default: pretty on a terminal). Roles without a gateway serve /metrics, /health and /ready on
+PARLEY_METRICS_PORT (default 9464; off: none) at PARLEY_METRICS_HOST. PARLEY_DEMO=on|off: the browser demo at /demo (on by default with
 the development secret, which is the only case it mints tokens).
 The gateway runs the best native uWebSockets.js build that loads here (the banner says which) and
 refuses the slow ws emulation unless PARLEY_ALLOW_UWS_FALLBACK=1; PARLEY_UWS_BUILDS orders the
@@ -183,6 +184,7 @@ async function printBanner(role: Role, config: Config, running: Running, devSecr
       `  WebSocket:  ${gateway.url}   (subprotocol parley.v1.json or parley.v1.msgpack; token as "Authorization: Bearer <jwt>", ?token=<jwt> or subprotocol bearer.<jwt>)`,
       `  Health:     ${healthUrl}`,
       `  uWS:        ${uwsLine()}`,
+      `  Metrics:    ${healthUrl.replace(/\/health$/, '/metrics')}`,
     );
     if (gateway.demoUrl) lines.push(`  Demo:       ${gateway.demoUrl}${devSecret ? '   (open it in a browser: two users chatting)' : '   (PARLEY_DEMO=on: the page only; this server mints no tokens)'}`);
     if (devSecret) {
@@ -202,6 +204,11 @@ async function printBanner(role: Role, config: Config, running: Running, devSecr
     lines.push(`  Try it:     npx parley demo --url ${gateway.url}`);
   } else {
     lines.push(`  No gateway in this role: clients connect to a process started with --role gateway or all.`);
+    lines.push(
+      running.ops
+        ? `  Metrics:    ${running.ops.url}/metrics   (also ${running.ops.url}/health and ${running.ops.url}/ready; PARLEY_METRICS_PORT)`
+        : `  Metrics:    off (PARLEY_METRICS_PORT=off)`,
+    );
   }
   lines.push(`  Stop:       Ctrl-C or SIGTERM`, '');
   process.stdout.write(`${lines.join('\n')}\n`);

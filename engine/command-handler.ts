@@ -9,6 +9,7 @@ import type { AnyCommand, CommandOutcome, ConversationCommand, ConversationEvent
 import { blockCheckPair, decide, type DecideContext, type Decision } from './decider.js';
 import { outcomeBody, resultOf, type OutcomeOf } from './outcome-body.js';
 import { decideUser } from './user-decider.js';
+import { appendConflicts, appendGaveUp, commandDecided, rejections } from './metrics.js';
 
 /** Appends that lose the optimistic-concurrency race this often in a row are given up (and retried by redelivery). */
 export const MAX_ATTEMPTS = 20;
@@ -47,6 +48,16 @@ export class CommandHandler {
    * client retrying, and gets the original result.
    */
   handle(command: AnyCommand, redelivered = false): Promise<Outcome> {
+    const started = performance.now();
+    const done = this.#handle(command, redelivered);
+    done.then(
+      (outcome) => commandDecided(command.type, outcome, (performance.now() - started) / 1000),
+      () => commandDecided(command.type, 'failed', (performance.now() - started) / 1000),
+    );
+    return done;
+  }
+
+  #handle(command: AnyCommand, redelivered: boolean): Promise<Outcome> {
     if (isUserCommand(command)) {
       return this.#run(command, this.#d.users, command.userId, (state) => decideUser(command, state), redelivered);
     }
@@ -73,6 +84,7 @@ export class CommandHandler {
       switch (decision.kind) {
         case 'reject':
           this.#d.log.debug({ commandId: command.id, code: decision.rejection.code }, 'command rejected');
+          rejections.inc(decision.rejection.code);
           this.#reply(command, { outcome: 'rejected', error: decision.rejection });
           return 'rejected';
         case 'noop':
@@ -110,8 +122,10 @@ export class CommandHandler {
         if (command.origin?.awaitsAcceptance) this.#reply(command, { outcome: 'accepted', ...resultOf(decision.events.at(-1)) });
         return 'accepted';
       }
+      appendConflicts.inc();
       state = await store.catchUp(state);
     }
+    appendGaveUp.inc();
     store.forget(id);
     throw new Error(`gave up on ${command.id} after ${MAX_ATTEMPTS} concurrent-write conflicts`);
   }

@@ -2,6 +2,7 @@ import type { HttpResponse, TemplatedApp, WebSocketBehavior } from 'uWebSockets.
 import { errorBody } from '../lib/errors.js';
 import type { Faults } from '../lib/faults.js';
 import type { Readiness } from '../lib/readiness.js';
+import { metricsText } from '../lib/metrics.js';
 import type { SocketData } from './connection.js';
 import { mountDemoRoutes, type DemoRouteDeps } from './demo-routes.js';
 import type { GatewayHealth } from './gateway.js';
@@ -9,7 +10,7 @@ import { guardHttp } from './guard.js';
 import { mountRest, type RestDeps } from './rest/routes.js';
 
 /**
- * Every route of the gateway's uWS app: REST under /v1, the socket at /ws, /health, /ready, the browser
+ * Every route of the gateway's uWS app: REST under /v1, the socket at /ws, /health, /ready, /metrics, the browser
  * demo under /demo when it is on, and a 404 for anything else.
  */
 export function mountRoutes(
@@ -55,6 +56,23 @@ export function mountRoutes(
         (err: unknown) => {
           faults.report(err, 'ready');
           answer('500 Internal Server Error', { error: errorBody('internal', 'internal error') });
+        },
+      );
+    }),
+  );
+  app.get(
+    '/metrics',
+    guardHttp(faults, 'metrics', (res) => {
+      // The registry is read asynchronously (gauges collected at scrape time): the response may be gone by then.
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      metricsText().then(
+        ({ contentType, body }) => {
+          if (!aborted) res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', contentType).end(body));
+        },
+        (err: unknown) => {
+          faults.report(err, 'metrics');
+          if (!aborted) json(res, '500 Internal Server Error', { error: errorBody('internal', 'internal error') });
         },
       );
     }),

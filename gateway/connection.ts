@@ -6,6 +6,7 @@ import type { UnreadCount } from '../lib/unread-header.js';
 import type { InboxEntry } from '../schemas/index.js';
 import type { Identity } from './auth.js';
 import { encodeFrame, type Codec } from './codec.js';
+import { closesSent, errorsSent, framesOut } from './metrics.js';
 import { MinuteCounter, TokenBucket } from './rate-limit.js';
 
 const UNACKED_KEPT = 4_096;
@@ -108,6 +109,7 @@ export class Connection {
       this.#faults.report(err, 'frame encoding', { connectionId: this.id, codec: this.codec, type, seq });
       return;
     }
+    framesOut.inc((frame as { type?: unknown }).type);
     this.#write(bytes);
   }
 
@@ -119,6 +121,7 @@ export class Connection {
   }
 
   sendError(code: ErrorCode, message: string, extra: { ref?: string; tempId?: string; retryAfterMs?: number } = {}): void {
+    if (!this.closed) errorsSent.inc(code);
     this.send({
       type: 'error',
       ...(extra.ref !== undefined ? { ref: extra.ref } : {}),
@@ -148,7 +151,10 @@ export class Connection {
       this.send({ type: 'message.sent', seq, ...ref, payload: { tempId: message.tempId, message } });
     } else {
       const spliced = this.codec === 'json' && text !== undefined && !this.closed ? jsonFrameOf(text, entry.type, seq, ref.ref) : undefined;
-      if (spliced !== undefined) this.#write(spliced);
+      if (spliced !== undefined) {
+        framesOut.inc(entry.type);
+        this.#write(spliced);
+      }
       else this.send({ type: entry.type, seq, ...ref, payload: entry.payload });
     }
     this.lastSeq = seq;
@@ -171,6 +177,7 @@ export class Connection {
   close(close: Close): void {
     if (this.closed) return;
     this.closed = true;
+    closesSent.inc(String(close.code));
     this.ws.end(close.code, close.reason);
   }
 }

@@ -29,6 +29,7 @@ import {
   type CommandContext,
 } from './commands.js';
 import type { Connection } from './connection.js';
+import { framesIn, sends } from './metrics.js';
 import type { PresenceSubscriptions } from './presence-subscriptions.js';
 import type { TypingRelay } from './typing-relay.js';
 import { FAN_OUT_COMMANDS, FAN_OUT_LIMITED_MESSAGE, type UserRateLimits } from './user-limits.js';
@@ -73,8 +74,13 @@ export class FrameHandler {
 
   /** `raw` is what the codec decoded; `undefined` with `decodeError` when it could not. */
   handle(conn: Connection, raw: unknown, decodeError?: string): void {
-    if (decodeError !== undefined) return this.reject(conn, 'bad_frame', decodeError);
+    if (decodeError !== undefined) {
+      framesIn.inc(undefined);
+      return this.reject(conn, 'bad_frame', decodeError);
+    }
     const envelope = validateClientEnvelope(raw);
+    // Unknown types are `other` (metrics.ts): a label never holds what a client made up.
+    framesIn.inc(envelope.ok ? envelope.value.type : undefined);
     if (!envelope.ok) return this.reject(conn, 'bad_frame', typeof raw === 'object' && raw !== null ? envelope.message : 'a frame is an object');
     const { type, ref } = envelope.value;
     const tempId = (envelope.value.payload as { tempId?: unknown } | undefined)?.tempId;
@@ -138,7 +144,10 @@ export class FrameHandler {
         return this.#submit(conn, buildGroupAdmin(type, payload as never, ctx()), refs);
       case 'message.send': {
         const wait = this.#d.userLimits.takeSend(conn.identity.userId);
-        if (wait > 0) return this.reject(conn, 'rate_limited', 'too many messages from this user; retry this send (same tempId) later', { ...refs, retryAfterMs: wait });
+        if (wait > 0) {
+          sends.inc('rate_limited');
+          return this.reject(conn, 'rate_limited', 'too many messages from this user; retry this send (same tempId) later', { ...refs, retryAfterMs: wait });
+        }
         // Not a bad frame: the client did nothing wrong, and retries the same tempId later.
         if (!this.#d.admitSend(conn.identity.userId)) return void conn.sendError('overloaded', OVERLOADED_MESSAGE, refs);
         return this.#submit(conn, buildSendMessage(payload as never, ctx()), refs);

@@ -25,6 +25,7 @@ import { FrameHandler } from './frame-handler.js';
 import { healthReport } from './health.js';
 import { NatsUp } from '../lib/nats-up.js';
 import { decideReadiness, type Readiness } from '../lib/readiness.js';
+import { gatewaySources, sends } from './metrics.js';
 import { openInboxFeeds } from './inbox-feeds.js';
 import { routeOutcomes } from './outcome-routing.js';
 import { OriginPolicy } from './origins.js';
@@ -125,6 +126,12 @@ export async function startGateway(opts: {
   let draining = false;
   const natsUp = new NatsUp(nc, () => feeds.recheckAll());
   const commandsUp = new NatsUp(commands.nc);
+  /** message.send admission (socket and REST), counted for /metrics. */
+  const admitSend = (userId: string): boolean => {
+    const admitted = backlog.admit(userId);
+    sends.inc(admitted ? 'admitted' : 'overloaded');
+    return admitted;
+  };
 
   const expiry = new TokenExpiry(connections, config.auth.clockToleranceSec * 1000);
   const admin = new GatewayAdmin({ nc, names, gatewayId: config.gatewayId, connections, revocations, gatherMs: config.admin.gatherMs, log });
@@ -173,7 +180,7 @@ export async function startGateway(opts: {
     verifier,
     log,
     onAuthenticated: (conn, ref) => onAuthenticated(conn, conn.ws.getUserData().requestedCursor, ref),
-    admitSend: (userId) => backlog.admit(userId),
+    admitSend,
     userLimits,
     typing,
     presence: presenceSubs,
@@ -213,6 +220,13 @@ export async function startGateway(opts: {
         config.ready,
       );
     });
+  const removeMetricsSource = gatewaySources.add({
+    connections: () => connections.size,
+    users: () => feeds.users,
+    backlog: () => backlog.size,
+    overloaded: () => backlog.overloaded,
+    faults: () => faults.count,
+  });
 
   const demo = config.demo.enabled ? await demoRoutes(config, origins, log, faults) : undefined;
 
@@ -227,7 +241,7 @@ export async function startGateway(opts: {
       gatewayId: config.gatewayId,
       maxBodyBytes: config.limits.maxPayloadBytes,
       timeoutMs: 10_000,
-      admitSend: (userId) => backlog.admit(userId),
+      admitSend,
       userLimits,
       askPresence,
       origins,
@@ -278,6 +292,7 @@ export async function startGateway(opts: {
     stats: health,
     async stop() {
       draining = true;
+      removeMetricsSource();
       uWS.us_listen_socket_close(listenSocket);
       // Before the sockets close: one `gone` rather than a notice per user.
       presence.stop();

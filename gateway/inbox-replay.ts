@@ -4,6 +4,7 @@ import type { StoredEntry } from '../lib/stream-reader.js';
 import type { DirectReader } from './direct-get.js';
 import { InboxScan } from './inbox-scan.js';
 import { planReplay } from './replay-plan.js';
+import { inboxReads } from './metrics.js';
 
 /** Reads arriving this close together are planned together (a lone resume waits this long). */
 const GATHER_MS = 10;
@@ -64,6 +65,7 @@ export class InboxReplay {
     if (untilSeq <= afterSeq) return Promise.resolve([]);
     if (!Number.isFinite(untilSeq)) {
       this.served.walked++;
+      inboxReads.inc('walked');
       return this.#walk(subject, afterSeq, untilSeq);
     }
     return new Promise((resolve, reject) => {
@@ -108,6 +110,7 @@ export class InboxReplay {
     this.#scans.push(scan);
     this.#running++;
     this.served.scans++;
+    inboxReads.inc('scan');
     for (const r of requests) this.#fromScan(scan, r);
     void scan.run(this.#nc, this.stream).then(() => {
       this.#running--;
@@ -119,6 +122,7 @@ export class InboxReplay {
 
   #fromScan(scan: InboxScan, r: Request): void {
     this.served.fromScans++;
+    inboxReads.inc('from_scan');
     scan.add(r, (entries) => (entries ? this.#answer(r, entries) : this.#walkRequest(r)));
   }
 
@@ -133,6 +137,7 @@ export class InboxReplay {
 
   #walkRequest(r: Request): void {
     this.served.walked++;
+    inboxReads.inc('walked');
     this.#walk(r.subject, r.afterSeq, r.untilSeq).then(r.resolve, r.reject);
   }
 

@@ -6,6 +6,7 @@ import type { PresenceNotices } from './presence-notices.js';
 import type { SocketAdmission } from './upgrade.js';
 import type { UserFeeds } from './user-feeds.js';
 import type { UserRateLimits } from './user-limits.js';
+import { sessions } from './metrics.js';
 
 /** The limits told to every connection in connection.success. */
 export type AnnouncedLimits = ReturnType<typeof announcedLimits>;
@@ -62,6 +63,7 @@ export function sessionStarter(deps: {
             payload: { userId, deviceId: conn.deviceId, connectionId: conn.id, cursor, resumed, serverTime: new Date().toISOString(), limits },
           });
           if (reset) conn.send({ type: 'resume.reset', payload: { ...reset, cursor } });
+          sessions.inc(reset ? 'reset' : resumed ? 'resumed' : 'fresh');
         });
         feeds.start(conn, end);
         void sendUnreadSummary(conn, userId);

@@ -171,6 +171,12 @@ export type Config = {
   demo: { enabled: boolean };
   logLevel: string;
   dataDir: string;
+  /**
+   * The ops HTTP server of roles without a gateway (app/ops-server.ts: /metrics, /health, /ready):
+   * PARLEY_METRICS_PORT (0: a free port; `off`: none, port null) on PARLEY_METRICS_HOST.
+   * Roles with a gateway serve them on the gateway's port.
+   */
+  metrics: { port: number | null; host: string };
 };
 
 export const gatewayFeedModes = ['wildcard', 'per-user'] as const;
@@ -235,6 +241,7 @@ export function defaultConfig(): Config {
     demo: { enabled: false },
     logLevel: 'info',
     dataDir: '.parley',
+    metrics: { port: 9464, host: '127.0.0.1' },
   };
 }
 
@@ -433,7 +440,12 @@ export function loadConfig(env: Env = process.env): Config {
     demo: { enabled: onOff(env, 'PARLEY_DEMO', str(env, 'PARLEY_JWT_SECRET') === undefined && str(env, 'PARLEY_JWKS_URL') === undefined) },
     logLevel: str(env, 'PARLEY_LOG_LEVEL') ?? d.logLevel,
     dataDir: str(env, 'PARLEY_DATA_DIR') ?? d.dataDir,
+    metrics: {
+      port: str(env, 'PARLEY_METRICS_PORT') === 'off' ? null : int(env, 'PARLEY_METRICS_PORT', d.metrics.port ?? 9464),
+      host: str(env, 'PARLEY_METRICS_HOST') ?? d.metrics.host,
+    },
   };
+  if (config.metrics.port !== null && config.metrics.port > 65_535) throw new Error(`PARLEY_METRICS_PORT must be a port (0-65535) or off, got ${config.metrics.port}`);
   // Each partition's consumer reads every event: past a few, more of them cost more than they share.
   if (config.delivery.partitions > 64) {
     throw new Error(`PARLEY_DELIVERY_PARTITIONS must be at most 64, got ${config.delivery.partitions}`);

@@ -9,6 +9,7 @@ import type { Logger } from './log.js';
 import type { Names } from './names.js';
 import { eventPartition } from './partition.js';
 import { removeEarlierLayouts, seedFromEarlierLayouts, type DurableLayout } from './partition-durables.js';
+import { ConsumerLag, consumerLags, failedEvents, projectedEvents, type ProjectorName } from './projector-metrics.js';
 
 /** How often the finished prefix of each partition's events is acked (one ack for all of them). */
 const ACK_EVERY_MS = 20;
@@ -183,9 +184,24 @@ export class LeasedLogPartitions<S> {
 
   /** Read one partition's durable: its own events handled, the others' acked as they pass. */
   async #consume(r: LeasedPartition<S>, messages: ConsumerMessages): Promise<void> {
+    const { names, partitions, work, layout } = this.#opts;
+    const p = r.partition;
+    // Layout kinds are the projectors' names (delivery, push: lib/partition-durables.ts).
+    const projector = layout.kind as ProjectorName;
+    const lag = new ConsumerLag(projector);
+    const removeLag = consumerLags.add(lag);
+    try {
+      await this.#consumeWith(r, messages, lag);
+    } finally {
+      removeLag();
+    }
+  }
+
+  async #consumeWith(r: LeasedPartition<S>, messages: ConsumerMessages, lag: ConsumerLag): Promise<void> {
     const { names, partitions, work } = this.#opts;
     const p = r.partition;
     for await (const m of messages) {
+      lag.seen(m);
       // A redelivery of an event still in progress (a nak, a long ack wait) is handled again: its
       // writes must be idempotent. One already covered by our ack needs nothing.
       if (r.acks.track(m) === 'already-acked') continue;
@@ -201,7 +217,7 @@ export class LeasedLogPartitions<S> {
         started = await work.handle(r, m);
       } catch (err) {
         this.counts.failed++;
-        // The subject names the conversation (or user) the event belongs to; the seq finds it in the log.
+        failedEvents.inc(lag.projector);
         this.#log.error({ err, eventSeq: m.seq, subject: m.subject, partition: p }, 'event could not be handled, will be redelivered');
         m.nak(1_000);
         continue;
@@ -209,11 +225,13 @@ export class LeasedLogPartitions<S> {
       const done = started.done.then(
         () => {
           this.counts.events++;
+          projectedEvents.inc(lag.projector);
           this.counts.lastEventSeq = Math.max(this.counts.lastEventSeq, m.seq);
           acks.done(m.seq);
         },
         (err: unknown) => {
           this.counts.failed++;
+          failedEvents.inc(lag.projector);
           this.#log.warn({ err, eventSeq: m.seq, subject: m.subject, partition: p }, 'the writes of an event failed, it will be redelivered');
           m.nak(1_000);
         },

@@ -15,6 +15,7 @@ import { Kvm } from '@nats-io/kv';
 import type { Config } from './config.js';
 import type { Names } from './names.js';
 import type { Logger } from './log.js';
+import { watchNatsConnection } from './nats-metrics.js';
 
 export type { NatsConnection };
 
@@ -29,6 +30,7 @@ export async function connectNats(config: Config, name: string, log: Logger): Pr
     noAsyncTraces: true,
   });
   log.info({ server: nc.getServer(), name }, 'nats connected');
+  watchNatsConnection(nc, name);
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {

@@ -119,6 +119,8 @@ export class SystemUnderTest {
       // The gateway starts even on uWS's ws emulation (PARLEY_UWS_BUILDS=emulation, or no native
       // build here): the bench reads /health and refuses to measure it unless --allow-fallback.
       PARLEY_ALLOW_UWS_FALLBACK: '1',
+      // Several engines or projectors on one machine: each ops server (/metrics) on a free port.
+      PARLEY_METRICS_PORT: '0',
       ...databaseEnv,
       ...options.env,
     };

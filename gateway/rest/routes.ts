@@ -6,6 +6,7 @@ import type { Identity, TokenVerifier } from '../auth.js';
 import type { Faults } from '../../lib/faults.js';
 import { guardHttp } from '../guard.js';
 import { OVERLOADED_MESSAGE } from '../frame-handler.js';
+import { sends } from '../metrics.js';
 import {
   buildCreateConversation,
   buildDeleteMessage,
@@ -167,6 +168,7 @@ export function mountRest(app: TemplatedApp, deps: RestDeps): void {
   route('post', '/v1/messages', async (ctx) => {
     const payload = validate('message.send', ctx.body);
     const wait = deps.userLimits.takeSend(ctx.identity.userId);
+    if (wait > 0) sends.inc('rate_limited');
     if (wait > 0) throw new ParleyError('rate_limited', 'too many messages from this user; retry this send (same tempId) later', { retryAfterMs: wait });
     if (!deps.admitSend(ctx.identity.userId)) throw new ParleyError('overloaded', OVERLOADED_MESSAGE);
     const o = await decide(ctx, (c) => buildSendMessage(payload, c));

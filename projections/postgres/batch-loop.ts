@@ -1,6 +1,8 @@
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../../lib/log.js';
 import { BackOff } from './back-off.js';
+import { ConsumerLag, consumerLags, failedEvents, projectedEvents } from '../../lib/projector-metrics.js';
+import { postgresBatchSize } from '../metrics.js';
 
 /** How often events held back behind a missing one are offered again when nothing new arrives. */
 const HELD_RECHECK_MS = 100;
@@ -41,6 +43,9 @@ export function consumeInBatches(opts: {
   let stopped = false;
   let messages: ConsumerMessages | undefined;
   const backOff = new BackOff();
+  // Where the read models stand, after each committed batch (parley_projector_lag_*).
+  const lag = new ConsumerLag('postgres');
+  const removeLag = consumerLags.add(lag);
 
   /** The next message, or 'timeout' after `ms`. */
   const within = async (next: Promise<IteratorResult<JsMsg>>, ms: number): Promise<IteratorResult<JsMsg> | 'timeout'> => {
@@ -84,10 +89,16 @@ export function consumeInBatches(opts: {
       if (batch.length > 0 || recheck) {
         try {
           await sink.flush(batch);
+          if (batch.length > 0) {
+            lag.seen(batch[batch.length - 1]!);
+            postgresBatchSize.observe(batch.length);
+            projectedEvents.inc('postgres', batch.length);
+          }
           backOff.reset();
           counts.failingSince = null;
         } catch (err) {
           counts.failed++;
+          failedEvents.inc('postgres');
           counts.failingSince ??= Date.now();
           log.error({ err, firstSeq: batch[0]?.seq, events: batch.length }, 'read-model batch failed (rolled back); it will be consumed again');
           // Nothing of it was acked: JetStream redelivers it after the ack wait.
@@ -128,6 +139,7 @@ export function consumeInBatches(opts: {
       stopped = true;
       messages?.stop();
       await loop;
+      removeLag();
     },
   };
 }

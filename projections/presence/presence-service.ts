@@ -12,6 +12,7 @@ import { ContactCache, lastSeenOf, readContacts, RecentBlocks } from './contacts
 import { queryPresence, unseen } from './presence-query.js';
 import { PresenceState, type Announcement, type Effects, type PresenceStats } from './presence-state.js';
 import { PresenceStore } from './presence-store.js';
+import { presenceSources } from '../metrics.js';
 
 export type PresenceServiceStats = PresenceStats & {
   notices: number;
@@ -200,10 +201,12 @@ export async function startPresenceService(opts: { nc: NatsConnection; config: C
     }
   }, tickMs);
   log.info({ ...config.presence, tickMs }, 'presence service started');
+  const removeMetricsSource = presenceSources.add({ usersOnline: () => state.stats().usersOnline, gateways: () => state.stats().gateways });
 
   return {
     stats: () => ({ ...state.stats(), ...counts, storeFailures: store.failures }),
     async stop() {
+      removeMetricsSource();
       clearInterval(ticker);
       for (const s of subs) s.unsubscribe();
       await queue.idle();

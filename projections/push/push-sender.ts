@@ -22,6 +22,7 @@ import { VapidHeaders } from './vapid-headers.js';
 import { WebhookOutbox } from './webhook-outbox.js';
 import { InFlightShares } from './in-flight-shares.js';
 import { LruMap } from '../../lib/lru.js';
+import { pushResults } from '../metrics.js';
 
 export type PushSenderStats = { pushed: number; retried: number; failed: number; removed: number; dropped: number; deferred: number };
 export type PushSender = Component<PushSenderStats>;
@@ -124,6 +125,7 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
     // Unsubscribed since the decision, or too old to be news: nothing to send, nothing to record.
     if (!sub || Date.now() - job.decidedAt > config.push.ttlSec * 1000 + config.push.timeoutMs) {
       stats.dropped++;
+      pushResults.inc('dropped');
       return void m.ack();
     }
     const jobKey = `${job.eventSeq}:${job.subscriptionId}`;
@@ -133,6 +135,7 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
     if (!fairShare.take(job.userId, origin)) {
       deferrals.set(jobKey, (deferrals.get(jobKey) ?? 0) + 1);
       stats.deferred++;
+      pushResults.inc('deferred');
       return void m.nak(DEFER_MS);
     }
     try {
@@ -154,19 +157,23 @@ export async function startPushSender(opts: { nc: NatsConnection; config: Config
     switch (step.kind) {
       case 'pushed':
         stats.pushed++;
+        pushResults.inc('pushed');
         await record(job, { decision: 'pushed', ...common }, m.info.deliveryCount);
         return void m.ack();
       case 'gone':
         stats.removed++;
+        pushResults.inc('removed');
         await store.remove(job.userId, job.subscriptionId);
         await record(job, { decision: 'subscription_removed', ...common }, m.info.deliveryCount);
         return void m.ack();
       case 'retry':
         stats.retried++;
+        pushResults.inc('retried');
         await record(job, { decision: 'retried', ...common }, m.info.deliveryCount);
         return void m.nak(step.delayMs);
       case 'failed':
         stats.failed++;
+        pushResults.inc('failed');
         await record(job, { decision: 'failed', ...common }, m.info.deliveryCount);
         return void m.term();
     }

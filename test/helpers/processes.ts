@@ -43,10 +43,14 @@ export function envFor(config: Config): Record<string, string> {
     ...(config.postgres.url ? { DATABASE_URL: config.postgres.url } : {}),
     PARLEY_PG_SCHEMA: config.postgres.schema,
     PARLEY_DATA_DIR: config.dataDir,
+    // Roles without a gateway: their ops server on a free port (RoleProcess.opsUrl), or none.
+    PARLEY_METRICS_PORT: config.metrics.port === null ? 'off' : String(config.metrics.port),
+    PARLEY_METRICS_HOST: config.metrics.host,
   };
 }
 
-export type RoleProcess = { child: ChildProcess; url: string; exited: Promise<number | null>; kill(signal?: NodeJS.Signals): Promise<number | null> };
+/** `url`: the gateway's WebSocket URL ('' without one); `opsUrl`: the ops server's (roles without a gateway). */
+export type RoleProcess = { child: ChildProcess; url: string; opsUrl?: string; exited: Promise<number | null>; kill(signal?: NodeJS.Signals): Promise<number | null> };
 
 /** Start a role in a child process and wait until it says it is ready. Killed at teardown. */
 export async function startRoleProcess(t: Test, role: Role, config: Config, env: Record<string, string> = {}): Promise<RoleProcess> {
@@ -60,22 +64,23 @@ export async function startRoleProcess(t: Test, role: Role, config: Config, env:
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
-  const url = await new Promise<string>((resolve, reject) => {
+  const ready = await new Promise<{ url: string; opsUrl?: string }>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`${role} process not ready in 20 s`)), 20_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      const m = /ready ?(\S*)\n/.exec(out);
+      // "ready [<gateway url>] [ops=<ops url>]" (run-role.ts).
+      const m = /ready(?: (?!ops=)(\S+))?(?: ops=(\S+))?\n/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve(m[1] ?? '');
+        resolve({ url: m[1] ?? '', ...(m[2] ? { opsUrl: m[2] } : {}) });
       }
     });
     void exited.then((code) => reject(new Error(`${role} process exited with ${code} before it was ready`)));
   });
   return {
     child,
-    url,
+    ...ready,
     exited,
     kill: (signal = 'SIGKILL') => {
       child.kill(signal);

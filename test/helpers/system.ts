@@ -37,6 +37,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     push: { ...base.push, enabled: false },
     // Read models on the test Postgres, in a schema of their own (dropped by startSystem's teardown).
     postgres: testPostgres(),
+    // Roles without a gateway serve /metrics, /health, /ready on a free port, never the fixed default.
+    metrics: { port: 0, host: '127.0.0.1' },
     ...overrides,
   };
 }

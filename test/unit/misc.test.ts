@@ -214,6 +214,7 @@ t.test('loadConfig', async (t) => {
       },
       logLevel: 'info',
       dataDir: '.parley',
+      metrics: { port: 9464, host: '127.0.0.1' },
       allowedOrigins: '*',
       admin: { gatherMs: 500 },
       // No secret configured: `parley start` uses the development one, and the demo is on with it.
@@ -292,6 +293,8 @@ t.test('loadConfig', async (t) => {
       PARLEY_PRESENCE_MAX_SUBSCRIPTIONS: '50',
       PARLEY_LOG_LEVEL: 'debug',
       PARLEY_DATA_DIR: '/var/parley',
+      PARLEY_METRICS_PORT: '9100',
+      PARLEY_METRICS_HOST: '0.0.0.0',
       PARLEY_ALLOWED_ORIGINS: 'https://a.test,https://b.test:8443',
       PARLEY_ADMIN_GATHER_MS: '250',
       PARLEY_VAPID_PUBLIC_KEY: `B${'a'.repeat(86)}`,
@@ -370,6 +373,7 @@ t.test('loadConfig', async (t) => {
       },
       logLevel: 'debug',
       dataDir: '/var/parley',
+      metrics: { port: 9100, host: '0.0.0.0' },
       allowedOrigins: ['https://a.test', 'https://b.test:8443'],
       admin: { gatherMs: 250 },
       demo: { enabled: true },
@@ -386,6 +390,13 @@ t.test('loadConfig', async (t) => {
     t.throws(() => loadConfig({ PARLEY_WEBHOOK_URL: 'https://a.test/h', PARLEY_WEBHOOK_SECRET: 'plain' }), /^PARLEY_WEBHOOK_SECRET/);
     t.equal(loadConfig({ PARLEY_PUSH_ALLOW_INSECURE: 'yes' }).push.allowInsecure, false, 'only 1 turns insecure endpoints on');
     t.throws(() => loadConfig({ PARLEY_WEBHOOK_URL: 'https://a.test/h', PARLEY_WEBHOOK_SECRET: 'whsec_AAAA', PARLEY_WEBHOOK_EVENTS: 'MessageSent,MesageRead' }), /unknown event types MesageRead/);
+  });
+
+  t.test('PARLEY_METRICS_PORT: off means no ops server, 0 a free port, past 65535 fails', async (t) => {
+    t.equal(loadConfig({ PARLEY_METRICS_PORT: 'off' }).metrics.port, null);
+    t.equal(loadConfig({ PARLEY_METRICS_PORT: '0' }).metrics.port, 0);
+    t.throws(() => loadConfig({ PARLEY_METRICS_PORT: '70000' }), /PARLEY_METRICS_PORT/);
+    t.throws(() => loadConfig({ PARLEY_METRICS_PORT: 'on' }), /PARLEY_METRICS_PORT/);
   });
 
   t.test('a JWKS URL without algorithms defaults to the asymmetric ones', async (t) => {
