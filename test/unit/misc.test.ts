@@ -217,6 +217,7 @@ t.test('loadConfig', async (t) => {
       metrics: { port: 9464, host: '127.0.0.1' },
       allowedOrigins: '*',
       admin: { gatherMs: 500 },
+      ready: { maxLagEvents: 10_000, maxLagMs: 30_000 },
       // No secret configured: `parley start` uses the development one, and the demo is on with it.
       demo: { enabled: true },
     });
@@ -297,6 +298,8 @@ t.test('loadConfig', async (t) => {
       PARLEY_METRICS_HOST: '0.0.0.0',
       PARLEY_ALLOWED_ORIGINS: 'https://a.test,https://b.test:8443',
       PARLEY_ADMIN_GATHER_MS: '250',
+      PARLEY_READY_MAX_LAG_EVENTS: '500',
+      PARLEY_READY_MAX_LAG_MS: '5000',
       PARLEY_VAPID_PUBLIC_KEY: `B${'a'.repeat(86)}`,
       PARLEY_VAPID_PRIVATE_KEY: 'k'.repeat(43),
       PARLEY_VAPID_SUBJECT: 'mailto:ops@a.test',
@@ -376,6 +379,7 @@ t.test('loadConfig', async (t) => {
       metrics: { port: 9100, host: '0.0.0.0' },
       allowedOrigins: ['https://a.test', 'https://b.test:8443'],
       admin: { gatherMs: 250 },
+      ready: { maxLagEvents: 500, maxLagMs: 5_000 },
       demo: { enabled: true },
     });
   });
