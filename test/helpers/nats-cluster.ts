@@ -13,6 +13,9 @@ const fetchScript = fileURLToPath(new URL('../../deploy/fetch-nats-server.sh', i
  * (2.9.10, the machine's, has a race in clustered optimistic concurrency). Undefined, with the
  * reason, when it cannot be had here: the caller skips with it.
  */
+/** How long a new cluster may take to place a 3-replica stream (its meta leader must count every peer). */
+const PLACEMENT_WAIT_MS = 90_000;
+
 export async function clusterNatsServer(): Promise<{ binary: string } | { skip: string }> {
   if (process.env.PARLEY_TEST_CLUSTER_NATS_SERVER) {
     const binary = process.env.PARLEY_TEST_CLUSTER_NATS_SERVER;
@@ -49,7 +52,9 @@ export async function startNatsCluster(t: Test, binary: string, size = 3): Promi
   // that leader knows every peer (before, "insufficient resources"): ready when one can be made.
   const nc = await connect({ servers: urls });
   try {
-    const deadline = Date.now() + 30_000;
+    // Generous: on a loaded 2-core box (a CI run beside another suite) it took over 30 s. The
+    // clustered tests allow 240 s in all.
+    const deadline = Date.now() + PLACEMENT_WAIT_MS;
     const probe = `CLUSTER_PROBE_${process.pid}`;
     for (;;) {
       try {
@@ -58,7 +63,7 @@ export async function startNatsCluster(t: Test, binary: string, size = 3): Promi
         await jsm.streams.delete(probe);
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`the cluster's JetStream could not place a ${size}-replica stream within 30 s: ${(err as Error).message}`);
+        if (Date.now() > deadline) throw new Error(`the cluster's JetStream could not place a ${size}-replica stream within ${PLACEMENT_WAIT_MS / 1000} s: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, 250));
       }
     }
