@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import { decodeJwt } from 'jose';
@@ -7,6 +6,7 @@ import { DEV_JWT_SECRET, defaultConfig, type Config } from '../../lib/config.js'
 import { isId } from '../../schemas/index.js';
 import { DEMO_FILES } from '../../gateway/demo-assets.js';
 import { TestClient } from '../helpers/client.js';
+import { rawRequest as raw } from '../helpers/raw-http.js';
 import { startSystem, type TestSystem } from '../helpers/system.js';
 
 /**
@@ -29,35 +29,9 @@ function postToken(sys: TestSystem, body: string, contentType = 'application/jso
   return fetch(`${base(sys)}/demo/token`, { method: 'POST', headers: { 'content-type': contentType }, body });
 }
 
-/**
- * One request written byte for byte on a socket (fetch and http.request tidy paths up: `..`
- * segments, spaces), answered with its status, or 0 when the server closed without one (uWS
- * does that to a request line it cannot parse).
- */
+/** A raw request to the system's gateway (test/helpers/raw-http.ts). */
 function rawRequest(sys: TestSystem, method: string, path: string, body = '', headers: Record<string, string> = {}, waitMs = 5_000): Promise<number> {
-  const url = new URL(base(sys));
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(url.port), url.hostname);
-    let data = '';
-    socket.setTimeout(waitMs, () => {
-      socket.destroy();
-      reject(new Error(`no answer to ${method} ${JSON.stringify(path)}`));
-    });
-    socket.on('data', (chunk) => {
-      data += chunk.toString('latin1');
-      const m = /^HTTP\/1\.1 (\d{3})/.exec(data);
-      if (m) {
-        socket.destroy();
-        resolve(Number(m[1]));
-      }
-    });
-    socket.on('error', () => resolve(0));
-    socket.on('close', () => resolve(0));
-    const head = Object.entries({ host: url.host, connection: 'close', 'content-length': String(Buffer.byteLength(body)), ...headers })
-      .map(([k, v]) => `${k}: ${v}\r\n`)
-      .join('');
-    socket.write(`${method} ${path} HTTP/1.1\r\n${head}\r\n${body}`);
-  });
+  return raw(base(sys), { method, path, body, headers, waitMs });
 }
 
 t.test('demo on with the development secret: page, files, the SDK bundle, and tokens the gateway accepts', async (t) => {

@@ -1,6 +1,5 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { connect } from 'node:net';
 import pg from 'pg';
 import { AckPolicy } from '@nats-io/jetstream';
 import { readinessOf, type Readiness } from '../../app/readiness.js';
@@ -8,6 +7,7 @@ import type { Running } from '../../app/roles.js';
 import { makeNames } from '../../lib/names.js';
 import { jetstreamManager } from '../../lib/nats.js';
 import { freePort, startNatsServer } from '../helpers/nats-server.js';
+import { rawRequest } from '../helpers/raw-http.js';
 import { startSystem, testConfig } from '../helpers/system.js';
 
 /**
@@ -70,7 +70,7 @@ t.test('/ready: 200, 503 naming nats while NATS is down, 200 again once it is ba
         fc.dictionary(fc.stringMatching(/^[a-z-]{1,20}$/), fc.string({ maxLength: 100 }).map((s) => s.replace(/[\r\n]/g, '')), { maxKeys: 4 }),
         fc.boolean(),
         async (path, method, headers, hangUp) => {
-          const status = await rawRequest(base, method, path, headers, hangUp);
+          const status = await rawRequest(base, { method, path, headers, hangUp });
           if (status >= 500 && status !== 503) throw new Error(`${status} for ${method} ${JSON.stringify(path)}`);
         },
       ),
@@ -169,35 +169,3 @@ t.test('Postgres not answering: the postgres check fails with the reason, within
   t.equal(r.checks.find((c) => c.name === 'nats')?.ok, true, 'only postgres is named');
 });
 
-/**
- * One request written byte for byte (fetch tidies paths up), answered with its status; 0 when the
- * server closed without one (a request line uWS cannot parse) or when `hangUp` closed the socket
- * right after sending (the answer, computed asynchronously, then goes to an aborted response).
- */
-function rawRequest(base: string, method: string, path: string, headers: Record<string, string>, hangUp: boolean): Promise<number> {
-  const url = new URL(base);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(url.port), url.hostname);
-    let data = '';
-    socket.setTimeout(5_000, () => {
-      socket.destroy();
-      reject(new Error(`no answer to ${method} ${JSON.stringify(path)}`));
-    });
-    socket.on('data', (chunk) => {
-      data += chunk.toString('latin1');
-      const m = /^HTTP\/1\.1 (\d{3})/.exec(data);
-      if (m) {
-        socket.destroy();
-        resolve(Number(m[1]));
-      }
-    });
-    socket.on('error', () => resolve(0));
-    socket.on('close', () => resolve(0));
-    const head = Object.entries({ ...headers, host: url.host, connection: 'close' })
-      .map(([k, v]) => `${k}: ${v}\r\n`)
-      .join('');
-    socket.write(`${method} ${path} HTTP/1.1\r\n${head}\r\n`, () => {
-      if (hangUp) socket.destroy();
-    });
-  });
-}
