@@ -79,7 +79,12 @@ export function readinessOf(running: Running, config: Config, opts: { now?: () =
     const [pg, read] = await Promise.all([postgres?.(), runsProjectors ? positions() : undefined]);
     const inputs: ReadinessInputs = {
       stopping: running.stopping || gateway?.status === 'draining',
-      nats: [{ name: 'nats', up: running.natsUp.up }, ...(gateway ? [{ name: 'nats-commands', up: gateway.nats.commands.connected }] : [])],
+      nats: gateway
+        ? [
+            { name: 'nats', up: gateway.nats.connected },
+            { name: 'nats-commands', up: gateway.nats.commands.connected },
+          ]
+        : [{ name: 'nats', up: running.natsUp?.up ?? false }],
       ...(pg ? { postgres: pg } : {}),
       ...(read ? { projectors: { standby: projectors().standby, ...('error' in read ? { positions: [], error: read.error } : read) } } : {}),
     };

@@ -42,8 +42,11 @@ export type Running = {
   presence?: LeasedSingleton<PresenceServiceStats>;
   push?: PushProjector;
   pushSender?: LeasedSingleton<PushSenderStats>;
-  /** Whether the process's NATS connection is connected and reading (for /ready). */
-  natsUp: NatsUp;
+  /**
+   * Whether the process's NATS connection is connected and reading (for /ready), in a role without
+   * a gateway: a gateway watches the same connection already (its health's `nats.connected`).
+   */
+  natsUp?: NatsUp;
   /** True from the moment stop() begins: the process takes no new work (/ready says so). */
   readonly stopping: boolean;
   /** The ops HTTP server (/metrics, /health, /ready) of a role without a gateway, unless PARLEY_METRICS_PORT=off. */
@@ -122,13 +125,14 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     // /ready covers every component of the process: bound once the process is assembled, below.
     role === 'all' || role === 'gateway' ? startGateway({ nc, config, names, log, components, ready: () => ready(), ...(db ? { db } : {}) }) : undefined,
   );
-  // Whether this process's NATS connection is up and reading: /ready on every role, /health without a gateway.
-  const natsUp = new NatsUp(nc);
+  // Whether this process's NATS connection is up and reading, for /health and /ready of a role
+  // without a gateway (a gateway has its own watch on the same connection: one flush is enough).
+  const natsUp = gateway ? undefined : new NatsUp(nc);
   // Roles without a gateway answer /metrics, /health and /ready on a port of their own.
   const startedAt = Date.now();
   const roleHealth = (): RoleHealth => {
     const parts = components();
-    const natsConnected = natsUp.up;
+    const natsConnected = natsUp?.up ?? false;
     return {
       status: natsConnected && parts.every((c) => c.ok) ? 'ok' : 'degraded',
       role,
@@ -143,7 +147,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
         ? startOpsServer({ host: config.metrics.host, port: config.metrics.port, handlers: { metrics: metricsText, health: roleHealth, ready: () => ready() }, log })
         : undefined,
     async (server) => {
-      natsUp.stop();
+      natsUp?.stop();
       await server?.stop();
     },
   );
@@ -159,7 +163,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
     ...(presence ? { presence } : {}),
     ...(push ? { push } : {}),
     ...(pushSender ? { pushSender } : {}),
-    natsUp,
+    ...(natsUp ? { natsUp } : {}),
     get stopping() {
       return stopping !== undefined;
     },
@@ -178,7 +182,7 @@ export async function startRoles(role: Role, config: Config, log: Logger): Promi
         await drainWithin(nc, DRAIN_TIMEOUT_MS, log);
         await db?.close();
         // Last: /health and /ready answer while the role drains.
-        natsUp.stop();
+        natsUp?.stop();
         await ops?.stop();
       })();
       return stopping;

@@ -1,7 +1,7 @@
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { systemClock, type CancelTimer, type Clock } from './clock.js';
 import { decodeFrame, jsonCodec, type FrameCodec } from './codec.js';
-import { MemoryCursorStore, type CursorStore } from './cursor-store.js';
+import { isCursor, MemoryCursorStore, type CursorStore } from './cursor-store.js';
 import { InboxDedupe } from './dedupe.js';
 import { Emitter } from './emitter.js';
 import { ParleyError, type SendFailedError } from './errors.js';
@@ -64,6 +64,8 @@ export type ClientEvents = { [K in ServerFrameType]: (payload: ServerPayloads[K]
   disconnected: (info: { code: number; reason: string }) => void;
   /** A send was given up (refused, or past the outbox's bounds, or close()). */
   send_failed: (error: SendFailedError, payload: SendPayload) => void;
+  /** A server frame the client could not process (malformed): dropped, the client carried on. */
+  frame_error: (error: unknown, frame: unknown) => void;
   /** An event handler threw: the client carried on. */
   handler_error: (error: unknown, event: string) => void;
 };
@@ -346,7 +348,15 @@ export class ParleyClient {
       } catch {
         return; // the server sends nothing undecodable; a proxy's garbage is not a reason to stop
       }
-      if (frame && typeof frame === 'object' && typeof frame.type === 'string') this.#onFrame(frame);
+      if (!frame || typeof frame !== 'object' || typeof frame.type !== 'string') return;
+      try {
+        this.#onFrame(frame);
+      } catch (err) {
+        // A frame of a known type without the fields it must have (a proxy's or a server's bug): it
+        // is reported and dropped. Thrown from here it would leave the socket's event handler —
+        // on Node an uncaught exception that ends the app's process.
+        this.#events.emit('frame_error', err, frame);
+      }
     };
     socket.onerror = () => undefined; // a close follows
     socket.onclose = (event: { code: number; reason?: unknown }) => {
@@ -359,8 +369,17 @@ export class ParleyClient {
   }
 
   #onFrame(frame: AnyServerFrame): void {
-    if (frame.type === 'error') return this.#onError(frame);
-    if (frame.type === 'connection.success') return this.#onSession(frame.payload);
+    if (frame.type === 'error') {
+      if (typeof frame.error?.code !== 'string') throw new TypeError('an error frame without a code');
+      return this.#onError(frame);
+    }
+    if (frame.type === 'connection.success') {
+      // Its cursor goes into the URL of every reconnect: a NaN or a negative one would never connect again.
+      if (!isCursor(frame.payload?.cursor)) throw new TypeError('connection.success without a valid cursor');
+      return this.#onSession(frame.payload);
+    }
+    // A seq must be a cursor too (msgpack can carry NaN or Infinity): anything else is not a frame.
+    if (frame.seq !== undefined && !isCursor(frame.seq)) throw new TypeError(`a frame with seq ${String(frame.seq)}`);
     const dedupe = this.#dedupe!;
     if (typeof frame.seq === 'number' && !dedupe.accept(frame.seq)) return;
     this.#settleRequest(frame);
@@ -375,6 +394,7 @@ export class ParleyClient {
         break;
       }
       case 'resume.reset':
+        if (!isCursor(frame.payload.cursor)) throw new TypeError('resume.reset without a valid cursor');
         dedupe.reset(frame.payload.cursor);
         this.#events.emit('resync', frame.payload);
         break;

@@ -1,9 +1,8 @@
 import t from 'tap';
-import webpush from 'web-push';
 import { defaultConfig } from '../../lib/config.js';
 import { startRoleProcess } from '../helpers/processes.js';
 import { pollUntil } from '../helpers/poll.js';
-import { startPushService } from '../helpers/push-service.js';
+import { pushingProcessEnv, startPushService } from '../helpers/push-service.js';
 import { restCall } from '../helpers/rest.js';
 import { startSystem, type TestSystem } from '../helpers/system.js';
 
@@ -11,19 +10,9 @@ import { startSystem, type TestSystem } from '../helpers/system.js';
 t.test('kill -9 the push process mid-burst: every message is pushed, and a push sent twice is on record as a second attempt', async (t) => {
   const service = await startPushService();
   t.teardown(() => service.close());
-  const vapid = webpush.generateVAPIDKeys();
   // Pushing happens in a process of its own (role push); this one serves, decides and projects the rest.
   const sys = await startSystem(t, { push: { ...defaultConfig().push, enabled: false, allowInsecure: true } });
-  const env = {
-    PARLEY_PUSH: '1',
-    PARLEY_VAPID_PUBLIC_KEY: vapid.publicKey,
-    PARLEY_VAPID_PRIVATE_KEY: vapid.privateKey,
-    PARLEY_VAPID_SUBJECT: 'mailto:ops@example.com',
-    PARLEY_PUSH_ALLOW_INSECURE: '1',
-    // Every message a push: no coalescing, so each one can be counted.
-    PARLEY_PUSH_COALESCE_MS: '0',
-    PARLEY_PUSH_TIMEOUT_MS: '1000',
-  };
+  const env = pushingProcessEnv();
   let pusher = await startRoleProcess(t, 'push', sys.config, env);
   const sub = service.subscribe();
   t.equal((await restCall(sys, 'bob', 'POST', '/v1/push/subscriptions', sub)).status, 201);

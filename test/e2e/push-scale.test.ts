@@ -10,7 +10,7 @@ import { readLeaseHolders } from '../../lib/leases.js';
 import { partitionOf } from '../../lib/partition.js';
 import { startRoleProcess, type RoleProcess } from '../helpers/processes.js';
 import { pollUntil } from '../helpers/poll.js';
-import { startPushService } from '../helpers/push-service.js';
+import { pushingProcessEnv, startPushService } from '../helpers/push-service.js';
 import { restCall } from '../helpers/rest.js';
 import { startSystem, testConfig } from '../helpers/system.js';
 
@@ -19,7 +19,6 @@ const PARTITIONS = 4;
 t.test('push projectors share the partitions; one killed mid-stream: every offline recipient pushed each message once, a block respected by every partition', async (t) => {
   const service = await startPushService();
   t.teardown(() => service.close());
-  const vapid = webpush.generateVAPIDKeys();
   const base = testConfig();
   // Push runs in the projector processes only; a user who leaves is offline at once.
   // The gateway takes subscriptions to the loopback push service (allowInsecure).
@@ -28,17 +27,7 @@ t.test('push projectors share the partitions; one killed mid-stream: every offli
     { delivery: { ...base.delivery, partitions: PARTITIONS }, presence: { ...base.presence, graceMs: 0 }, push: { ...base.push, allowInsecure: true } },
     ['engine', 'gateway'],
   );
-  const env = {
-    PARLEY_PUSH: '1',
-    PARLEY_VAPID_PUBLIC_KEY: vapid.publicKey,
-    PARLEY_VAPID_PRIVATE_KEY: vapid.privateKey,
-    PARLEY_VAPID_SUBJECT: 'mailto:ops@example.com',
-    PARLEY_PUSH_ALLOW_INSECURE: '1',
-    // Every message a push: no coalescing, so each one can be counted.
-    PARLEY_PUSH_COALESCE_MS: '0',
-    PARLEY_PUSH_TIMEOUT_MS: '1000',
-    PARLEY_PUSH_MAX_ATTEMPTS: '20',
-  };
+  const env = pushingProcessEnv({ PARLEY_PUSH_MAX_ATTEMPTS: '20' });
   const names = makeNames(sys.config.prefix);
   const { leaseMs } = sys.config.engine;
   const nc = await connect({ servers: sys.config.natsUrl });

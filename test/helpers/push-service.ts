@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Agent as HttpsAgent, createServer as createHttpsServer, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { createConnection, type AddressInfo, type NetConnectOpts } from 'node:net';
 import type { Duplex } from 'node:stream';
+import webpush from 'web-push';
 import { Recorder } from './recorder.js';
 import { selfSignedCert, type SelfSignedCert } from './self-signed-cert.js';
 import { checkVapid, type VapidCheck } from './vapid-check.js';
@@ -183,6 +184,24 @@ export class PushService {
     }, answer.delayMs);
     this.#timers.add(timer);
   }
+}
+
+/**
+ * The environment of a process that pushes (role push, or projector) to a loopback push service:
+ * a fresh VAPID pair, every message a push (no coalescing, so each can be counted), a 1 s timeout.
+ */
+export function pushingProcessEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const vapid = webpush.generateVAPIDKeys();
+  return {
+    PARLEY_PUSH: '1',
+    PARLEY_VAPID_PUBLIC_KEY: vapid.publicKey,
+    PARLEY_VAPID_PRIVATE_KEY: vapid.privateKey,
+    PARLEY_VAPID_SUBJECT: 'mailto:ops@example.com',
+    PARLEY_PUSH_ALLOW_INSECURE: '1',
+    PARLEY_PUSH_COALESCE_MS: '0',
+    PARLEY_PUSH_TIMEOUT_MS: '1000',
+    ...extra,
+  };
 }
 
 export function startPushService(options?: PushServiceOptions): Promise<PushService> {

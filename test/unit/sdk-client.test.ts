@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import t from 'tap';
-import { ParleyClient, type ParleyClientOptions, type WebSocketLike } from '../../sdk/src/index.js';
+import { ParleyClient, serverFrameTypes, type ParleyClientOptions, type WebSocketLike } from '../../sdk/src/index.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 /**
@@ -229,5 +230,53 @@ t.test('resume.reset: the app is told to resync, the client continues from the s
   last().frame({ type: 'message.new', seq: 41, payload: { message: message(1, 'alice') } });
   t.same(errors, ['message.new']);
   t.equal(client.cursor, 41, 'the frame still counts as processed');
+  await client.close();
+});
+
+t.test('hostile server frames (any shape, any value, known types with broken payloads) never throw out of the socket handler; the client keeps working', async (t) => {
+  const { client, settle, last } = setup();
+  const dropped: unknown[] = [];
+  client.on('frame_error', (_err, frame) => dropped.push(frame));
+  const seen: number[] = [];
+  client.on('message.new', ({ message: m }) => seen.push(m.seq));
+  void client.connect();
+  await settle();
+  last().open();
+  last().success('bob', 0, false);
+  const socket = last();
+  const hostileValue = fc.oneof(
+    fc.constantFrom(null, NaN, Infinity, -1, 2 ** 64, '', '\u0000', '\ud800', '%zz', [], {}),
+    fc.jsonValue({ maxDepth: 6 }),
+    fc.string(),
+  );
+  const hostileFrame = fc.record(
+    {
+      type: fc.oneof(fc.constantFrom(...serverFrameTypes, 'error'), fc.string()),
+      seq: hostileValue,
+      ref: hostileValue,
+      payload: fc.oneof(hostileValue, fc.dictionary(fc.constantFrom('message', 'cursor', 'tempId', 'users', 'conversations', 'conversationId', 'userId'), hostileValue)),
+      error: hostileValue,
+    },
+    { requiredKeys: ['type'] },
+  );
+  fc.assert(
+    fc.property(hostileFrame, (frame) => {
+      // JSON cannot carry NaN or Infinity, msgpack can: hand the decoded object over directly.
+      socket.onmessage!({ data: frame as never });
+      socket.onmessage!({ data: JSON.stringify(frame) });
+    }),
+    { numRuns: 1_000 },
+  );
+  socket.onmessage!({ data: '{"type":' });
+  socket.onmessage!({ data: 42 });
+  t.ok(dropped.length > 0, `malformed frames were dropped and reported (${dropped.length})`);
+  t.equal(client.state, 'open', 'the client is still open');
+  const cursor = client.cursor;
+  t.ok(cursor === undefined || Number.isSafeInteger(cursor), `the cursor is still a whole number (${cursor})`);
+  // A valid frame after all that still reaches the app.
+  const next = (cursor ?? 0) + 1;
+  socket.frame({ type: 'message.new', seq: next, payload: { message: message(99, 'alice') } });
+  t.same(seen.at(-1), 99, 'a valid message still reaches the app');
+  t.equal(client.cursor, next);
   await client.close();
 });
